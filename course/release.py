@@ -1,0 +1,122 @@
+"""Release: regenerate ``notebooks/`` from ``solutions/`` with nbgrader.
+
+nbgrader's ``generate_assignment`` removes solutions and hidden tests, locks
+cells and records checksums. We then strip outputs and write every notebook
+in one canonical JSON form, so that a stale release shows up as a diff.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from course.config import ROOT
+from course.errors import CourseGradingError
+
+NOTEBOOK_KEEP_METADATA = ("kernelspec", "language_info")
+
+
+def lessons(root: Path = ROOT) -> list[str]:
+    """Lesson ids, in order: every ``solutions/<id>/<id>.ipynb``."""
+    found = sorted(p.parent.name for p in (root / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
+    return found
+
+
+def lesson_notebook(lesson: str, kind: str = "solutions", root: Path = ROOT) -> Path:
+    """Path of a lesson's notebook in ``solutions`` or ``notebooks``."""
+    return root / kind / lesson / f"{lesson}.ipynb"
+
+
+def nbgrader_config(root: Path = ROOT, **overrides):
+    """The course's ``nbgrader_config.py`` as a traitlets Config, root overridden."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    extra = Config()
+    for key, value in overrides.items():
+        section, name = key.split(".")
+        setattr(getattr(extra, section), name, value)
+    config.merge(extra)
+    return config
+
+
+def normalize_notebook(path: Path) -> None:
+    """Strip outputs, execution counts and run metadata; rewrite in canonical JSON."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata = nbformat.NotebookNode(
+        {k: nb.metadata[k] for k in NOTEBOOK_KEEP_METADATA if k in nb.metadata}
+    )
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("collapsed", None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nbformat.validate(nb)
+    text = nbformat.writes(nb, version=4)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def _generate(course_root: Path, lesson: str) -> None:
+    """Run nbgrader's generate_assignment for one lesson inside ``course_root``."""
+    from nbgrader.apps import NbGraderAPI
+
+    logging.getLogger("traitlets").setLevel(logging.WARNING)
+    api = NbGraderAPI(config=nbgrader_config(course_root))
+    result = api.generate_assignment(lesson, force=True, create=True)
+    if not result.get("success"):
+        raise CourseGradingError(
+            f"nbgrader could not release lesson {lesson!r} from "
+            f"{course_root / 'solutions' / lesson}:\n{result.get('error') or result.get('log')}"
+        )
+
+
+def release(selected: list[str] | None = None, *, root: Path = ROOT, out: Path | None = None) -> list[Path]:
+    """Regenerate release notebooks for ``selected`` lessons (default: all).
+
+    With ``out`` set, nbgrader runs on a temporary copy of the course and the
+    release lands in ``out/<lesson>/``; the course itself is untouched. This is
+    how the hygiene test checks that ``notebooks/`` is up to date.
+
+    Returns:
+        The written release notebooks.
+    """
+    chosen = selected or lessons(root)
+    unknown = [lesson for lesson in chosen if not lesson_notebook(lesson, root=root).is_file()]
+    if unknown:
+        raise CourseGradingError(
+            f"No source notebook for {', '.join(unknown)}. Expected solutions/<lesson>/<lesson>.ipynb; "
+            f"known lessons: {', '.join(lessons(root))}."
+        )
+    for lesson in chosen:
+        normalize_notebook(lesson_notebook(lesson, root=root))
+    if out is None:
+        return [_release_in_place(lesson, root) for lesson in chosen]
+    written = []
+    with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+        scratch = Path(tmp)
+        for lesson in chosen:
+            shutil.copytree(root / "solutions" / lesson, scratch / "solutions" / lesson)
+            _generate(scratch, lesson)
+            target = Path(out) / lesson
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(scratch / "notebooks" / lesson, target)
+            for notebook in target.glob("*.ipynb"):
+                normalize_notebook(notebook)
+            written.append(target / f"{lesson}.ipynb")
+    return written
+
+
+def _release_in_place(lesson: str, root: Path) -> Path:
+    _generate(root, lesson)
+    for notebook in (root / "notebooks" / lesson).glob("*.ipynb"):
+        normalize_notebook(notebook)
+    return lesson_notebook(lesson, "notebooks", root)
