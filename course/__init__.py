@@ -3,7 +3,10 @@
 Notebooks import this package; the logic lives here and is unit-tested.
 """
 
+from course.config import put_python_on_path
 from course.errors import CourseDataError, CourseError, CourseModelError
+
+put_python_on_path()
 
 __all__ = ["CourseError", "CourseDataError", "CourseModelError"]
 __version__ = "0.1.0"

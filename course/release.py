@@ -75,7 +75,7 @@ def _generate(course_root: Path, lesson: str) -> None:
     if not result.get("success"):
         raise CourseGradingError(
             f"nbgrader could not release lesson {lesson!r} from "
-            f"{course_root / 'solutions' / lesson}:\n{result.get('error') or result.get('log')}"
+            f"{course_root / 'solutions' / lesson}:\n{result.get('log', '')}\n{result.get('error', '')}"
         )
 
 

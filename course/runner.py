@@ -39,9 +39,6 @@ def _kernel_env(profile: str, offline: bool) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    bindir = str(Path(sys.executable).parent)
-    if not os.environ.get("PATH", "").startswith(bindir):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 def run_lesson(

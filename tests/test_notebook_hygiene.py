@@ -1,0 +1,53 @@
+"""Release notebooks are clean, parameterised, and in sync with solutions/."""
+
+import json
+
+import nbformat
+import pytest
+
+from course.config import ROOT
+from course.release import lesson_notebook, lessons, release
+
+LESSONS = lessons()
+
+
+def test_there_are_lessons():
+    assert "00-course-map" in LESSONS
+
+
+@pytest.mark.parametrize("kind", ["solutions", "notebooks"])
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_committed_notebook_has_no_outputs_and_a_parameters_cell(lesson, kind):
+    path = lesson_notebook(lesson, kind)
+    assert path.is_file(), f"{path} is missing: run `course release {lesson}`"
+    nb = nbformat.read(path, as_version=4)
+    dirty = [c.id for c in nb.cells if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path} has outputs in cells {dirty}; run `course release {lesson}`"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path} needs exactly one cell tagged 'parameters'"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_follows_the_template(lesson):
+    nb = nbformat.read(lesson_notebook(lesson), as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "a title comes first"
+    assert "mindmap.show(" in "\n".join(c.source for c in nb.cells[:4]), "the mind map opens the lesson"
+    for heading in ("Learning objectives", "Summary"):
+        assert heading in text, f"{lesson} lacks a '{heading}' section"
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert graded, f"{lesson} has no autograded test cell"
+    assert any("BEGIN HIDDEN TESTS" in c.source for c in graded), f"{lesson} has no hidden tests"
+    assert any("record(" in c.source for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_release_is_in_sync_with_solutions(tmp_path):
+    fresh = release(LESSONS, out=tmp_path)
+    stale = []
+    for path in fresh:
+        committed = ROOT / "notebooks" / path.parent.name / path.name
+        if not committed.is_file() or json.loads(committed.read_text()) != json.loads(path.read_text()):
+            stale.append(path.parent.name)
+    assert not stale, f"notebooks/ is stale for {stale}: run `course release` and commit the result"
