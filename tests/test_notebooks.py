@@ -5,6 +5,7 @@ set, a skipped section) would miss.
 """
 
 import operator
+import os
 
 import pytest
 
@@ -13,13 +14,38 @@ from course.runner import run_lesson
 
 OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt}
 
-# lesson -> metric -> (operator, value)
+REAL_DATA = bool(os.environ.get("COURSE_DATA_DIR"))
+
+# lesson -> metric -> (operator, value); "relations" are checks across metrics.
 EXPECTED = {
     "00-course-map": {
         "profile": ("==", "smoke"),
         "model_source": ("==", "packaged"),
-        "datasets_found": (">=", 0),
+        "datasets_found": ("==", 4 if REAL_DATA else 1),  # mini-shop, plus WANDS, ESCI, Online Retail
         "exercise_precision_ok": ("==", True),
+        "course_map_nodes": (">=", 20),
+        "my_branch_children": (">=", 3),
+    },
+    "01-search-rec-bi": {
+        "data_used": ("==", "wands+online_retail" if REAL_DATA else "mini-shop"),
+        "n_queries": (">=", 400),
+        "share_exact": ("<", 0.5),
+        "pareto_top20_share": (">", 0.4),
+        "repeat_purchase_rate": (">", 0.3),
+        **({"share_queries_without_exact": ("==", 101 / 480)} if REAL_DATA else {}),
+    },
+    "02-tokenization": {
+        "vocab_size": ("==", 30522),
+        "chosen_max_len": (">=", 16),
+        "truncated_share_at_max_len": ("<=", 0.02),
+        "chinese_unk_share_english_vocab": (">", 0.3),
+        "chinese_unk_share_trained_vocab": ("==", 0),
+        "wordpiece_matches_hf": ("==", True),
+        "relations": [
+            ("fixed padding wastes more than dynamic",
+             lambda m: m["pad_waste_fixed_128"] > m["pad_waste_dynamic"] + 0.2),
+            ("bucketing wastes less than dynamic", lambda m: m["pad_waste_bucketed"] < m["pad_waste_dynamic"]),
+        ],
     },
 }
 
@@ -47,6 +73,9 @@ def test_every_lesson_has_expectations():
 def test_lesson_runs_and_records_its_metrics(lesson, executed):
     run = executed(lesson)
     assert run.error is None, f"{lesson} failed: {run.error} (see {run.output})"
-    for name, (op, value) in EXPECTED.get(lesson, {}).items():
+    expected = dict(EXPECTED.get(lesson, {}))
+    for description, check in expected.pop("relations", []):
+        assert check(run.metrics), f"{lesson}: {description} failed; metrics: {run.metrics}"
+    for name, (op, value) in expected.items():
         assert name in run.metrics, f"{lesson} did not record {name!r}; it recorded {sorted(run.metrics)}"
         assert OPS[op](run.metrics[name], value), f"{lesson}: {name} = {run.metrics[name]!r}, expected {op} {value!r}"

@@ -1,0 +1,50 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from course import bi
+from course.errors import CourseDataError
+
+
+def test_query_lengths_counts_words():
+    assert bi.query_lengths(pd.Series(["red sofa", " oak  table set ", None])).tolist() == [2, 3, 0]
+
+
+def test_lorenz_curve_of_a_skewed_catalog():
+    x, y = bi.lorenz_curve(pd.Series([1, 1, 8]))
+    assert x.tolist() == [0, 1 / 3, 2 / 3, 1]
+    assert y.tolist() == [0, 0.8, 0.9, 1.0]
+
+
+def test_lorenz_curve_rejects_empty():
+    with pytest.raises(CourseDataError):
+        bi.lorenz_curve([])
+
+
+def test_repeat_purchase_rate():
+    tx = pd.DataFrame({"user": [1, 1, 2, 3, 3], "order": ["a", "b", "c", "d", "d"]})
+    assert bi.repeat_purchase_rate(tx, "user", "order") == pytest.approx(1 / 3)
+    with pytest.raises(CourseDataError, match="order"):
+        bi.repeat_purchase_rate(tx.drop(columns="order"), "user", "order")
+
+
+def test_monthly_sums_and_counts():
+    tx = pd.DataFrame({"t": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-03-01"]), "v": [1.0, 2.0, 5.0]})
+    assert bi.monthly(tx, "t", "v").tolist() == [3.0, 0.0, 5.0]
+    assert bi.monthly(tx, "t").tolist() == [2, 0, 1]
+
+
+def test_label_mix_rows_sum_to_one_in_label_order():
+    labels = pd.DataFrame({"query_id": [1, 1, 1, 2], "label": ["Exact", "Irrelevant", "Irrelevant", "Partial"]})
+    mix = bi.label_mix(labels)
+    assert list(mix.columns) == ["Exact", "Partial", "Irrelevant"]
+    assert np.allclose(mix.sum(axis=1), 1.0)
+    assert mix.loc[1, "Irrelevant"] == pytest.approx(2 / 3)
+
+
+def test_dashboard_draws_four_panels():
+    labels = pd.DataFrame({"query_id": [1, 1, 2], "label": ["Exact", "Partial", "Irrelevant"]})
+    months = pd.Series([3.0, 4.0], index=pd.to_datetime(["2024-01-01", "2024-02-01"]), name="revenue")
+    fig = bi.dashboard(pd.Series(["a b", "c"]), labels, pd.Series([5, 1, 1]), months)
+    assert len(fig.axes) == 4
+    assert "top 20%" in fig.axes[2].get_title()
