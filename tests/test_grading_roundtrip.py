@@ -34,7 +34,7 @@ def _autograde(root, lesson, submissions):
         assert result["success"], f"autograde of {student} failed:\n{result.get('log')}\n{result.get('error')}"
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         for student in submissions:
-            notebook = gb.find_submission_notebook(lesson, student, lesson)
+            notebook = gb.find_submission_notebook(lesson, lesson, student)  # (notebook, assignment, student)
             scores[student] = {g.name: (g.score, g.max_score) for g in notebook.grades if g.max_score}
     return scores
 

@@ -1,0 +1,126 @@
+"""Lexical baselines that a fine-tuned BERT has to beat.
+
+* :func:`tfidf_logreg`: classify (query, product) pairs as Exact / Partial / Irrelevant
+  with logistic regression on TF-IDF word-match features;
+* :func:`tfidf_cosine_scores` and :func:`bm25_scores`: rank each query's candidates
+  by word overlap.
+
+All take the split DataFrames of the lessons (columns ``query_id``, ``query``,
+``product_text`` and, for training, ``label``). They only match words, so they fail
+where a query says "couch" and the product says "sofa": that is the point.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from course.errors import CourseDataError
+from course.metrics import LABELS
+
+TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def tokenize_words(text: str) -> list[str]:
+    """Lower-case words and numbers: ``"Red Sofa, 3-seat"`` -> ``["red", "sofa", "3", "seat"]``."""
+    return TOKEN.findall(text.lower())
+
+
+def _check_columns(df: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise CourseDataError(f"{name} lacks columns {missing}; it has {list(df.columns)}.")
+    if len(df) == 0:
+        raise CourseDataError(f"{name} is empty.")
+
+
+def _pair_features(vectorizer, df: pd.DataFrame):
+    """Word-match features of each pair: shared terms, cosine, share of query words found."""
+    queries = vectorizer.transform(df["query"])
+    products = vectorizer.transform(df["product_text"])
+    shared = queries.multiply(products)  # TF-IDF weight of every term in both texts
+    cosine = np.asarray(shared.sum(axis=1))  # rows are L2-normalised, so this is the cosine
+    found = []
+    for query, product in zip(df["query"], df["product_text"], strict=True):
+        words, present = tokenize_words(query), set(tokenize_words(product))
+        found.append(sum(w in present for w in words) / max(1, len(words)))
+    coverage = np.asarray(found)[:, None]
+    return sparse.hstack([shared, cosine, coverage, coverage == 1, coverage == 0]).tocsr()
+
+
+def tfidf_logreg(
+    train_df: pd.DataFrame, test_df: pd.DataFrame, labels: tuple[str, ...] = LABELS, C: float = 10.0
+) -> np.ndarray:
+    """Fit TF-IDF + logistic regression on ``train_df``; class probabilities for ``test_df``.
+
+    The features describe how the query matches the product text: the TF-IDF
+    weight of each shared word, their cosine, and the share of query words found.
+
+    Returns:
+        ``[len(test_df), len(labels)]`` probabilities, columns in ``labels`` order
+        (Exact, Partial, Irrelevant); take ``argmax`` for the predicted class.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    _check_columns(train_df, ("query", "product_text", "label"), "train_df")
+    _check_columns(test_df, ("query", "product_text"), "test_df")
+    unknown = sorted(set(train_df["label"]) - set(labels))
+    if unknown:
+        raise CourseDataError(f"train_df has labels {unknown} outside {list(labels)}.")
+    vectorizer = TfidfVectorizer(token_pattern=TOKEN.pattern, sublinear_tf=True)
+    vectorizer.fit(pd.concat([train_df["query"], train_df["product_text"]]))
+    model = LogisticRegression(C=C, max_iter=2000)
+    model.fit(_pair_features(vectorizer, train_df), train_df["label"])
+    probs = model.predict_proba(_pair_features(vectorizer, test_df))
+    out = np.zeros((len(test_df), len(labels)))
+    for j, label in enumerate(model.classes_):  # reorder to the course's label order
+        out[:, labels.index(label)] = probs[:, j]
+    return out
+
+
+def tfidf_cosine_scores(df: pd.DataFrame) -> np.ndarray:
+    """Cosine similarity of TF-IDF vectors of each query and its product (one score per row).
+
+    The vocabulary and IDF come from the distinct product texts of ``df``.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    _check_columns(df, ("query", "product_text"), "df")
+    vectorizer = TfidfVectorizer(token_pattern=TOKEN.pattern, sublinear_tf=True)
+    vectorizer.fit(df["product_text"].drop_duplicates())
+    shared = vectorizer.transform(df["query"]).multiply(vectorizer.transform(df["product_text"]))
+    return np.asarray(shared.sum(axis=1)).ravel()
+
+
+def bm25_scores(df: pd.DataFrame, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+    """Okapi BM25 score of each row's product text for its query (one score per row).
+
+    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))``
+    with ``idf(w) = ln(1 + (N - n_w + 0.5) / (n_w + 0.5))`` over the N distinct product
+    texts of ``df``, ``tf`` the count of ``w`` in the product, ``dl`` its length in words.
+    """
+    _check_columns(df, ("query", "product_text"), "df")
+    corpus = [Counter(tokenize_words(text)) for text in df["product_text"].drop_duplicates()]
+    n_docs = len(corpus)
+    doc_freq = Counter(word for doc in corpus for word in doc)
+    avgdl = np.mean([sum(doc.values()) for doc in corpus]) or 1.0
+
+    def idf(word: str) -> float:
+        n = doc_freq.get(word, 0)
+        return float(np.log(1 + (n_docs - n + 0.5) / (n + 0.5)))
+
+    scores = []
+    for query, product in zip(df["query"], df["product_text"], strict=True):
+        counts = Counter(tokenize_words(product))
+        dl = sum(counts.values())
+        score = 0.0
+        for word in tokenize_words(query):
+            tf = counts.get(word, 0)
+            score += idf(word) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)) if tf else 0.0
+        scores.append(score)
+    return np.asarray(scores)

@@ -1,0 +1,44 @@
+"""The course's data: the mini-shop generator and loaders for WANDS, ESCI and Online Retail.
+
+Everything a lesson needs is importable from ``course.data``:
+
+* ``make_minishop(seed)`` -> :class:`MiniShop` (products, queries, labels, purchases, users);
+* ``load_wands()``, ``load_esci()``, ``load_online_retail()`` for the real data sets
+  (root argument > ``COURSE_DATA_DIR`` > download cache);
+* ``relevance_pairs(data, split)`` -> the same pair table for every relevance set;
+* ``split_queries`` and ``leave_last_out`` for splits without leakage;
+* ``to_dataset`` / ``to_dataset_dict`` with ``ClassLabel(names=LABELS)``;
+* ``available_datasets()`` and ``summary_main()`` (``course data summary``);
+* ``lexical_baseline()`` and ``pair_text()``: the TF-IDF + logistic regression baseline.
+"""
+
+from course.data.baseline import lexical_baseline, pair_text
+from course.data.common import FAMILIES, LABELS, PAIR_COLUMNS, SPLITS, CleaningReport, read_table
+from course.data.download import download_file, sha256_of
+from course.data.esci import DEFAULT_LABEL_MAP, EsciData, esci_label_map, load_esci
+from course.data.minishop import MiniShop, grade, make_minishop
+from course.data.retail import RetailData, clean_online_retail, load_online_retail
+from course.data.splits import (
+    label_ids,
+    leave_last_out,
+    relevance_pairs,
+    split_queries,
+    to_dataset,
+    to_dataset_dict,
+)
+from course.data.summary import (
+    available_datasets,
+    label_distribution,
+    summary_main,
+    text_length_stats,
+)
+from course.data.wands import WandsData, load_wands, resolve_duplicates
+
+__all__ = [
+    "DEFAULT_LABEL_MAP", "FAMILIES", "LABELS", "PAIR_COLUMNS", "SPLITS", "CleaningReport",
+    "EsciData", "MiniShop", "RetailData", "WandsData", "available_datasets",
+    "clean_online_retail", "download_file", "esci_label_map", "grade", "label_distribution",
+    "label_ids", "leave_last_out", "lexical_baseline", "pair_text", "load_esci", "load_online_retail", "load_wands",
+    "make_minishop", "read_table", "relevance_pairs", "resolve_duplicates", "sha256_of",
+    "split_queries", "summary_main", "text_length_stats", "to_dataset", "to_dataset_dict",
+]

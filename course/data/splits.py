@@ -1,0 +1,174 @@
+"""Splits without leakage, relevance pairs, and conversion to Hugging Face datasets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from course.data.common import LABELS, PAIR_COLUMNS, SPLITS
+from course.errors import CourseDataError
+
+
+def split_queries(
+    queries: pd.DataFrame,
+    valid: float = 0.15,
+    test: float = 0.15,
+    seed: int = 0,
+    query_col: str = "query",
+    keep_existing: bool = False,
+) -> pd.DataFrame:
+    """Assign every query to train/valid/test, so that no query is in two splits.
+
+    Queries are grouped by their normalised text (lower case, single spaces), so
+    two ids with the same text land in the same split.
+
+    Args:
+        queries: one row per query, with ``query_col``.
+        valid: share of query texts for validation.
+        test: share of query texts for test.
+        seed: random seed (the assignment is deterministic).
+        query_col: the column with the query text.
+        keep_existing: keep a ``split`` column that is already there; only
+            rows whose split is missing are assigned.
+
+    Returns:
+        A copy of ``queries`` with a ``split`` column.
+    """
+    if query_col not in queries.columns:
+        raise CourseDataError(
+            f"split_queries needs a {query_col!r} column; found {list(queries.columns)}."
+        )
+    if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
+        raise CourseDataError(f"valid ({valid}) and test ({test}) must be shares that sum below 1.")
+    out = queries.copy()
+    if keep_existing and "split" in out.columns and out["split"].notna().all():
+        return out
+    key = out[query_col].astype(str).str.lower().str.split().str.join(" ")
+    texts = np.array(sorted(key.unique()))
+    order = np.random.default_rng(seed).permutation(len(texts))
+    n_test = int(round(len(texts) * test))
+    n_valid = int(round(len(texts) * valid))
+    assignment = np.full(len(texts), "train", dtype=object)
+    assignment[order[:n_test]] = "test"
+    assignment[order[n_test:n_test + n_valid]] = "valid"
+    split = key.map(dict(zip(texts, assignment, strict=True)))
+    if keep_existing and "split" in out.columns:
+        out["split"] = out["split"].fillna(split)
+    else:
+        out["split"] = split
+    return out
+
+
+def leave_last_out(
+    purchases: pd.DataFrame,
+    user_col: str = "user_id",
+    item_col: str = "product_id",
+    time_col: str = "timestamp",
+    min_interactions: int = 3,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split interactions by user: last item to test, second-to-last to valid, the rest to train.
+
+    Repeat interactions of a user with the same item are collapsed to the first
+    one, so a test item never appears in that user's training history. Users with
+    fewer than ``min_interactions`` distinct items keep everything in train.
+
+    Returns:
+        ``(train, valid, test)`` DataFrames with the input's columns.
+    """
+    missing = [c for c in (user_col, item_col, time_col) if c not in purchases.columns]
+    if missing:
+        raise CourseDataError(
+            f"leave_last_out needs the columns {missing}; found {list(purchases.columns)}. "
+            "Pass user_col/item_col/time_col to name them."
+        )
+    ordered = purchases.reset_index(drop=True)
+    ordered = ordered.assign(_order=np.arange(len(ordered)))
+    ordered = ordered.sort_values([user_col, time_col, "_order"], kind="stable")
+    ordered = ordered.drop_duplicates([user_col, item_col], keep="first")
+    position_from_end = ordered.groupby(user_col).cumcount(ascending=False)
+    size = ordered.groupby(user_col)[item_col].transform("size")
+    eligible = size >= min_interactions
+    test_mask = eligible & (position_from_end == 0)
+    valid_mask = eligible & (position_from_end == 1)
+    train_mask = ~(test_mask | valid_mask)
+    parts = [ordered[m].drop(columns="_order").reset_index(drop=True) for m in (train_mask, valid_mask, test_mask)]
+    return parts[0], parts[1], parts[2]
+
+
+def relevance_pairs(data, split: str | None = None) -> pd.DataFrame:
+    """One row per labelled (query, product) pair, the same shape for every data set.
+
+    Args:
+        data: a ``MiniShop``, ``WandsData`` or ``EsciData`` (anything with a
+            ``pairs`` DataFrame or mini-shop tables).
+        split: keep only ``train``, ``valid`` or ``test``; None keeps all.
+
+    Returns:
+        Columns ``query_id, query, family, product_id, product_text, label, split``.
+    """
+    pairs = _pairs_of(data)
+    if split is not None:
+        if split not in SPLITS:
+            raise CourseDataError(f"Unknown split {split!r}; use one of {SPLITS} or None.")
+        pairs = pairs[pairs["split"] == split]
+    return pairs.reset_index(drop=True)
+
+
+def _pairs_of(data) -> pd.DataFrame:
+    if hasattr(data, "products") and hasattr(data, "users"):  # a MiniShop
+        text = data.products[["product_id", "text"]].rename(columns={"text": "product_text"})
+        pairs = data.labels[["query_id", "product_id", "label"]]
+        pairs = pairs.merge(data.queries[["query_id", "query", "family", "split"]], on="query_id")
+        pairs = pairs.merge(text, on="product_id", how="left")
+        return pairs[PAIR_COLUMNS]
+    pairs = getattr(data, "pairs", None)
+    if pairs is None:
+        raise CourseDataError(
+            f"{type(data).__name__} has no relevance pairs. For WANDS, load it with "
+            "products=True (product.csv is needed for the product text)."
+        )
+    if pairs["product_text"].isna().any():
+        raise CourseDataError(
+            f"{type(data).__name__}: {int(pairs['product_text'].isna().sum())} pairs have no product "
+            "text. Load the products (WANDS: product.csv) before asking for relevance pairs."
+        )
+    return pairs[PAIR_COLUMNS]
+
+
+def label_ids(labels: pd.Series) -> np.ndarray:
+    """Labels as integers in ``LABELS`` order (Exact=0, Partial=1, Irrelevant=2)."""
+    mapping = {name: i for i, name in enumerate(LABELS)}
+    ids = labels.map(mapping)
+    if ids.isna().any():
+        bad = labels[ids.isna()].iloc[0]
+        raise CourseDataError(
+            f"Unknown label {bad!r} in column 'label' (row {int(ids.isna().to_numpy().argmax())}); "
+            f"expected one of {LABELS}."
+        )
+    return ids.astype(int).to_numpy()
+
+
+def to_dataset(df: pd.DataFrame):
+    """A ``datasets.Dataset`` with ``label`` as ``ClassLabel(names=LABELS)`` in that order."""
+    import datasets
+
+    if "label" not in df.columns:
+        raise CourseDataError(f"to_dataset needs a 'label' column; found {list(df.columns)}.")
+    frame = df.reset_index(drop=True).copy()
+    frame["label"] = label_ids(frame["label"])
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
+            frame[column] = frame[column].astype(str)
+    dataset = datasets.Dataset.from_pandas(frame, preserve_index=False)
+    return dataset.cast_column("label", datasets.ClassLabel(names=list(LABELS)))
+
+
+def to_dataset_dict(df: pd.DataFrame, split_col: str = "split"):
+    """A ``datasets.DatasetDict`` with one ``Dataset`` per value of ``split_col``."""
+    import datasets
+
+    if split_col not in df.columns:
+        raise CourseDataError(f"to_dataset_dict needs a {split_col!r} column; found {list(df.columns)}.")
+    present = list(df[split_col].unique())
+    order = [s for s in SPLITS if s in present] + sorted(s for s in present if s not in SPLITS)
+    return datasets.DatasetDict({s: to_dataset(df[df[split_col] == s]) for s in order})

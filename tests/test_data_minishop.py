@@ -1,0 +1,295 @@
+"""mini-shop generator, splits, relevance pairs, datasets conversion and the quality gate."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course.data import (
+    FAMILIES,
+    LABELS,
+    PAIR_COLUMNS,
+    grade,
+    leave_last_out,
+    lexical_baseline,
+    make_minishop,
+    pair_text,
+    relevance_pairs,
+    split_queries,
+    to_dataset,
+    to_dataset_dict,
+    vocab,
+)
+from course.data.minishop import add_typo
+from course.errors import CourseDataError
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return make_minishop()
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_minishop(seed=3, n_products=200, n_queries=40, n_users=30)
+
+
+def test_tables_have_the_contract_columns(shop):
+    for column in ["product_id", "title", "description", "product_type", "colour", "material",
+                   "style", "size", "brand", "price", "text"]:
+        assert column in shop.products.columns, column
+    assert set(shop.queries.columns) >= {"query_id", "query", "family", "split"}
+    assert list(shop.labels.columns[:3]) == ["query_id", "product_id", "label"]
+    assert set(shop.purchases.columns) >= {"user_id", "product_id", "timestamp"}
+    assert "user_id" in shop.users.columns and "taste_style" in shop.users.columns
+    assert (shop.products["text"] == shop.products["title"] + ". " + shop.products["description"]).all()
+
+
+def test_defaults_are_big_enough_for_lessons_03_and_04(shop):
+    pairs = relevance_pairs(shop)
+    assert (pairs["split"] == "train").sum() >= 3000
+    assert 300 <= len(shop.users) and shop.purchases["user_id"].nunique() == len(shop.users)
+    lengths = shop.purchases.groupby("user_id").size()
+    assert lengths.min() >= 5 and lengths.max() <= 30
+
+
+def test_generation_is_deterministic_and_seed_dependent(small):
+    again = make_minishop(seed=3, n_products=200, n_queries=40, n_users=30)
+    other = make_minishop(seed=4, n_products=200, n_queries=40, n_users=30)
+    for name in ("products", "queries", "labels", "purchases", "users"):
+        pd.testing.assert_frame_equal(getattr(small, name), getattr(again, name))
+    assert not small.queries["query"].equals(other.queries["query"])
+
+
+def test_generation_takes_at_most_a_couple_of_seconds():
+    start = time.perf_counter()
+    make_minishop(seed=1)
+    elapsed = time.perf_counter() - start
+    print(f"make_minishop() took {elapsed:.2f} s")
+    assert elapsed < 6.0  # 'a couple of seconds' on a quiet machine; slack for shared CI cores
+
+
+def test_labels_families_and_candidate_lists(shop):
+    assert set(shop.labels["label"]) == set(LABELS)
+    assert set(shop.queries["family"]) == set(FAMILIES)
+    per_query = shop.labels.groupby("query_id").size()
+    assert per_query.min() >= 20 - 0 and per_query.max() <= 50
+    mixed = shop.labels.groupby("query_id")["label"].nunique()
+    assert (mixed >= 2).mean() > 0.95  # almost every list mixes grades, as in WANDS
+    assert not shop.labels.duplicated(["query_id", "product_id"]).any()
+
+
+def test_label_noise_is_the_only_difference_from_attribute_grades(shop):
+    noisy = shop.labels["noisy"].to_numpy()
+    assert (shop.labels["label"][~noisy] == shop.labels["clean_label"][~noisy]).all()
+    assert (shop.labels["label"][noisy] != shop.labels["clean_label"][noisy]).all()
+    assert 0.01 < noisy.mean() < 0.06  # default noise 0.03
+    clean = make_minishop(seed=2, n_products=200, n_queries=30, n_users=5, label_noise=0.0)
+    assert (clean.labels["label"] == clean.labels["clean_label"]).all()
+
+
+def test_grade_follows_attribute_matching():
+    products = pd.DataFrame({
+        "product_type": ["sofa", "sofa", "armchair", "rug", "armchair"],
+        "category": ["seating", "seating", "seating", "decor", "seating"],
+        "colour": ["red", "blue", "red", "red", "blue"],
+        "material": ["velvet"] * 5, "style": ["modern"] * 5, "size": ["large"] * 5,
+    })
+    got = grade({"type": "sofa", "colour": "red"}, products)
+    assert list(got) == ["Exact", "Partial", "Partial", "Irrelevant", "Irrelevant"]
+
+
+def test_stored_grades_match_a_recomputation(small):
+    queries = small.queries.set_index("query_id")
+    for query_id, group in list(small.labels.groupby("query_id"))[:10]:
+        row = queries.loc[query_id]
+        attrs = {"type": row["q_type"], **{a: row[f"q_{a}"] for a in ("size", "colour", "style", "material")
+                                           if isinstance(row[f"q_{a}"], str)}}
+        expected = grade(attrs, small.products.set_index("product_id").loc[group["product_id"]].reset_index())
+        assert list(group["clean_label"]) == list(expected)
+
+
+def test_no_query_is_in_two_relevance_splits(shop):
+    by_text = shop.queries.groupby("query")["split"].nunique()
+    assert (by_text == 1).all()
+    pairs = relevance_pairs(shop)
+    assert (pairs.groupby("query_id")["split"].nunique() == 1).all()
+    assert set(pairs["split"]) == {"train", "valid", "test"}
+    train_q = set(relevance_pairs(shop, "train")["query"])
+    assert not train_q & set(relevance_pairs(shop, "test")["query"])
+    assert not train_q & set(relevance_pairs(shop, "valid")["query"])
+
+
+def test_held_out_synonyms_never_appear_in_training_queries_or_products(shop):
+    held_out = {s for _, syns, *_ in vocab.PRODUCT_TYPES.values() for s in syns[1:]}
+    train = shop.queries[shop.queries["split"] == "train"]["query"]
+    assert not any(s in f" {q} " for q in train for s in [f" {h} " for h in held_out])
+    test_syn = shop.queries[(shop.queries["split"] == "test") & (shop.queries["family"] == "synonym")]
+    assert len(test_syn) >= 20
+    assert all(any(f" {h} " in f" {q} " for h in held_out) for q in test_syn["query"])
+    texts = " " + " ".join(shop.products["text"].str.lower()) + " "
+    multiword_safe = [h for h in held_out if f" {h} " in texts]
+    assert multiword_safe == []
+    first = {syns[0] for _, syns, *_ in vocab.PRODUCT_TYPES.values()}
+    share = train.map(lambda q: any(f" {f} " in f" {q} " for f in first)).mean()
+    print(f"train queries using a first synonym of the type: {share:.2f}")
+    assert 0.3 <= share <= 0.5
+
+
+def test_relevance_pairs_shape_and_split_filter(shop):
+    pairs = relevance_pairs(shop)
+    assert list(pairs.columns) == PAIR_COLUMNS
+    assert len(pairs) == len(shop.labels)
+    assert pairs["product_text"].notna().all()
+    test = relevance_pairs(shop, split="test")
+    assert set(test["split"]) == {"test"} and 0 < len(test) < len(pairs)
+    with pytest.raises(CourseDataError, match="Unknown split"):
+        relevance_pairs(shop, split="dev")
+
+
+def test_to_dataset_keeps_the_label_order(small):
+    pairs = relevance_pairs(small).head(60)
+    ds = to_dataset(pairs)
+    assert ds.features["label"].names == LABELS
+    ids = [LABELS.index(lab) for lab in pairs["label"]]
+    assert ds["label"] == ids
+    assert ds["query"] == list(pairs["query"])
+    bad = pairs.assign(label=["Exact"] * 59 + ["Relevant"])
+    with pytest.raises(CourseDataError, match="Relevant"):
+        to_dataset(bad)
+
+
+def test_to_dataset_dict_has_one_dataset_per_split(small):
+    pairs = relevance_pairs(small)
+    dd = to_dataset_dict(pairs)
+    assert list(dd) == ["train", "valid", "test"]
+    assert sum(len(d) for d in dd.values()) == len(pairs)
+    for name, part in dd.items():
+        assert part.features["label"].names == LABELS
+        assert set(part["split"]) == {name}
+    with pytest.raises(CourseDataError, match="fold"):
+        to_dataset_dict(pairs, split_col="fold")
+
+
+def test_leave_last_out_has_no_leakage(shop):
+    train, valid, test = leave_last_out(shop.purchases)
+    assert len(train) + len(valid) + len(test) == len(shop.purchases)
+    assert test["user_id"].is_unique and valid["user_id"].is_unique
+    train_pairs = set(zip(train["user_id"], train["product_id"], strict=True))
+    assert not train_pairs & set(zip(test["user_id"], test["product_id"], strict=True))
+    assert not train_pairs & set(zip(valid["user_id"], valid["product_id"], strict=True))
+    last = shop.purchases.sort_values("timestamp").groupby("user_id").tail(1)
+    assert set(zip(last["user_id"], last["product_id"], strict=True)) == set(
+        zip(test["user_id"], test["product_id"], strict=True))
+    latest_train = train.groupby("user_id")["timestamp"].max()
+    assert (latest_train.loc[valid["user_id"]].to_numpy() <= valid["timestamp"].to_numpy()).all()
+    assert (valid.set_index("user_id")["timestamp"].loc[test["user_id"]].to_numpy()
+            <= test["timestamp"].to_numpy()).all()
+
+
+def test_leave_last_out_collapses_repeats_and_keeps_short_users_in_train():
+    purchases = pd.DataFrame({
+        "user_id": [1, 1, 1, 1, 2, 2],
+        "product_id": ["a", "b", "a", "c", "x", "y"],
+        "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04",
+                                     "2025-01-01", "2025-01-02"]),
+    })
+    train, valid, test = leave_last_out(purchases)
+    assert list(test["product_id"]) == ["c"] and list(valid["product_id"]) == ["b"]
+    assert list(train["product_id"]) == ["a", "x", "y"]  # repeat of 'a' collapsed; user 2 too short
+    with pytest.raises(CourseDataError, match="item"):
+        leave_last_out(purchases.rename(columns={"product_id": "item"}))
+
+
+def test_purchases_show_complements_and_popularity_skew(shop):
+    p = shop.purchases.sort_values(["user_id", "timestamp"])
+    prev = p.groupby("user_id")["product_type"].shift()
+    pairs = pd.DataFrame({"prev": prev, "next": p["product_type"]}).dropna()
+    is_complement = [n in vocab.COMPLEMENTS[a] for a, n in zip(pairs["prev"], pairs["next"], strict=True)]
+    share_types = shop.products["product_type"].value_counts(normalize=True)
+    chance_of = {t: share_types.reindex(c, fill_value=0).sum() for t, c in vocab.COMPLEMENTS.items()}
+    chance = pairs["prev"].map(chance_of).mean()
+    print(f"complement transitions {np.mean(is_complement):.2f} vs chance {chance:.2f}")
+    assert np.mean(is_complement) > chance + 0.2
+    counts = p["product_id"].value_counts()
+    top = counts.head(len(shop.products) // 10).sum() / counts.sum()
+    print(f"top 10% of products take {top:.2f} of purchases")
+    assert top > 0.3
+
+
+def test_tastes_drive_purchases(shop):
+    merged = shop.purchases.merge(shop.products[["product_id", "style"]], on="product_id")
+    merged = merged.merge(shop.users[["user_id", "taste_style"]], on="user_id")
+    share = (merged["style"] == merged["taste_style"]).mean()
+    assert share > 2 / len(vocab.STYLES)
+
+
+def test_bad_sizes_raise():
+    with pytest.raises(CourseDataError, match="n_products"):
+        make_minishop(n_products=10)
+    with pytest.raises(CourseDataError, match="label_noise"):
+        make_minishop(label_noise=1.5)
+
+
+@given(st.text(alphabet="abcdefghij", min_size=2, max_size=12), st.integers(0, 10_000))
+@settings(max_examples=60, deadline=None)
+def test_add_typo_always_changes_the_phrase(word, seed):
+    assert add_typo(np.random.default_rng(seed), f"red {word}") != f"red {word}"
+
+
+@given(st.lists(st.sampled_from(["sofa", "Sofa ", "red rug", "lamp", "RED  rug", "desk", "bed", "mat"]),
+                min_size=1, max_size=30), st.integers(0, 100))
+@settings(max_examples=60, deadline=None)
+def test_split_queries_never_puts_one_text_in_two_splits(texts, seed):
+    queries = pd.DataFrame({"query_id": range(len(texts)), "query": texts})
+    out = split_queries(queries, seed=seed)
+    key = out["query"].str.lower().str.split().str.join(" ")
+    assert (out.groupby(key)["split"].nunique() == 1).all()
+    assert set(out["split"]) <= {"train", "valid", "test"}
+
+
+def test_split_queries_is_deterministic_and_sized():
+    queries = pd.DataFrame({"query_id": range(200), "query": [f"query {i}" for i in range(200)]})
+    a, b = split_queries(queries, seed=7), split_queries(queries, seed=7)
+    assert a["split"].equals(b["split"])
+    assert a["split"].value_counts().to_dict() == {"train": 140, "valid": 30, "test": 30}
+    with pytest.raises(CourseDataError, match="shares"):
+        split_queries(queries, valid=0.6, test=0.6)
+
+
+def _macro_f1_by_family(shop, model):
+    from sklearn.metrics import f1_score
+
+    train, test = relevance_pairs(shop, "train"), relevance_pairs(shop, "test")
+    model.fit(pair_text(train), train["label"])
+    predicted = model.predict(pair_text(test))
+    scores = {}
+    for family in FAMILIES:
+        mask = (test["family"] == family).to_numpy()
+        truth = test["label"][mask]
+        scores[family] = f1_score(truth, predicted[mask], average="macro")
+        scores[f"{family}_majority"] = f1_score(truth, [truth.mode()[0]] * mask.sum(), average="macro")
+    return scores
+
+
+@pytest.mark.slow
+def test_quality_gate_tfidf_fails_on_synonyms_but_learns_lexical(shop):
+    scores = _macro_f1_by_family(shop, lexical_baseline())
+    print("TF-IDF+LR macro-F1 on the test split:", {k: round(v, 3) for k, v in scores.items()})
+    assert scores["lexical"] - scores["synonym"] >= 0.15
+    assert scores["lexical"] >= scores["lexical_majority"] + 0.3
+
+
+def test_pair_text_and_baseline_features():
+    pairs = pd.DataFrame({"query": ["red sofa", "blue rug"], "product_text": ["Red sofa. Soft.", "Green lamp."]})
+    texts = pair_text(pairs)
+    assert list(texts) == ["red sofa [SEP] Red sofa. Soft.", "blue rug [SEP] Green lamp."]
+    features = lexical_baseline().named_steps["features"].fit(texts)
+    dense = features.transform(texts)[:, -3:].toarray()
+    assert dense[0, 0] == 1.0 and dense[0, 1] == 1.0 and dense[0, 2] > 0.5
+    assert dense[1].tolist() == [0.0, 0.0, 0.0]

@@ -1,0 +1,194 @@
+"""WANDS loader: generated schema-identical files, bad input, and the real query/label files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from course.data import (
+    LABELS,
+    PAIR_COLUMNS,
+    load_wands,
+    relevance_pairs,
+    resolve_duplicates,
+    to_dataset_dict,
+)
+from course.data.wands import PRODUCT_COLUMNS, read_wands_labels
+from course.errors import CourseDataError
+
+QUERY = "query_id\tquery\tquery_class\n0\tred sofa\tSofas\n1\toak desk\tDesks\n2\tblue rug\tRugs\n"
+LABEL_ROWS = [(0, 10, "Exact"), (0, 11, "Irrelevant"), (1, 11, "Exact"), (1, 12, "Partial"),
+              (2, 12, "Exact"), (2, 10, "Irrelevant"),
+              (0, 10, "Exact"),                      # duplicate, same label
+              (1, 12, "Exact"), (1, 12, "Exact"),    # conflict: Exact wins 2:1
+              (2, 10, "Partial")]                    # conflict tie: the less relevant grade wins
+
+
+def label_text(rows=LABEL_ROWS) -> str:
+    return "id\tquery_id\tproduct_id\tlabel\n" + "".join(
+        f"{i}\t{q}\t{p}\t{lab}\n" for i, (q, p, lab) in enumerate(rows))
+
+
+def product_text() -> str:
+    rows = [
+        ["10", "red velvet sofa", "Sofas", "Furniture / Sofas", "a soft red sofa", "color:red|material:velvet", "3", "4.5", "2"],
+        ["11", "oak writing desk", "Desks", "Furniture / Desks", "", "material:oak", "", "", ""],
+        ["12", "blue wool rug", "Rugs", "Decor / Rugs", "warm wool", "color:blue", "10", "4.0", "7"],
+    ]
+    return "\t".join(PRODUCT_COLUMNS) + "\n" + "".join("\t".join(r) + "\n" for r in rows)
+
+
+@pytest.fixture()
+def wands_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "data" / "wands"
+    folder.mkdir(parents=True)
+    (folder / "query.csv").write_text(QUERY)
+    (folder / "label.csv").write_text(label_text())
+    (folder / "product.csv").write_text(product_text())
+    return folder
+
+
+def test_loads_generated_files_and_resolves_duplicates(wands_dir):
+    data = load_wands(wands_dir, download=False)
+    assert list(data.pairs.columns) == PAIR_COLUMNS
+    assert len(data.labels) == 6
+    labels = data.labels.set_index(["query_id", "product_id"])["label"]
+    assert labels[(1, 12)] == "Exact" and labels[(2, 10)] == "Irrelevant" and labels[(0, 10)] == "Exact"
+    assert data.report.count("duplicate (query, product) rows") == 4
+    assert data.report.count("pairs with conflicting labels") == 2
+    assert data.report.rows_out == 6
+    text = data.products.set_index("product_id")["text"]
+    assert text[10] == "red velvet sofa. Sofas. a soft red sofa"
+    assert text[11] == "oak writing desk. Desks"
+    assert set(data.pairs["family"]) == {"unknown"}
+    assert "duplicate" in str(data.report)
+
+
+def test_parent_folder_and_course_data_dir_both_work(wands_dir, monkeypatch):
+    assert len(load_wands(wands_dir.parent, download=False).labels) == 6
+    monkeypatch.setenv("COURSE_DATA_DIR", str(wands_dir.parent))
+    assert load_wands(download=False).folder == wands_dir
+
+
+def test_relevance_pairs_and_datasets_for_wands(wands_dir):
+    pairs = relevance_pairs(load_wands(wands_dir, download=False))
+    assert (pairs.groupby("query_id")["split"].nunique() == 1).all()
+    dd = to_dataset_dict(pairs)
+    assert all(d.features["label"].names == LABELS for d in dd.values())
+
+
+def test_without_product_csv(wands_dir):
+    (wands_dir / "product.csv").unlink()
+    data = load_wands(wands_dir, download=False, products=False)
+    assert data.products is None and len(data.labels) == 6
+    with pytest.raises(CourseDataError, match="product.csv"):
+        relevance_pairs(data)
+    with pytest.raises(CourseDataError, match=r"product.csv is missing.*github.com/wayfair/WANDS.*products=False"):
+        load_wands(wands_dir, download=False)
+
+
+def test_labels_of_unknown_products_are_counted(wands_dir):
+    rows = LABEL_ROWS + [(0, 99, "Partial")]
+    (wands_dir / "label.csv").write_text(label_text(rows))
+    data = load_wands(wands_dir, download=False)
+    assert data.report.count("labels of a product_id not in product.csv") == 1
+    assert 99 not in set(data.labels["product_id"])
+
+
+@pytest.mark.parametrize("content, pattern", [
+    ("", r"label.csv is empty"),
+    ("id\tquery_id\tproduct_id\tlabel\n", r"label.csv has a header but no data rows"),
+    ("id,query_id,product_id,label\n0,0,10,Exact\n", r"label.csv looks comma-separated.*tab-separated"),
+    ("id\tquery_id\tproduct\tlabel\n0\t0\t10\tExact\n", r"label.csv lacks the column\(s\) \['product_id'\]"),
+    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tRelevant\n", r"label.csv, line 3: column 'label' has the unknown label 'Relevant'"),
+    ("id\tquery_id\tproduct_id\tlabel\n0\t0\tten\tExact\n", r"label.csv, line 2: column 'product_id' holds 'ten'"),
+    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t\t11\tExact\n", r"label.csv, line 3: column 'query_id' is empty"),
+    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\textra\tfield\n", r"label.csv, line 2 has more fields than the header"),
+    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tExact\tx\n", r"label.csv could not be parsed.*line 3"),
+])
+def test_bad_label_files_name_the_file_and_place(wands_dir, content, pattern):
+    (wands_dir / "label.csv").write_text(content)
+    with pytest.raises(CourseDataError, match=pattern):
+        load_wands(wands_dir, download=False)
+
+
+def test_non_utf8_byte_names_the_line(wands_dir):
+    (wands_dir / "query.csv").write_bytes(QUERY.encode() + "3\tcaf\xe9 chair\tChairs\n".encode("latin-1"))
+    with pytest.raises(CourseDataError, match=r"query.csv, line 5, character 6: byte 0xe9 is not valid UTF-8"):
+        load_wands(wands_dir, download=False)
+
+
+def test_missing_file_without_download(wands_dir):
+    (wands_dir / "query.csv").unlink()
+    with pytest.raises(CourseDataError, match=r"query.csv is missing.*COURSE_DATA_DIR"):
+        load_wands(wands_dir, download=False)
+
+
+def test_renamed_product_column(wands_dir):
+    (wands_dir / "product.csv").write_text(product_text().replace("product_name", "name", 1))
+    with pytest.raises(CourseDataError, match=r"product.csv lacks the column\(s\) \['product_name'\]"):
+        load_wands(wands_dir, download=False)
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from(LABELS)), min_size=1, max_size=40))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_duplicate_policy_properties(rows):
+    labels = pd.DataFrame(rows, columns=["query_id", "product_id", "label"])
+    kept = resolve_duplicates(labels)
+    assert not kept.duplicated(["query_id", "product_id"]).any()
+    assert len(kept) == len(labels.drop_duplicates(["query_id", "product_id"]))
+    for (q, p), group in labels.groupby(["query_id", "product_id"]):
+        votes = group["label"].value_counts()
+        best = votes[votes == votes.max()].index
+        expected = max(best, key=LABELS.index)  # the tie goes to the less relevant grade
+        assert kept[(kept.query_id == q) & (kept.product_id == p)]["label"].item() == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from(LABELS)), min_size=1, max_size=30))
+@settings(max_examples=40, deadline=None)
+def test_label_parser_round_trip(rows):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "label.csv"
+        path.write_text(label_text(rows))
+        parsed = read_wands_labels(path)
+    assert list(zip(parsed.query_id, parsed.product_id, parsed.label, strict=True)) == rows
+
+
+@pytest.fixture(scope="module")
+def real_wands():
+    root = os.environ.get("COURSE_DATA_DIR")
+    if not root:
+        pytest.skip("COURSE_DATA_DIR not set: the real WANDS files are not available here")
+    if not (Path(root) / "wands" / "label.csv").is_file():
+        pytest.skip(f"COURSE_DATA_DIR={root} has no wands/label.csv")
+    return load_wands(download=False, products=False)
+
+
+def test_real_wands_counts(real_wands):
+    report = real_wands.report
+    print(report)
+    assert report.rows_in == 233_448
+    assert report.count("duplicate (query, product) rows") == 1_575
+    assert report.count("pairs with conflicting labels") == 14
+    assert len(real_wands.queries) == 480
+    assert len(real_wands.labels) == 233_448 - 1_575
+    share = real_wands.labels["label"].value_counts(normalize=True)
+    assert abs(share["Exact"] - 0.110) < 0.002 and abs(share["Partial"] - 0.628) < 0.002
+    no_exact = 480 - real_wands.labels[real_wands.labels.label == "Exact"]["query_id"].nunique()
+    assert no_exact == 101
+    assert (real_wands.pairs.groupby("query_id")["split"].nunique() == 1).all()
+
+
+def test_category_hierarchy_with_underscore_is_accepted(wands_dir):
+    (wands_dir / "product.csv").write_text(product_text().replace("category hierarchy", "category_hierarchy"))
+    data = load_wands(wands_dir, download=False)
+    assert data.products["category hierarchy"].tolist()[0] == "Furniture / Sofas"

@@ -1,0 +1,131 @@
+"""Tests for course.losses: values, gradients, and the source material's sign error."""
+
+import math
+
+import pytest
+import torch
+
+from course.errors import CourseError
+from course.losses import bpr_loss, cosine_loss, in_batch_softmax_loss, seed_sort_loss
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors run far faster on one thread, above all on a busy shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x))
+
+
+def test_cosine_loss_hand_computed():
+    u = torch.tensor([[1.0, 0.0], [1.0, 0.0], [3.0, 4.0]])
+    v = torch.tensor([[2.0, 0.0], [0.0, 5.0], [3.0, 4.0]])
+    # cosines: 1, 0, 1 -> loss = -(2/3)
+    assert cosine_loss(u, v).item() == pytest.approx(-2.0 / 3.0)
+    assert cosine_loss(u, -u).item() == pytest.approx(1.0)
+
+
+def test_bpr_loss_hand_computed():
+    pos = torch.tensor([2.0, 0.5])
+    neg = torch.tensor([1.0, 1.5])
+    expected = -(_log_sigmoid(1.0) + _log_sigmoid(-1.0)) / 2
+    assert bpr_loss(pos, neg).item() == pytest.approx(expected, rel=1e-6)
+    with_margin = -(_log_sigmoid(1.0 - 0.5) + _log_sigmoid(-1.0 - 0.5)) / 2
+    assert bpr_loss(pos, neg, margin=0.5).item() == pytest.approx(with_margin, rel=1e-6)
+    # hinge: mean(relu(margin - diff)) = (relu(1 - 1) + relu(1 + 1)) / 2 = 1
+    assert bpr_loss(pos, neg, margin=1.0, hinge=True).item() == pytest.approx(1.0)
+    assert bpr_loss(torch.zeros(3), torch.zeros(3)).item() == pytest.approx(math.log(2))
+
+
+def test_seed_sort_loss_is_the_negated_bpr():
+    a, b = torch.randn(7), torch.randn(7)
+    assert seed_sort_loss(a, b).item() == pytest.approx(-bpr_loss(a, b).item(), rel=1e-6)
+
+
+def test_bpr_gradient_raises_positive_and_lowers_negative():
+    pos = torch.tensor([0.3, -1.0, 2.0], requires_grad=True)
+    neg = torch.tensor([0.5, 0.0, 1.0], requires_grad=True)
+    bpr_loss(pos, neg).backward()
+    # gradient descent moves against the gradient: pos goes up, neg goes down
+    assert (pos.grad < 0).all()
+    assert (neg.grad > 0).all()
+
+
+def test_seed_sort_gradient_points_the_wrong_way():
+    a = torch.tensor([0.3, -1.0, 2.0], requires_grad=True)
+    b = torch.tensor([0.5, 0.0, 1.0], requires_grad=True)
+    seed_sort_loss(a, b).backward()
+    assert (a.grad > 0).all()  # descent lowers the positive
+    assert (b.grad < 0).all()  # and raises the negative
+
+
+def test_in_batch_softmax_hand_computed():
+    users = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    items = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    t = 0.5
+    # logits row 0: [2, 2] -> -log(1/2); row 1: [0, 0] -> -log(1/2)
+    assert in_batch_softmax_loss(users, items, temperature=t).item() == pytest.approx(math.log(2))
+    items2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # row 0 logits [2, 0]; row 1 [0, 2]: loss = -log(e^2/(e^2+1))
+    expected = -math.log(math.exp(2) / (math.exp(2) + 1))
+    assert in_batch_softmax_loss(users, items2, temperature=t).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_in_batch_softmax_masks_duplicate_positives():
+    torch.manual_seed(0)
+    users = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
+    shared = torch.nn.functional.normalize(torch.randn(4), dim=0)
+    other = torch.nn.functional.normalize(torch.randn(4), dim=0)
+    items = torch.stack([shared, shared, other])
+    ids = torch.tensor([5, 5, 9])
+    masked = in_batch_softmax_loss(users, items, 0.1, item_ids=ids)
+    unmasked = in_batch_softmax_loss(users, items, 0.1)
+    # by hand: each of rows 0 and 1 drops the other copy of item 5 from its softmax
+    logits = users @ items.T / 0.1
+    rows = []
+    for i, keep in enumerate([[0, 2], [1, 2], [0, 1, 2]]):
+        rows.append(-(logits[i, i] - torch.logsumexp(logits[i, keep], dim=0)))
+    assert masked.item() == pytest.approx(torch.stack(rows).mean().item(), rel=1e-5)
+    assert masked.item() < unmasked.item()
+
+
+def test_losses_reject_mismatched_shapes():
+    with pytest.raises(CourseError, match="same shape"):
+        bpr_loss(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(CourseError, match="same shape"):
+        cosine_loss(torch.zeros(3, 2), torch.zeros(2, 2))
+    with pytest.raises(CourseError, match="temperature"):
+        in_batch_softmax_loss(torch.zeros(2, 2), torch.zeros(2, 2), temperature=0.0)
+
+
+def _train_pair_scorer(loss_fn, steps: int = 200) -> float:
+    """Train a linear scorer on a toy problem; return the share of pairs ranked positive-first.
+
+    Each example has a positive item and a negative item with 4 features; the
+    positive's first feature is larger. The scorer is w . x.
+    """
+    gen = torch.Generator().manual_seed(0)
+    pos_x = torch.randn(256, 4, generator=gen)
+    neg_x = torch.randn(256, 4, generator=gen)
+    pos_x[:, 0] += 1.5
+    w = torch.zeros(4, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1)
+    for _ in range(steps):
+        loss = loss_fn(pos_x @ w, neg_x @ w)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float(((pos_x @ w) > (neg_x @ w)).float().mean())
+
+
+def test_seed_sort_loss_ranks_the_negative_first_after_training():
+    correct = _train_pair_scorer(bpr_loss)
+    wrong = _train_pair_scorer(seed_sort_loss)
+    assert correct > 0.8, f"BPR should rank positives first, got {correct:.2f}"
+    assert wrong < 0.2, f"the seed L_sort should rank negatives first, got {wrong:.2f}"

@@ -1,0 +1,181 @@
+"""Unit tests for course.metrics, checked against scikit-learn where it has the metric."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as skm
+
+from course.errors import CourseDataError
+from course.metrics import (
+    LABELS,
+    accuracy,
+    confusion_matrix,
+    expected_gain,
+    hit_rate_at_k,
+    macro_f1,
+    mrr,
+    ndcg_at_k,
+    ndcg_by_group,
+    ndcg_per_query,
+    per_class_report,
+    plot_confusion_matrix,
+    recall_at_k,
+)
+
+label_lists = st.integers(1, 60).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.sampled_from(LABELS), min_size=n, max_size=n),
+        st.lists(st.sampled_from(LABELS), min_size=n, max_size=n),
+    )
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(label_lists)
+def test_classification_metrics_match_sklearn(pair):
+    y_true, y_pred = pair
+    labels = list(LABELS)
+    assert accuracy(y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert macro_f1(y_true, y_pred, labels) == pytest.approx(
+        skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    )
+    assert macro_f1(y_true, y_pred) == pytest.approx(
+        skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
+    )
+    np.testing.assert_array_equal(
+        confusion_matrix(y_true, y_pred, labels), skm.confusion_matrix(y_true, y_pred, labels=labels)
+    )
+    report = per_class_report(y_true, y_pred, labels)
+    p, r, f, s = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    np.testing.assert_allclose(report["precision"], p)
+    np.testing.assert_allclose(report["recall"], r)
+    np.testing.assert_allclose(report["f1"], f)
+    np.testing.assert_array_equal(report["support"], s)
+
+
+def test_macro_f1_by_hand():
+    # Exact: P=1/2 R=1/1; Partial: P=1/1 R=1/2; Irrelevant: never true nor predicted -> 0
+    y_true = ["Exact", "Partial", "Partial"]
+    y_pred = ["Exact", "Partial", "Exact"]
+    f1_exact = 2 * 0.5 * 1 / 1.5
+    assert macro_f1(y_true, y_pred) == pytest.approx((f1_exact + f1_exact) / 2)
+    assert macro_f1(y_true, y_pred, LABELS) == pytest.approx((f1_exact + f1_exact) / 3)
+
+
+def test_metrics_reject_the_classic_shape_bugs():
+    with pytest.raises(CourseDataError, match="argmax"):
+        macro_f1([[0, 1], [1, 0]], [[0, 1], [1, 1]])
+    with pytest.raises(CourseDataError, match="y_pred has 1"):
+        accuracy([0, 1], [0])
+    with pytest.raises(CourseDataError, match="empty"):
+        accuracy([], [])
+
+
+def test_plot_confusion_matrix_returns_figure():
+    cm = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 7]])
+    fig = plot_confusion_matrix(cm, LABELS, normalize=True)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(LABELS)
+    cell_texts = [t.get_text() for t in ax.texts]
+    assert cell_texts[0] == f"{5 / 6:.2f}" and len(cell_texts) == 9
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_expected_gain():
+    probs = np.array([[1.0, 0.0, 0.0], [0.2, 0.6, 0.2], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(expected_gain(probs), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(expected_gain(probs, gains=(3, 1, 0)), [3.0, 1.2, 0.0])
+    with pytest.raises(CourseDataError, match="one column per gain"):
+        expected_gain(np.ones((2, 2)))
+
+
+def _random_ranking_frame(seed, n_queries=12):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for q in range(n_queries):
+        n = int(rng.integers(2, 25))
+        rel = rng.choice([0.0, 0.5, 1.0], size=n)
+        rel[0] = 1.0  # every query has a relevant item
+        for r, s in zip(rel, rng.random(n), strict=True):  # continuous scores: no ties
+            rows.append({"query_id": f"q{q}", "family": "ab"[q % 2], "score": s, "gain": r})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("k", [1, 3, 10, 50])
+def test_ndcg_matches_sklearn_without_ties(seed, k):
+    df = _random_ranking_frame(seed)
+    expected = [
+        skm.ndcg_score([g["gain"].to_numpy()], [g["score"].to_numpy()], k=k)
+        for _, g in df.groupby("query_id", sort=False)
+    ]
+    assert ndcg_at_k(df, k=k, relevance="gain") == pytest.approx(np.mean(expected))
+    per_family = ndcg_by_group(df, "family", k=k, relevance="gain")
+    fam = df.groupby("query_id", sort=False)["family"].first().to_numpy()
+    for name in ("a", "b"):
+        assert per_family[name] == pytest.approx(np.mean(np.array(expected)[fam == name]))
+
+
+def test_ndcg_by_hand_with_labels_and_ties():
+    df = pd.DataFrame({
+        "query_id": [1, 1, 1, 2, 2],
+        "score": [0.9, 0.5, 0.5, 0.1, 0.1],
+        "label": ["Irrelevant", "Partial", "Exact", "Exact", "Irrelevant"],
+    })
+    # query 1: ranked Irrelevant, Partial, Exact (tie broken by row order)
+    dcg = 0 + 0.5 / np.log2(3) + 1 / np.log2(4)
+    ideal = 1 + 0.5 / np.log2(3)
+    per_query = ndcg_per_query(df, k=10)
+    assert per_query[1] == pytest.approx(dcg / ideal)
+    assert per_query[2] == pytest.approx(1.0)  # tie, row order puts the Exact first
+    # sklearn averages tied items instead: document the difference
+    sk = skm.ndcg_score([[0, 0.5, 1]], [[0.9, 0.5, 0.5]])
+    assert sk != pytest.approx(per_query[1])
+    assert ndcg_at_k(df, k=1) == pytest.approx((0 + 1) / 2)
+
+
+def test_ndcg_skips_queries_without_relevant_items_and_checks_columns():
+    df = pd.DataFrame({"query_id": [1, 1, 2, 2], "score": [1, 0, 1, 0],
+                       "label": ["Exact", "Irrelevant", "Irrelevant", "Irrelevant"]})
+    assert np.isnan(ndcg_per_query(df)[2])
+    assert ndcg_at_k(df) == 1.0
+    with pytest.raises(CourseDataError, match="missing"):
+        ndcg_at_k(df, score="prob")
+    with pytest.raises(CourseDataError, match="no gain"):
+        ndcg_at_k(df.assign(label=["Great", "Bad", "Bad", "Bad"]))
+
+
+def test_recall_hit_rate_mrr_by_hand():
+    ranked = [["a", "b", "c"], ["c", "a", "b"], ["b", "c", "a"]]
+    targets = ["b", {"b", "c"}, "z"]
+    assert recall_at_k(ranked, targets, k=1) == pytest.approx((0 + 0.5 + 0) / 3)
+    assert recall_at_k(ranked, targets, k=2) == pytest.approx((1 + 0.5 + 0) / 3)
+    assert hit_rate_at_k(ranked, targets, k=1) == pytest.approx(1 / 3)
+    assert hit_rate_at_k(ranked, targets, k=3) == pytest.approx(2 / 3)
+    assert mrr(ranked, targets) == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert mrr(ranked, targets, k=1) == pytest.approx(1 / 3)
+    with pytest.raises(CourseDataError, match="targets"):
+        recall_at_k(ranked, ["a"], k=1)
+
+
+def test_mrr_matches_sklearn_label_ranking_for_single_targets():
+    rng = np.random.default_rng(0)
+    scores = rng.random((20, 8))
+    truth = rng.integers(0, 8, size=20)
+    ranked = [list(np.argsort(-row)) for row in scores]
+    onehot = np.eye(8)[truth]
+    assert mrr(ranked, truth.tolist()) == pytest.approx(
+        skm.label_ranking_average_precision_score(onehot, scores)
+    )
