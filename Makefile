@@ -14,6 +14,8 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 PROFILE ?= cpu
 LESSON ?= 00-course-map
+# Tests run in two processes of one thread each (papermill and nbgrader kernels inherit it).
+TEST_WORKERS ?= 2
 
 export PATH := $(BIN):$(PATH)
 export TOKENIZERS_PARALLELISM ?= false
@@ -36,7 +38,7 @@ course: $(STAMP)
 	$(BIN)/course run --profile $(PROFILE) $(if $(ONLINE),--online,)
 
 test: $(STAMP)
-	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 release: $(STAMP)
 	$(BIN)/course release

@@ -267,14 +267,8 @@ def _markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([head, rule, *body])
 
 
-def plot_items(flagged: pd.DataFrame, path: Path) -> Path:
-    """Scatter of difficulty against point-biserial, flagged items named."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
+def draw_items(flagged: pd.DataFrame, ax, title: str = "Exercises: difficulty vs discrimination"):
+    """Scatter difficulty against point-biserial on ``ax``, flagged items named; returns ax."""
     bad = flagged["flags"] != ""
     ax.scatter(flagged.loc[~bad, "difficulty"], flagged.loc[~bad, "point_biserial"].fillna(0),
                label="ok", color="tab:blue")
@@ -287,32 +281,54 @@ def plot_items(flagged: pd.DataFrame, path: Path) -> Path:
     ax.axhline(0, color="grey", lw=0.5)
     ax.set(xlabel="difficulty (mean score / max; higher = easier)",
            ylabel="point-biserial with the rest score", xlim=(-0.05, 1.05), ylim=(-1.05, 1.05),
-           title="Exercises: difficulty vs discrimination")
+           title=title)
     ax.legend(loc="lower left")
+    return ax
+
+
+def draw_distribution(dist: pd.DataFrame, axes) -> None:
+    """One histogram of percent scores per lesson, on ``axes`` (one per lesson, sorted)."""
+    lessons = sorted(dist["lesson"].unique())
+    axes = list(np.ravel(axes))
+    if len(axes) != len(lessons):
+        raise CourseDataError(f"{len(lessons)} lessons need {len(lessons)} axes, got {len(axes)}.")
+    for ax, lesson in zip(axes, lessons, strict=True):
+        ax.hist(dist.loc[dist["lesson"] == lesson, "percent"], bins=np.linspace(0, 100, 11),
+                color="tab:green", edgecolor="white")
+        ax.set(title=f"lesson {lesson}", xlabel="score %")
+    axes[0].set_ylabel("students")
+
+
+def items_figure(flagged: pd.DataFrame, title: str = "Exercises: difficulty vs discrimination"):
+    """``draw_items`` on a new matplotlib Figure, built without pyplot (no backend needed)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 5))
+    draw_items(flagged, fig.subplots(), title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def distribution_figure(dist: pd.DataFrame):
+    """``draw_distribution`` on a new matplotlib Figure, built without pyplot."""
+    from matplotlib.figure import Figure
+
+    n = dist["lesson"].nunique()
+    fig = Figure(figsize=(3 * n, 3))
+    draw_distribution(dist, fig.subplots(1, n, squeeze=False, sharey=True))
+    fig.tight_layout()
+    return fig
+
+
+def plot_items(flagged: pd.DataFrame, path: Path) -> Path:
+    """Save ``items_figure`` as a PNG."""
+    items_figure(flagged).savefig(path, dpi=100)
     return path
 
 
 def plot_distribution(dist: pd.DataFrame, path: Path) -> Path:
-    """One histogram of percent scores per lesson."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lessons = sorted(dist["lesson"].unique())
-    fig, axes = plt.subplots(1, len(lessons), figsize=(3 * len(lessons), 3), squeeze=False,
-                             sharey=True)
-    for ax, lesson in zip(axes[0], lessons, strict=True):
-        ax.hist(dist.loc[dist["lesson"] == lesson, "percent"], bins=np.linspace(0, 100, 11),
-                color="tab:green", edgecolor="white")
-        ax.set(title=f"lesson {lesson}", xlabel="score %")
-    axes[0][0].set_ylabel("students")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    """Save ``distribution_figure`` as a PNG."""
+    distribution_figure(dist).savefig(path, dpi=100)
     return path
 
 

@@ -405,7 +405,17 @@ class TwoTowerCollator:
 
     The batch is a dict of ``history_ids`` ``[B, H]`` (right-padded with 0),
     ``history_mask`` ``[B, H]`` (bool), ``positive`` ``[B]`` and ``negatives``
-    ``[B, num_negatives]`` (each row avoids that user's history and positive).
+    ``[B, num_negatives]`` (each row avoids that example's history and positive,
+    or, given ``user_items``, everything that user ever bought).
+
+    Args:
+        num_items: catalog size.
+        num_negatives: sampled negatives per example (0 for in-batch or cosine losses).
+        popularity: purchase counts, for popularity-aware hard negatives.
+        hard_fraction: share of negatives drawn by popularity.
+        candidates: the only items that may be drawn (e.g. warm items).
+        user_items: per user row, all their items (e.g. the training sequences).
+        seed: seed of the sampler.
     """
 
     def __init__(
@@ -415,6 +425,7 @@ class TwoTowerCollator:
         popularity: np.ndarray | None = None,
         hard_fraction: float = 0.5,
         candidates: np.ndarray | None = None,
+        user_items: Sequence[Iterable[int]] | None = None,
         seed: int = 0,
     ):
         self.num_items = num_items
@@ -422,6 +433,7 @@ class TwoTowerCollator:
         self.popularity = popularity
         self.hard_fraction = hard_fraction
         self.candidates = candidates
+        self.user_items = user_items
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -434,9 +446,10 @@ class TwoTowerCollator:
             history[row, :n] = torch.as_tensor(e["history"], dtype=torch.long)
             mask[row, :n] = True
             if self.num_negatives:
+                bought = e["history"] if self.user_items is None else self.user_items[e["user"]]
                 negatives[row] = torch.from_numpy(sample_negatives(
                     self.num_negatives, self.num_items, self.popularity, self.hard_fraction,
-                    exclude=[*e["history"], e["positive"]], rng=self.rng, candidates=self.candidates,
+                    exclude=[*bought, e["positive"]], rng=self.rng, candidates=self.candidates,
                 ))
         positive = torch.as_tensor([e["positive"] for e in examples], dtype=torch.long)
         return {"history_ids": history, "history_mask": mask, "positive": positive, "negatives": negatives}
@@ -566,7 +579,7 @@ class TwoTower(nn.Module):
     @property
     def half_life(self) -> float:
         """Current recency half-life, in purchases."""
-        return float(self.log_half_life.exp())
+        return float(self.log_half_life.detach().exp())
 
     def train(self, mode: bool = True):
         """Like ``nn.Module.train``, but a frozen encoder stays in eval mode (no dropout)."""

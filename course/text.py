@@ -66,7 +66,15 @@ def encode_pairs(
         raise CourseDataError(
             f"Got {len(queries)} queries but {len(docs)} docs; pass one doc per query."
         )
-    encoded = tokenizer(queries, docs, truncation=truncation, max_length=max_length)
+    try:
+        encoded = tokenizer(queries, docs, truncation=truncation, max_length=max_length)
+    except Exception as exc:  # the fast tokenizer raises a bare Exception here
+        if "Truncation error" not in str(exc):
+            raise
+        raise CourseDataError(
+            f"A query alone is longer than max_length={max_length}, so truncation={truncation!r} "
+            "cannot cut only the product text. Raise max_length or pass truncation='longest_first'."
+        ) from exc
     return {key: list(value) for key, value in encoded.items()}
 
 

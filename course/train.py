@@ -606,6 +606,8 @@ def fit(
             if state.step >= total_steps or state.stopped_early:
                 break
     bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # GPU work is asynchronous: wait for it before reading the clock
     train_seconds += time.perf_counter() - started
 
     if evaluate is not None and best.restore(model, device):

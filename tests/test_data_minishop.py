@@ -67,11 +67,12 @@ def test_generation_is_deterministic_and_seed_dependent(small):
 
 
 def test_generation_takes_at_most_a_couple_of_seconds():
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     make_minishop(seed=1)
-    elapsed = time.perf_counter() - start
-    print(f"make_minishop() took {elapsed:.2f} s")
-    assert elapsed < 6.0  # 'a couple of seconds' on a quiet machine; slack for shared CI cores
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"make_minishop() took {cpu:.2f} s of CPU ({wall:.2f} s wall)")
+    # CPU time, not wall time: on shared CI cores the wall clock measures the neighbours.
+    assert cpu < 5.0
 
 
 def test_labels_families_and_candidate_lists(shop):

@@ -47,6 +47,30 @@ EXPECTED = {
             ("bucketing wastes less than dynamic", lambda m: m["pad_waste_bucketed"] < m["pad_waste_dynamic"]),
         ],
     },
+    "03-relevance-finetuning": {
+        "model_name": ("==", "sentence-transformers/all-MiniLM-L6-v2"),
+        "data_used": ("==", "mini-shop"),
+        "train_steps": (">=", 50),
+        "reload_max_abs_diff": ("<", 1e-4),
+        "relations": [
+            # An untrained or broken model predicts one class: it scores the majority baseline.
+            ("fine-tuned macro-F1 beats the majority class by 0.1",
+             lambda m: m["test_macro_f1"] >= m["majority_macro_f1"] + 0.1),
+            ("TF-IDF beats the majority class (the baseline works)",
+             lambda m: m["tfidf_macro_f1"] >= m["majority_macro_f1"] + 0.1),
+        ],
+    },
+    "04-ranking-recommender": {
+        "data_used": ("==", "mini-shop"),
+        "seed_sort_ranks_negative_first": ("==", True),
+        "relations": [
+            ("BPR training lifts recall@10 well above the untrained towers",
+             lambda m: m["two_tower_bpr_recall10"] >= m["two_tower_untrained_recall10"] + 0.03),
+            ("the best two-tower is far above chance (10 / items)",
+             lambda m: m["best_two_tower_recall10"] >= 5 * 10 / m["n_items"]),
+            ("item-kNN beats chance", lambda m: m["item_knn_recall10"] >= 5 * 10 / m["n_items"]),
+        ],
+    },
 }
 
 

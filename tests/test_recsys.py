@@ -34,6 +34,7 @@ from course.recsys import (
     sample_negatives,
     split_cold_items,
     topk_retrieval,
+    two_tower,
     two_tower_recommend,
 )
 
@@ -211,6 +212,9 @@ def test_next_item_dataset_and_collator():
     assert batch["negatives"].shape == (2, 6)
     assert not set(batch["negatives"][0].tolist()) & {1, 2, 3}
     assert not set(batch["negatives"][1].tolist()) & {4, 5}
+    everything = TwoTowerCollator(num_items=8, num_negatives=200, user_items=data.sequences)
+    assert not set(everything([data[0]])["negatives"][0].tolist()) & {0, 1, 2, 3}
+    assert set(collate([data[0]] * 40)["negatives"].flatten().tolist()) & {2, 3}  # later items allowed
     with pytest.raises(CourseError, match="No training examples"):
         NextItemDataset([[1], [2]])
 
@@ -347,6 +351,17 @@ def test_forward_matches_the_tower_methods(tiny_parts):
     assert torch.allclose(pos, tower.item_vectors(positive), atol=1e-6)
     assert torch.allclose(neg, tower.item_vectors(negatives), atol=1e-6)
     assert tower(ids, mask, positive)[2] is None
+
+
+def test_two_tower_builder_and_query_tower(tiny_parts):
+    tower = two_tower("tiny", item_texts(), projection_dim=8, freeze_encoder=False, progress=False)
+    assert isinstance(tower, TwoTower) and tower.num_items == N_ITEMS and tower.dim == 8
+    queries = tower.query_vectors(["red sofa", "lamp"])
+    assert queries.shape == (2, 8) and queries.requires_grad  # fine-tuned: gradients reach the encoder
+    frozen = make_tower(tiny_parts)
+    assert not frozen.encoder.embeddings.word_embeddings.weight.requires_grad
+    with pytest.raises(CourseError, match="item_texts is empty"):
+        two_tower("tiny", [])
 
 
 @pytest.mark.parametrize("kind", ["bpr", "cosine", "softmax", "sort"])

@@ -61,6 +61,10 @@ def test_encode_pairs_rejects_bad_input(tokenizer):
         encode_pairs(tokenizer, ["a"], [None])
     with pytest.raises(CourseDataError, match="not one string"):
         encode_pairs(tokenizer, "a query", ["x"])
+    with pytest.raises(CourseDataError, match="longest_first"):
+        encode_pairs(tokenizer, ["red sofa " * 20], ["a b c"], max_length=16)
+    both = encode_pairs(tokenizer, ["red sofa " * 20], ["a b c"], max_length=16, truncation="longest_first")
+    assert len(both["input_ids"][0]) == 16
 
 
 def test_pair_dataset_items_and_lengths(tokenizer):

@@ -153,6 +153,7 @@ def test_grad_accumulation_equals_the_big_batch(data):
     assert not torch.allclose(untrained["classifier.weight"], runs[0][0]["classifier.weight"])
 
 
+@pytest.mark.slow
 def test_fit_learns_and_records_history(data):
     train, val, collate = data
     model = tiny_model()
@@ -179,6 +180,7 @@ class Crash(RuntimeError):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_result(data, tmp_path):
     """Crash inside step 5, resume from the step-3 checkpoint (mid-epoch), compare with one run."""
     train, val, collate = data

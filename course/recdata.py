@@ -1,0 +1,49 @@
+"""Lesson 04 glue: purchase sequences and item texts from Online Retail or mini-shop."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+
+from course import data
+from course.errors import CourseDataError
+
+CHOICES = ("mini-shop", "online_retail")
+
+
+def load_sequences(
+    choice: str = "online_retail", seed: int = 42, max_users: int | None = None
+) -> tuple[dict, dict, str]:
+    """Time-ordered purchases per user and the text of every item.
+
+    ``online_retail`` falls back to mini-shop, with a warning, when the file is
+    not found (set ``COURSE_DATA_DIR``).
+
+    Returns:
+        ``(sequences, item_text, data_used)``: ``{user: [item, ...]}``, ``{item: text}``, a name.
+    """
+    if choice not in CHOICES:
+        raise CourseDataError(f"Unknown recommender data {choice!r}; use one of {CHOICES}.")
+    if choice == "online_retail":
+        try:
+            retail = data.load_online_retail()
+        except CourseDataError as exc:
+            warnings.warn(f"Online Retail not available ({exc}); using mini-shop.", stacklevel=2)
+        else:
+            sequences = {u: list(items) for u, items in retail.sequences.items()}
+            texts = dict(zip(retail.items["product_id"].astype(str), retail.items["text"], strict=True))
+            return _limit(sequences, max_users, seed), texts, "online_retail"
+    shop = data.make_minishop(seed=seed)
+    ordered = shop.purchases.sort_values(["user_id", "timestamp"], kind="stable")
+    sequences = {u: list(group["product_id"]) for u, group in ordered.groupby("user_id", sort=True)}
+    texts = dict(zip(shop.products["product_id"], shop.products["title"], strict=True))
+    return _limit(sequences, max_users, seed), texts, "mini-shop"
+
+
+def _limit(sequences: dict, max_users: int | None, seed: int) -> dict:
+    """A seeded random subset of ``max_users`` users (all when None)."""
+    if max_users is None or len(sequences) <= max_users:
+        return sequences
+    keep = pd.Series(list(sequences)).sample(n=max_users, random_state=seed)
+    return {u: sequences[u] for u in keep}
