@@ -123,9 +123,10 @@ def run_course(args, model, tokenizer, queries, docs, labels, counter_factory) -
                            precision=args.precision, log_every=50, seed=0)
 
     fit(model, dataset, config(args.warmup), collate_fn=counter, sampler=sampler)  # warm-up
-    start = counter.snapshot()
+    start, cpu0 = counter.snapshot(), time.process_time()
     result = fit(model, dataset, config(args.steps), collate_fn=counter, sampler=sampler)
-    return {"seconds": result.train_seconds, "start": start, "end": counter.snapshot()}
+    return {"seconds": result.train_seconds, "cpu_seconds": time.process_time() - cpu0,
+            "start": start, "end": counter.snapshot()}
 
 
 def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory, fixed: bool) -> dict:
@@ -168,11 +169,12 @@ def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory, 
                 if torch.cuda.is_available():
                     torch.cuda.synchronize()
                 timer["t0"], timer["start"] = time.perf_counter(), counter.snapshot()
+                timer["cpu0"] = time.process_time()
 
         def on_train_end(self, targs, state, control, **kwargs):
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            timer["t1"] = time.perf_counter()
+            timer["t1"], timer["cpu1"] = time.perf_counter(), time.process_time()
 
     with tempfile.TemporaryDirectory() as tmp:
         targs = TrainingArguments(
@@ -186,7 +188,8 @@ def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory, 
                           callbacks=[Timer()])
         trainer.train()
     # the last step's batch may be fetched before on_step_end of the previous one; count from the collator
-    return {"seconds": timer["t1"] - timer["t0"], "start": timer["start"], "end": counter.snapshot()}
+    return {"seconds": timer["t1"] - timer["t0"], "cpu_seconds": timer["cpu1"] - timer["cpu0"],
+            "start": timer["start"], "end": counter.snapshot()}
 
 
 def run_mode(args) -> dict:
@@ -238,6 +241,7 @@ def run_mode(args) -> dict:
         "mode": args.mode, "model": resolved.name, "data": source, "device": args.device,
         "batches": batches, "samples": samples, "seconds": seconds,
         "samples_per_s": samples / seconds, "real_tokens_per_s": real / seconds,
+        "cpu_seconds": out["cpu_seconds"], "samples_per_cpu_s": samples / out["cpu_seconds"],
         "computed_tokens_per_s": computed / seconds, "flops": flops,
         "peak_mb": peak_mb, "memory_kind": memory_kind, "non_embedding_params": non_embedding,
         "flops_per_seq_at_max_length": args.max_length * (per_token + attention * args.max_length),
@@ -261,7 +265,8 @@ def describe(mode: str, r: dict, args) -> str:
     """One result line: speed, tokens, memory, and MFU on a known GPU."""
     line = (f"({mode}) {MODES[mode]:<46} {r['samples_per_s']:8.2f} samples/s "
             f"{r['real_tokens_per_s']:10.0f} real tok/s {r['computed_tokens_per_s']:10.0f} computed tok/s "
-            f"peak {r['peak_mb']:7.0f} MB ({r['memory_kind']}), load {r['load_average']:.1f}")
+            f"peak {r['peak_mb']:7.0f} MB ({r['memory_kind']}), load {r['load_average']:.1f}, "
+            f"{r['samples_per_cpu_s']:.2f} samples per CPU-second")
     peak = peak_tflops(args.device)
     if peak:
         mfu = r["flops"] / r["seconds"] / (peak * 1e12)
@@ -325,6 +330,9 @@ def main(argv: list[str] | None = None) -> None:
             json.dump(results, handle, indent=1)
     if {"a", "b", "c"} <= results.keys():
         a, b, c = (results[m]["samples_per_s"] for m in "abc")
+        a_cpu, b_cpu, c_cpu = (results[m]["samples_per_cpu_s"] for m in "abc")
+        print(f"per CPU-second (less sensitive to other jobs): a/b = {a_cpu / b_cpu:.2f}, "
+              f"a/c = {a_cpu / c_cpu:.2f}")
         print(f"ratio a/b = {a / b:.2f}, a/c = {a / c:.2f}")
 
 

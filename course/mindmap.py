@@ -141,6 +141,9 @@ class MindMap:
     name: str = ""
     source: str = "<string>"
 
+    def __repr__(self) -> str:
+        return f"MindMap({self.name or self.root.label!r}, {self.root.size()} nodes, from {self.source})"
+
     def nodes(self) -> list[Node]:
         """All nodes, depth first, root included."""
         return [n for _, n in self.root.walk()]

@@ -153,3 +153,27 @@ def test_a_real_cohort_is_graded_as_answered(tmp_path):
     assert sorted(run.table["student"].unique()) == ["student001", "student002", "student003"]
     run.cleanup()
     assert not run.root.exists()
+
+
+def test_the_cohort_benchmark_catches_a_wrong_outcome():
+    """benchmarks/grading_cohort.py's oracle: right rows pass, a lost or misgraded row fails."""
+    import sys
+
+    from course.config import ROOT
+    from course.grading import FAILED, FLAGGED, GRADED, GradeReport, GradeRow
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import grading_cohort as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    points = bench.points_per_exercise(ROOT / "solutions" / "00-course-map" / "00-course-map.ipynb")
+    assert points == [3.0, 3.0]
+    cases = {"s1": "solution", "s2": "partial", "s3": "os_exit", "s4": "invalid_json"}
+    rows = [GradeRow("s1", 6.0, 6.0, GRADED), GradeRow("s2", 3.0, 6.0, GRADED),
+            GradeRow("s3", 3.0, 6.0, FLAGGED, "kernel died in cell x"),
+            GradeRow("s4", None, None, FAILED, "invalid notebook: JSONDecodeError")]
+    assert bench.mismatches(GradeReport("00-course-map", rows), cases, points) == []
+    wrong = [rows[0], GradeRow("s2", 6.0, 6.0, GRADED), rows[2]]
+    problems = bench.mismatches(GradeReport("00-course-map", wrong), cases, points)
+    assert any("lost ['s4']" in p for p in problems) and any("s2 (partial): score 6.0" in p for p in problems)
