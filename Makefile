@@ -32,7 +32,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 lab: $(STAMP)
-	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=$(CURDIR) notebooks/00-course-map/00-course-map.ipynb
+	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=$(CURDIR) \
+		$(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00-course-map/00-course-map.ipynb
 
 course: $(STAMP)
 	$(BIN)/course run --profile $(PROFILE) $(if $(ONLINE),--online,)

@@ -488,7 +488,7 @@ def fit(
     batches = sampler or LengthBucketSampler.random(len(train_dataset), config.batch_size, seed=config.seed)
     _check_sampler(batches, ddp)
     steps_per_epoch, total_steps = _plan_steps(len(batches), config)
-    optimizer = make_optimizer(model, config.lr, config.weight_decay, fused=device.type == "cuda")
+    optimizer = make_optimizer(model, config.lr, config.weight_decay, fused=device.type in ("cuda", "cpu"))
     scheduler = linear_warmup_schedule(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     best = BestWeights(config.output_dir, ddp)

@@ -375,7 +375,7 @@ def test_explorer_click_expands_and_shows_note_and_link(maps):
     assert ex.is_expanded((1,))
     assert ex.buttons[(1,)].description.startswith("▾")
     assert "subword tokenizer" in ex.detail.value
-    assert "href='02-tokenization.ipynb#2.-WordPiece'" in ex.detail.value
+    assert "href='02-tokenization.ipynb#2.-WordPiece-from-first-principles" in ex.detail.value
     ex.buttons[(1, 1)].click()  # greedy longest match: nested
     assert ex.is_expanded((1, 1)) and "longest piece" in ex.detail.value
     ex.buttons[(1,)].click()

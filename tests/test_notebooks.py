@@ -71,6 +71,20 @@ EXPECTED = {
             ("item-kNN beats chance", lambda m: m["item_knn_recall10"] >= 5 * 10 / m["n_items"]),
         ],
     },
+    "07-course-optimisation": {
+        "n_students_graded": ("==", 6),
+        "n_submissions_failed": ("==", 0),
+        "n_feedback_files": ("==", 7),  # six students and the instructor's canary
+        "grading_wall_s": ("<", 600),
+        "broken_found": ("==", True),
+        "flat_found": ("==", True),
+        "easiest_found": ("==", True),
+        "hardest_found": ("==", True),
+        "n_flagged_items": (">=", 3),
+        "skill_score_corr": (">", 0),
+        "difficulty_matches_library": ("==", True),
+        "discrimination_matches_library": ("==", True),
+    },
 }
 
 

@@ -9,10 +9,8 @@ Everything a lesson needs is importable from ``course.data``:
 * ``split_queries`` and ``leave_last_out`` for splits without leakage;
 * ``to_dataset`` / ``to_dataset_dict`` with ``ClassLabel(names=LABELS)``;
 * ``available_datasets()`` and ``summary_main()`` (``course data summary``);
-* ``lexical_baseline()`` and ``pair_text()``: the TF-IDF + logistic regression baseline.
 """
 
-from course.data.baseline import lexical_baseline, pair_text
 from course.data.common import FAMILIES, LABELS, PAIR_COLUMNS, SPLITS, CleaningReport, read_table
 from course.data.download import download_file, sha256_of
 from course.data.esci import DEFAULT_LABEL_MAP, EsciData, esci_label_map, load_esci
@@ -38,7 +36,7 @@ __all__ = [
     "DEFAULT_LABEL_MAP", "FAMILIES", "LABELS", "PAIR_COLUMNS", "SPLITS", "CleaningReport",
     "EsciData", "MiniShop", "RetailData", "WandsData", "available_datasets",
     "clean_online_retail", "download_file", "esci_label_map", "grade", "label_distribution",
-    "label_ids", "leave_last_out", "lexical_baseline", "pair_text", "load_esci", "load_online_retail", "load_wands",
+    "label_ids", "leave_last_out", "load_esci", "load_online_retail", "load_wands",
     "make_minishop", "read_table", "relevance_pairs", "resolve_duplicates", "sha256_of",
     "split_queries", "summary_main", "text_length_stats", "to_dataset", "to_dataset_dict",
 ]
