@@ -2,7 +2,20 @@
 
 import os
 
+import pytest
+
 os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny models on one torch thread: faster, above all on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

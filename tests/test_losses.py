@@ -8,14 +8,7 @@ import torch
 from course.errors import CourseError
 from course.losses import bpr_loss, cosine_loss, in_batch_softmax_loss, seed_sort_loss
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run far faster on one thread, above all on a busy shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _log_sigmoid(x: float) -> float:
