@@ -232,7 +232,9 @@ class LengthBucketSampler:
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         if self.num_replicas > 1 and not self.drop_last and n % self.num_replicas:
             extra = self.num_replicas - n % self.num_replicas
-            order = np.concatenate([order, order[:extra]])  # every rank gets as many examples
+            # Repeat indices (cyclically, in case there are fewer examples than ranks)
+            # so that every rank gets as many examples.
+            order = np.concatenate([order, np.resize(order, extra)])
         size = self.batch_size * self.num_replicas
         bucket = size * self.bucket_size_multiplier
         batches = []
