@@ -171,8 +171,8 @@ def topk_retrieval(
     user_vecs: torch.Tensor,
     item_vecs: torch.Tensor,
     k: int = 10,
-    chunk_size: int = 16384,
-    user_chunk: int = 4096,
+    chunk_size: int = 4096,
+    user_chunk: int = 1024,
     exclude: Sequence[Iterable[int]] | None = None,
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,14 +228,28 @@ def topk_retrieval(
                 r = torch.from_numpy(rows[mask] - u0).to(scores.device)
                 c = torch.from_numpy(cols[mask] - i0).to(scores.device)
                 scores[r, c] = float("-inf")
-            top_s, top_i = scores.topk(min(k, n_block), dim=1)
-            merged_s = torch.cat([best_scores[u0:u1], top_s], dim=1)
-            merged_i = torch.cat([best_index[u0:u1], top_i + i0], dim=1)
-            keep_s, keep = merged_s.topk(k, dim=1)
-            best_scores[u0:u1] = keep_s
-            best_index[u0:u1] = merged_i.gather(1, keep)
+            _merge_block(scores, i0, best_scores[u0:u1], best_index[u0:u1])
     return best_scores, best_index
 
+
+def _merge_block(scores: torch.Tensor, offset: int, best_s: torch.Tensor, best_i: torch.Tensor) -> None:
+    """Merge one ``[users, items]`` score block into the running top-k (in place).
+
+    Only users whose best score in the block beats their current k-th best can
+    change. After the first blocks these are few, so one cheap row maximum skips
+    the ``topk`` for most users.
+    """
+    k = best_s.shape[1]
+    touched = (scores.amax(dim=1) > best_s[:, -1]).nonzero().squeeze(1)
+    if touched.numel() == 0:
+        return
+    rows = scores if touched.numel() == scores.shape[0] else scores[touched]
+    top_s, top_i = rows.topk(min(k, scores.shape[1]), dim=1)
+    merged_s = torch.cat([best_s[touched], top_s], dim=1)
+    merged_i = torch.cat([best_i[touched], top_i + offset], dim=1)
+    keep_s, keep = merged_s.topk(k, dim=1)
+    best_s[touched] = keep_s
+    best_i[touched] = merged_i.gather(1, keep)
 
 # ---------------------------------------------------------------------------
 # Data preparation
@@ -830,7 +844,7 @@ def two_tower_recommend(
     exclude_seen: bool = True,
     max_history: int = 20,
     candidates: np.ndarray | None = None,
-    chunk_size: int = 16384,
+    chunk_size: int = 4096,
 ) -> np.ndarray:
     """Top-``k`` item indices per history with a trained :class:`TwoTower`, ``[n, k]``.
 

@@ -155,6 +155,20 @@ def test_topk_retrieval_matches_full_topk(chunk_size, user_chunk):
     assert torch.allclose(scores, full.values, atol=1e-5)
 
 
+def test_topk_retrieval_many_blocks_matches_full_topk():
+    # Late blocks take the sparse path (only scores above the running k-th best).
+    gen = torch.Generator().manual_seed(5)
+    users, items = torch.randn(300, 16, generator=gen), torch.randn(6000, 16, generator=gen)
+    exclude = [list(range(u % 7)) for u in range(300)]
+    scores, index = topk_retrieval(users, items, k=10, chunk_size=256, user_chunk=128, exclude=exclude)
+    full = users @ items.T
+    for u, banned in enumerate(exclude):
+        full[u, banned] = float("-inf")
+    expected = full.topk(10, dim=1)
+    assert torch.equal(index, expected.indices)
+    assert torch.allclose(scores, expected.values, atol=1e-5)
+
+
 def test_topk_retrieval_excludes_items():
     gen = torch.Generator().manual_seed(2)
     users, items = torch.randn(6, 4, generator=gen), torch.randn(30, 4, generator=gen)
