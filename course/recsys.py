@@ -448,9 +448,20 @@ class TwoTowerCollator:
         self.hard_fraction = hard_fraction
         self.candidates = candidates
         self.user_items = user_items
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self._worker: int | None = None
+
+    def _worker_rng(self) -> np.random.Generator:
+        """The sampler's generator; each DataLoader worker gets its own, seeded from torch."""
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker != info.id:  # this copy lives in a worker process
+            self._worker = info.id
+            self.rng = np.random.default_rng([self.seed, info.seed])
+        return self.rng
 
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
+        rng = self._worker_rng()
         width = max(1, max(len(e["history"]) for e in examples))
         history = torch.zeros(len(examples), width, dtype=torch.long)
         mask = torch.zeros(len(examples), width, dtype=torch.bool)
@@ -463,7 +474,7 @@ class TwoTowerCollator:
                 bought = e["history"] if self.user_items is None else self.user_items[e["user"]]
                 negatives[row] = torch.from_numpy(sample_negatives(
                     self.num_negatives, self.num_items, self.popularity, self.hard_fraction,
-                    exclude=[*bought, e["positive"]], rng=self.rng, candidates=self.candidates,
+                    exclude=[*bought, e["positive"]], rng=rng, candidates=self.candidates,
                 ))
         positive = torch.as_tensor([e["positive"] for e in examples], dtype=torch.long)
         return {"history_ids": history, "history_mask": mask, "positive": positive, "negatives": negatives}
@@ -715,7 +726,7 @@ class TwoTower(nn.Module):
         n_hist, n_pos = history_ids.numel(), positive.numel()
         users = self.user_vectors(history_ids, history_mask, table[:n_hist].reshape(*history_ids.shape, -1))
         pos = table[n_hist : n_hist + n_pos]
-        neg = None if negatives is None else table[n_hist + n_pos :].reshape(*negatives.shape, -1)
+        neg = None if negatives is None else table[n_hist + n_pos :].reshape(*negatives.shape, table.shape[-1])
         return users, pos, neg
 
     def query_vectors(self, texts: Sequence[str]) -> torch.Tensor:

@@ -361,6 +361,32 @@ def test_forward_matches_the_tower_methods(tiny_parts):
     assert tower(ids, mask, positive)[2] is None
 
 
+def test_forward_and_losses_without_sampled_negatives(tiny_parts):
+    tower = make_tower(tiny_parts)
+    data = NextItemDataset(next_cluster_sequences(6))
+    batch = TwoTowerCollator(N_ITEMS, num_negatives=0)([data[i] for i in range(10)])
+    users, pos, neg = tower(batch["history_ids"], batch["history_mask"], batch["positive"], batch["negatives"])
+    assert neg.shape == (10, 0, tower.dim) and users.shape == pos.shape == (10, tower.dim)
+    for kind in ("cosine", "softmax"):
+        assert torch.isfinite(make_loss_fn(kind)(tower, batch))
+    with pytest.raises(CourseError, match="needs sampled negatives"):
+        make_loss_fn("bpr")(tower, batch)
+
+
+def test_collator_draws_different_negatives_in_each_worker():
+    data = [{"user": 0, "history": [1, 2], "positive": 3}] * 40  # every batch the same examples
+    collate = TwoTowerCollator(num_items=500, num_negatives=8, seed=0)
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate, num_workers=2)
+    batches = [b["negatives"] for b in loader]
+    first_worker, second_worker = batches[0::2], batches[1::2]  # workers take batches in turn
+    assert not all(torch.equal(a, b) for a, b in zip(first_worker, second_worker, strict=True))
+    torch.manual_seed(0)
+    again = [b["negatives"] for b in torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate,
+                                                                   num_workers=2)]
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))  # seeded: the same run repeats
+
+
 def test_two_tower_builder_and_query_tower(tiny_parts):
     tower = two_tower("tiny", item_texts(), projection_dim=8, freeze_encoder=False, progress=False)
     assert isinstance(tower, TwoTower) and tower.num_items == N_ITEMS and tower.dim == 8
