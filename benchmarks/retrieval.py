@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--items", type=int, nargs="+", default=[4_000, 100_000, 1_000_000])
-    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--dim", type=int, default=128, help="lesson 04 projects to 128")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--chunk-size", type=int, default=4096, help="items per score block")
     parser.add_argument("--user-chunk", type=int, default=1024, help="users per score block")
