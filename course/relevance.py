@@ -14,16 +14,20 @@ from course.metrics import macro_f1
 CHOICES = ("mini-shop", "wands", "esci", "auto")
 
 
-def load_relevance_pairs(choice: str = "mini-shop", seed: int = 42) -> tuple[pd.DataFrame, str]:
+def load_relevance_pairs(
+    choice: str = "mini-shop", seed: int = 42, shop_queries: int = 500
+) -> tuple[pd.DataFrame, str]:
     """Labelled (query, product) pairs with a split column, and the name of the data used.
 
     ``auto`` tries WANDS (it needs ``product.csv``), then ESCI, then falls back to
-    mini-shop with a warning that says why.
+    mini-shop with a warning that says why. ``shop_queries`` sets how many queries
+    the generated mini-shop has (more queries, more variety to train on).
     """
     if choice not in CHOICES:
         raise CourseDataError(f"Unknown relevance data {choice!r}; use one of {CHOICES}.")
+    shop = lambda: data.relevance_pairs(data.make_minishop(seed=seed, n_queries=shop_queries))  # noqa: E731
     if choice == "mini-shop":
-        return data.relevance_pairs(data.make_minishop(seed=seed)), "mini-shop"
+        return shop(), "mini-shop"
     loaders = {"wands": lambda: data.load_wands(seed=seed), "esci": lambda: data.load_esci(seed=seed)}
     tries = ["wands", "esci"] if choice == "auto" else [choice]
     reasons = []
@@ -35,7 +39,7 @@ def load_relevance_pairs(choice: str = "mini-shop", seed: int = 42) -> tuple[pd.
                 raise
             reasons.append(f"{name}: {exc}")
     warnings.warn("No real relevance data could be loaded, using mini-shop. " + " | ".join(reasons), stacklevel=2)
-    return data.relevance_pairs(data.make_minishop(seed=seed)), "mini-shop"
+    return shop(), "mini-shop"
 
 
 def sample_queries(pairs: pd.DataFrame, max_pairs: int | None, seed: int = 42) -> pd.DataFrame:
@@ -56,6 +60,22 @@ def sample_pairs(pairs: pd.DataFrame, max_pairs: int | None, seed: int = 42) -> 
     if max_pairs is None or len(pairs) <= max_pairs:
         return pairs.reset_index(drop=True)
     return pairs.sample(n=max_pairs, random_state=seed).reset_index(drop=True)
+
+
+def add_typos(frame: pd.DataFrame, fraction: float, seed: int = 42) -> pd.DataFrame:
+    """Training augmentation: a keyboard slip in the queries of about ``fraction`` of the rows.
+
+    A typo does not change what the shopper wants, so the label stays. The copy has
+    an ``augmented`` column; the number of changed rows is printed.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise CourseDataError(f"fraction must be between 0 and 1, got {fraction}.")
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    out["augmented"] = rng.random(len(out)) < fraction
+    out.loc[out["augmented"], "query"] = [data.add_typo(rng, q) for q in out.loc[out["augmented"], "query"]]
+    print(f"typo augmentation: {int(out['augmented'].sum()):,} of {len(out):,} training queries changed")
+    return out
 
 
 def macro_f1_by_family(frame: pd.DataFrame, predictions: np.ndarray, labels=data.LABELS) -> pd.Series:
