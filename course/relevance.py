@@ -62,22 +62,6 @@ def sample_pairs(pairs: pd.DataFrame, max_pairs: int | None, seed: int = 42) -> 
     return pairs.sample(n=max_pairs, random_state=seed).reset_index(drop=True)
 
 
-def add_typos(frame: pd.DataFrame, fraction: float, seed: int = 42) -> pd.DataFrame:
-    """Training augmentation: a keyboard slip in the queries of about ``fraction`` of the rows.
-
-    A typo does not change what the shopper wants, so the label stays. The copy has
-    an ``augmented`` column; the number of changed rows is printed.
-    """
-    if not 0.0 <= fraction <= 1.0:
-        raise CourseDataError(f"fraction must be between 0 and 1, got {fraction}.")
-    rng = np.random.default_rng(seed)
-    out = frame.copy()
-    out["augmented"] = rng.random(len(out)) < fraction
-    out.loc[out["augmented"], "query"] = [data.add_typo(rng, q) for q in out.loc[out["augmented"], "query"]]
-    print(f"typo augmentation: {int(out['augmented'].sum()):,} of {len(out):,} training queries changed")
-    return out
-
-
 def macro_f1_by_family(frame: pd.DataFrame, predictions: np.ndarray, labels=data.LABELS) -> pd.Series:
     """Macro-F1 of ``predictions`` (label names or ids) for each query family, plus ``all``."""
     predicted = pd.Series(np.asarray(predictions), index=frame.index)

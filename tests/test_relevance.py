@@ -65,19 +65,6 @@ def test_auto_falls_back_to_minishop_with_a_warning(monkeypatch, tmp_path):
     assert used == "mini-shop" and {"query", "product_text", "label", "split"} <= set(frame.columns)
 
 
-def test_add_typos_changes_about_the_fraction_and_keeps_labels(pairs, capsys):
-    big = pd.concat([pairs.assign(query="comfortable armchair")] * 20, ignore_index=True)
-    out = relevance.add_typos(big, 0.3, seed=0)
-    changed = out["query"] != big["query"]
-    assert changed.equals(out["augmented"])  # every flagged row really changed, no other did
-    assert 0.2 < changed.mean() < 0.4
-    assert out["label"].equals(big["label"]) and big["query"].eq("comfortable armchair").all()
-    assert f"{int(changed.sum()):,} of {len(big):,}" in capsys.readouterr().out
-    assert relevance.add_typos(big, 0.3, seed=0)["query"].equals(out["query"])  # seeded
-    with pytest.raises(CourseDataError, match="between 0 and 1"):
-        relevance.add_typos(big, 1.5)
-
-
 def test_shop_queries_sets_the_size_of_the_generated_shop():
     small, name = relevance.load_relevance_pairs("mini-shop", seed=0, shop_queries=40)
     assert name == "mini-shop" and small["query_id"].nunique() == 40

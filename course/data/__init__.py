@@ -14,7 +14,7 @@ Everything a lesson needs is importable from ``course.data``:
 from course.data.common import FAMILIES, LABELS, PAIR_COLUMNS, SPLITS, CleaningReport, read_table
 from course.data.download import download_file, sha256_of
 from course.data.esci import DEFAULT_LABEL_MAP, EsciData, esci_label_map, load_esci
-from course.data.minishop import MiniShop, add_typo, grade, make_minishop
+from course.data.minishop import MiniShop, grade, make_minishop
 from course.data.retail import RetailData, clean_online_retail, load_online_retail
 from course.data.splits import (
     label_ids,
@@ -33,7 +33,7 @@ from course.data.summary import (
 from course.data.wands import WandsData, load_wands, resolve_duplicates
 
 __all__ = [
-    "DEFAULT_LABEL_MAP", "FAMILIES", "LABELS", "PAIR_COLUMNS", "SPLITS", "CleaningReport", "add_typo",
+    "DEFAULT_LABEL_MAP", "FAMILIES", "LABELS", "PAIR_COLUMNS", "SPLITS", "CleaningReport",
     "EsciData", "MiniShop", "RetailData", "WandsData", "available_datasets",
     "clean_online_retail", "download_file", "esci_label_map", "grade", "label_distribution",
     "label_ids", "leave_last_out", "load_esci", "load_online_retail", "load_wands",
