@@ -174,6 +174,35 @@ def train_step(
 # ------------------------------------------------------------------ building blocks
 
 
+def balanced_class_weights(labels, n_classes: int) -> torch.Tensor:
+    """``n / (n_classes * count_c)`` per class, so that every class weighs the same in the loss.
+
+    Raises:
+        CourseError: if a class has no example (its weight would be infinite).
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)[:n_classes]
+    if (counts == 0).any():
+        missing = [int(c) for c in np.flatnonzero(counts == 0)]
+        raise CourseError(f"Classes {missing} have no training example; cannot weight them.")
+    return torch.tensor(counts.sum() / (n_classes * counts), dtype=torch.float32)
+
+
+def class_weighted_loss(weights: torch.Tensor) -> LossFn:
+    """A ``loss_fn`` for :func:`fit`: cross-entropy of the model's logits with per-class weights.
+
+    With macro-F1 as the goal, a rare class (*Exact*) should cost as much to get wrong
+    as a common one; the model's own loss weighs every example the same.
+    """
+
+    def loss_fn(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        return torch.nn.functional.cross_entropy(
+            logits.float(), batch["labels"], weight=weights.to(logits.device)
+        )
+
+    return loss_fn
+
+
 def make_optimizer(model, lr: float, weight_decay: float, fused: bool = False) -> torch.optim.AdamW:
     """AdamW; biases and LayerNorm weights (1-D tensors) get no weight decay."""
     params = [p for p in model.parameters() if p.requires_grad]

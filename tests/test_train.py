@@ -15,6 +15,8 @@ from course.models import load_classifier, load_tokenizer, resolve_model
 from course.text import DynamicPaddingCollator, LengthBucketSampler, PairDataset
 from course.train import (
     TrainConfig,
+    balanced_class_weights,
+    class_weighted_loss,
     classification_evaluator,
     fit,
     latest_checkpoint,
@@ -106,6 +108,30 @@ def test_train_step_uses_loss_fn_and_scheduler(data):
     train_step(model, batch, optimizer, scheduler, loss_fn=loss_fn)
     assert calls == [1]
     assert scheduler.get_last_lr()[0] > before
+
+
+def test_balanced_class_weights():
+    w = balanced_class_weights([0, 1, 1, 1, 2, 2], 3)
+    assert torch.allclose(w, torch.tensor([2.0, 2 / 3, 1.0]))
+    counts = torch.tensor([1.0, 3.0, 2.0])
+    assert torch.allclose(w * counts, torch.full((3,), 2.0))  # every class weighs the same
+    with pytest.raises(CourseError, match=r"Classes \[2\]"):
+        balanced_class_weights([0, 1, 1], 3)
+
+
+def test_class_weighted_loss(data):
+    train, _, collate = data
+    model = tiny_model(dropout=False).eval()
+    batch = collate([train[i] for i in range(8)])
+    with torch.no_grad():
+        own = model(**batch).loss
+        equal = class_weighted_loss(torch.ones(3))(model, batch)
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        heavy = class_weighted_loss(torch.tensor([5.0, 1.0, 1.0]))(model, batch)
+    torch.testing.assert_close(equal, own)
+    per_example = torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="none")
+    w = torch.tensor([5.0, 1.0, 1.0])[batch["labels"]]
+    torch.testing.assert_close(heavy, (w * per_example).sum() / w.sum())
 
 
 def test_linear_warmup_schedule_shape():
