@@ -251,6 +251,7 @@ def _merge_block(scores: torch.Tensor, offset: int, best_s: torch.Tensor, best_i
     best_s[touched] = keep_s
     best_i[touched] = merged_i.gather(1, keep)
 
+
 # ---------------------------------------------------------------------------
 # Data preparation
 # ---------------------------------------------------------------------------

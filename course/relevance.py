@@ -25,9 +25,8 @@ def load_relevance_pairs(
     """
     if choice not in CHOICES:
         raise CourseDataError(f"Unknown relevance data {choice!r}; use one of {CHOICES}.")
-    shop = lambda: data.relevance_pairs(data.make_minishop(seed=seed, n_queries=shop_queries))  # noqa: E731
     if choice == "mini-shop":
-        return shop(), "mini-shop"
+        return _minishop_pairs(seed, shop_queries), "mini-shop"
     loaders = {"wands": lambda: data.load_wands(seed=seed), "esci": lambda: data.load_esci(seed=seed)}
     tries = ["wands", "esci"] if choice == "auto" else [choice]
     reasons = []
@@ -39,7 +38,11 @@ def load_relevance_pairs(
                 raise
             reasons.append(f"{name}: {exc}")
     warnings.warn("No real relevance data could be loaded, using mini-shop. " + " | ".join(reasons), stacklevel=2)
-    return shop(), "mini-shop"
+    return _minishop_pairs(seed, shop_queries), "mini-shop"
+
+
+def _minishop_pairs(seed: int, n_queries: int) -> pd.DataFrame:
+    return data.relevance_pairs(data.make_minishop(seed=seed, n_queries=n_queries))
 
 
 def sample_queries(pairs: pd.DataFrame, max_pairs: int | None, seed: int = 42) -> pd.DataFrame:
