@@ -53,6 +53,8 @@ class TrainConfig:
     batch_size: int = 32
     grad_accum: int = 1
     lr: float = 5e-5
+    head_lr: float | None = None  # learning rate of the new head; None = lr (see make_optimizer)
+    head_prefixes: tuple[str, ...] = ("classifier",)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -203,14 +205,35 @@ def class_weighted_loss(weights: torch.Tensor) -> LossFn:
     return loss_fn
 
 
-def make_optimizer(model, lr: float, weight_decay: float, fused: bool = False) -> torch.optim.AdamW:
-    """AdamW; biases and LayerNorm weights (1-D tensors) get no weight decay."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
+def make_optimizer(
+    model,
+    lr: float,
+    weight_decay: float,
+    fused: bool = False,
+    head_lr: float | None = None,
+    head_prefixes: tuple[str, ...] = ("classifier",),
+) -> torch.optim.AdamW:
+    """AdamW; biases and LayerNorm weights (1-D tensors) get no weight decay.
+
+    With ``head_lr``, parameters whose names start with one of ``head_prefixes`` (the
+    freshly initialised head) learn at ``head_lr`` and the pretrained body at ``lr``.
+    """
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    parts = [(lr, [p for _, p in named])]
+    if head_lr is not None:
+        head = [p for name, p in named if name.startswith(tuple(head_prefixes))]
+        if not head:
+            raise CourseError(
+                f"head_lr is set but no parameter name starts with {list(head_prefixes)}; "
+                f"the first names are {[name for name, _ in named[:3]]}. Set head_prefixes."
+            )
+        head_ids = {id(p) for p in head}
+        parts = [(lr, [p for _, p in named if id(p) not in head_ids]), (head_lr, head)]
+    groups = []
+    for part_lr, params in parts:
+        groups.append({"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay, "lr": part_lr})
+        groups.append({"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr": part_lr})
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=fused or None)
 
 
 def linear_warmup_schedule(optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -517,7 +540,8 @@ def fit(
     batches = sampler or LengthBucketSampler.random(len(train_dataset), config.batch_size, seed=config.seed)
     _check_sampler(batches, ddp)
     steps_per_epoch, total_steps = _plan_steps(len(batches), config)
-    optimizer = make_optimizer(model, config.lr, config.weight_decay, fused=device.type in ("cuda", "cpu"))
+    optimizer = make_optimizer(model, config.lr, config.weight_decay, fused=device.type in ("cuda", "cpu"),
+                               head_lr=config.head_lr, head_prefixes=config.head_prefixes)
     scheduler = linear_warmup_schedule(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     best = BestWeights(config.output_dir, ddp)

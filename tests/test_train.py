@@ -110,6 +110,52 @@ def test_train_step_uses_loss_fn_and_scheduler(data):
     assert scheduler.get_last_lr()[0] > before
 
 
+def test_make_optimizer_gives_the_head_its_own_learning_rate():
+    model = tiny_model()
+    optimizer = make_optimizer(model, lr=1e-4, weight_decay=0.01, head_lr=2e-3)
+    head = {id(p) for p in model.classifier.parameters()}
+    seen = []
+    for group in optimizer.param_groups:
+        ids = {id(p) for p in group["params"]}
+        seen.extend(ids)
+        if ids & head:
+            assert ids <= head and group["lr"] == 2e-3
+        else:
+            assert group["lr"] == 1e-4
+        assert group["weight_decay"] == (0.0 if all(p.ndim < 2 for p in group["params"]) else 0.01)
+    assert sorted(seen) == sorted(id(p) for p in model.parameters())  # each parameter exactly once
+    scheduler = linear_warmup_schedule(optimizer, warmup_steps=2, total_steps=10)
+    scheduler.step()
+    low, high = sorted(set(scheduler.get_last_lr()))  # the schedule scales both rates alike
+    assert low < 1e-4 and high == pytest.approx(20 * low)
+
+
+def test_make_optimizer_without_head_lr_uses_one_rate():
+    optimizer = make_optimizer(tiny_model(), lr=1e-4, weight_decay=0.01)
+    assert {g["lr"] for g in optimizer.param_groups} == {1e-4}
+
+
+def test_make_optimizer_names_missing_head():
+    with pytest.raises(CourseError, match="no parameter name starts with.*'head'"):
+        make_optimizer(tiny_model(), lr=1e-4, weight_decay=0.0, head_lr=1e-3, head_prefixes=("head",))
+
+
+def test_fit_with_head_lr_moves_the_head_faster(data):
+    train, _, collate = data
+
+    def head_change(head_lr):
+        model = tiny_model(dropout=False)
+        before = weights(model)
+        cfg = TrainConfig(max_steps=3, batch_size=8, lr=1e-4, head_lr=head_lr, warmup_ratio=0.0, progress=False)
+        fit(model, train, cfg, collate_fn=collate)
+        after = weights(model)
+        return {k: (after[k] - before[k]).abs().max().item() for k in ("classifier.weight", "bert.pooler.dense.weight")}
+
+    plain, fast = head_change(None), head_change(1e-2)
+    assert fast["classifier.weight"] > 10 * plain["classifier.weight"]
+    assert fast["bert.pooler.dense.weight"] == pytest.approx(plain["bert.pooler.dense.weight"], rel=0.5)
+
+
 def test_balanced_class_weights():
     w = balanced_class_weights([0, 1, 1, 1, 2, 2], 3)
     assert torch.allclose(w, torch.tensor([2.0, 2 / 3, 1.0]))
