@@ -15,33 +15,15 @@ import argparse
 import json
 import os
 
-import numpy as np
 import torch
+from toydata import LABELS, toy_pairs  # tests/ is sys.path[0] when this runs as a script
 
 from course.models import load_classifier, load_tokenizer, resolve_model
 from course.text import DynamicPaddingCollator, LengthBucketSampler, PairDataset
 from course.train import TrainConfig, classification_evaluator, fit
 
-LABELS = ["Exact", "Partial", "Irrelevant"]
-COLOURS = ["red", "blue", "green", "black", "white", "grey"]
-TYPES = ["sofa", "chair", "table", "lamp", "bed", "rug"]
+WORKER_FILLERS = ("soft", "modern", "oak", "large")  # the thresholds in test_distributed were set with these
 
-
-def toy_pairs(n: int, seed: int) -> tuple[list[str], list[str], list[int]]:
-    """Queries 'colour type'; the label says how many of the two words the product matches."""
-    rng = np.random.default_rng(seed)
-    queries, docs, labels = [], [], []
-    for _ in range(n):
-        colour, kind = rng.choice(COLOURS), rng.choice(TYPES)
-        other_colour = rng.choice([c for c in COLOURS if c != colour])
-        other_kind = rng.choice([t for t in TYPES if t != kind])
-        label = int(rng.integers(0, 3))
-        doc_colour, doc_kind = [(colour, kind), (other_colour, kind), (other_colour, other_kind)][label]
-        filler = " ".join(rng.choice(["soft", "modern", "oak", "large"], rng.integers(0, 8)))
-        queries.append(f"{colour} {kind}")
-        docs.append(f"{filler} {doc_colour} {doc_kind}".strip())
-        labels.append(label)
-    return queries, docs, labels
 
 
 def main() -> None:
@@ -54,8 +36,8 @@ def main() -> None:
 
     tiny = resolve_model("tiny")
     tokenizer = load_tokenizer(tiny)
-    train = PairDataset.from_texts(tokenizer, *toy_pairs(96, 0), max_length=32)
-    val = PairDataset.from_texts(tokenizer, *toy_pairs(48, 1), max_length=32)
+    train = PairDataset.from_texts(tokenizer, *toy_pairs(96, 0, WORKER_FILLERS), max_length=32)
+    val = PairDataset.from_texts(tokenizer, *toy_pairs(48, 1, WORKER_FILLERS), max_length=32)
     collate = DynamicPaddingCollator(tokenizer)
     model = load_classifier(tiny, LABELS, seed=0)
     for module in model.modules():  # dropout masks differ between 1 and 2 processes

@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
+from toydata import LABELS, toy_pairs
 
 from course.errors import CourseError
 from course.models import load_classifier, load_tokenizer, resolve_model
@@ -26,28 +27,6 @@ from course.train import (
     resolve_precision,
     train_step,
 )
-
-LABELS = ["Exact", "Partial", "Irrelevant"]
-COLOURS = ["red", "blue", "green", "black", "white", "grey"]
-TYPES = ["sofa", "chair", "table", "lamp", "bed", "rug"]
-
-
-def toy_pairs(n: int, seed: int):
-    """Queries 'colour type' and products; the label says how many words match."""
-    rng = np.random.default_rng(seed)
-    queries, docs, labels = [], [], []
-    for _ in range(n):
-        colour, kind = rng.choice(COLOURS), rng.choice(TYPES)
-        other_colour = rng.choice([c for c in COLOURS if c != colour])
-        other_kind = rng.choice([t for t in TYPES if t != kind])
-        label = int(rng.integers(0, 3))
-        doc_colour, doc_kind = [(colour, kind), (other_colour, kind), (other_colour, other_kind)][label]
-        filler = " ".join(rng.choice(["soft", "modern", "oak", "large", "small"], rng.integers(0, 8)))
-        queries.append(f"{colour} {kind}")
-        docs.append(f"{filler} {doc_colour} {doc_kind}".strip())
-        labels.append(label)
-    return queries, docs, labels
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
