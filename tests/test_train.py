@@ -104,6 +104,7 @@ def test_make_optimizer_gives_the_head_its_own_learning_rate():
         assert group["weight_decay"] == (0.0 if all(p.ndim < 2 for p in group["params"]) else 0.01)
     assert sorted(seen) == sorted(id(p) for p in model.parameters())  # each parameter exactly once
     scheduler = linear_warmup_schedule(optimizer, warmup_steps=2, total_steps=10)
+    optimizer.step()  # no gradients yet: changes nothing, but keeps the step order PyTorch expects
     scheduler.step()
     low, high = sorted(set(scheduler.get_last_lr()))  # the schedule scales both rates alike
     assert low < 1e-4 and high == pytest.approx(20 * low)
