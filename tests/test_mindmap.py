@@ -24,7 +24,7 @@ LESSONS = (
     "04-ranking-recommender",
     "05-efficient-deployment",
     "06-trust-business-value",
-    "07-course-optimisation",
+    "08-course-optimisation",
 )
 ALL_MAPS = ("course",) + LESSONS
 

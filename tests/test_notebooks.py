@@ -71,7 +71,7 @@ EXPECTED = {
             ("item-kNN beats chance", lambda m: m["item_knn_recall10"] >= 5 * 10 / m["n_items"]),
         ],
     },
-    "07-course-optimisation": {
+    "08-course-optimisation": {
         "n_students_graded": ("==", 6),
         "n_submissions_failed": ("==", 0),
         "n_feedback_files": ("==", 7),  # six students and the instructor's canary
