@@ -1,8 +1,22 @@
-"""Error types. Every message says what went wrong and what to do."""
+"""Error types. Every message says what went wrong and what to do.
+
+Each subclass means one thing:
+
+- ``CourseArgumentError``: a function was called with a bad argument (a value out of
+  range, a wrong type or shape). It is also a ``ValueError``.
+- ``CourseDataError``: a data file or table is missing, malformed or inconsistent; the
+  message names the file, the line and the column where it can.
+- ``CourseModelError``: a model could not be resolved, verified or loaded.
+- ``CourseGradingError``: release, autograde or feedback went wrong.
+"""
 
 
 class CourseError(Exception):
     """Base class for every error the course raises on purpose."""
+
+
+class CourseArgumentError(CourseError, ValueError):
+    """A bad argument: a value out of range, a wrong type or shape."""
 
 
 class CourseDataError(CourseError):
