@@ -3,7 +3,8 @@
 * :func:`tfidf_logreg`: classify (query, product) pairs as Exact / Partial / Irrelevant
   with logistic regression on TF-IDF word-match features;
 * :func:`tfidf_cosine_scores` and :func:`bm25_scores`: rank each query's candidates
-  by word overlap.
+  by word overlap;
+* :class:`BM25Index`: BM25 over a whole catalog, the lexical retriever of lesson 05.
 
 All take the split DataFrames of the lessons (columns ``query_id``, ``query``,
 ``product_text`` and, for training, ``label``). They only match words, so they fail
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import LABELS
 
 TOKEN = re.compile(r"[a-z0-9]+")
@@ -97,30 +98,77 @@ def tfidf_cosine_scores(df: pd.DataFrame) -> np.ndarray:
     return np.asarray(shared.sum(axis=1)).ravel()
 
 
+class BM25Index:
+    """Okapi BM25 over a fixed list of documents, scored for every document at once.
+
+    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))``
+    with ``idf(w) = ln(1 + (N - n_w + 0.5) / (n_w + 0.5))`` over the ``N`` documents, ``tf``
+    the count of ``w`` in a document and ``dl`` its length in words. The per-word term of
+    every document is precomputed in a sparse matrix, so a query costs one sparse row sum.
+
+    Args:
+        texts: the documents (e.g. the catalog's product texts).
+        k1: term-frequency saturation.
+        b: length normalisation.
+    """
+
+    def __init__(self, texts, k1: float = 1.2, b: float = 0.75):
+        docs = [Counter(tokenize_words(text)) for text in texts]
+        if not docs:
+            raise CourseDataError("BM25Index needs at least one document.")
+        self.vocabulary: dict[str, int] = {}
+        rows, cols, tfs = [], [], []
+        for i, doc in enumerate(docs):
+            for word, tf in doc.items():
+                rows.append(i)
+                cols.append(self.vocabulary.setdefault(word, len(self.vocabulary)))
+                tfs.append(tf)
+        rows_a, cols_a, tf_a = np.asarray(rows), np.asarray(cols), np.asarray(tfs, dtype=float)
+        lengths = np.asarray([sum(doc.values()) for doc in docs], dtype=float)
+        avgdl = lengths.mean() or 1.0
+        doc_freq = np.bincount(cols_a, minlength=len(self.vocabulary))
+        self.idf = np.log(1 + (len(docs) - doc_freq + 0.5) / (doc_freq + 0.5))
+        norm = k1 * (1 - b + b * lengths[rows_a] / avgdl)
+        weights = self.idf[cols_a] * tf_a * (k1 + 1) / (tf_a + norm)
+        # word x document, so that a query's words select rows
+        self.weights = sparse.csr_matrix((weights, (cols_a, rows_a)),
+                                         shape=(len(self.vocabulary), len(docs)))
+        self.n_docs = len(docs)
+
+    def scores(self, query: str) -> np.ndarray:
+        """The BM25 score of every document for ``query`` (``[n_docs]``; 0 without a shared word)."""
+        ids = [self.vocabulary[w] for w in tokenize_words(query) if w in self.vocabulary]
+        if not ids:
+            return np.zeros(self.n_docs)
+        counts = np.bincount(ids, minlength=len(self.vocabulary))  # a repeated word counts twice
+        used = np.flatnonzero(counts)
+        return np.asarray(self.weights[used].T @ counts[used], dtype=float).ravel()
+
+    def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best documents for ``query``: ``(indices, scores)``, best first.
+
+        Ties keep document order, so documents sharing no word with the query come last
+        in their catalog order.
+        """
+        if not 1 <= k <= self.n_docs:
+            raise CourseArgumentError(f"k must be between 1 and {self.n_docs}, got {k}.")
+        scores = self.scores(query)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return top, scores[top]
+
+
 def bm25_scores(df: pd.DataFrame, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
     """Okapi BM25 score of each row's product text for its query (one score per row).
 
-    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))``
-    with ``idf(w) = ln(1 + (N - n_w + 0.5) / (n_w + 0.5))`` over the N distinct product
-    texts of ``df``, ``tf`` the count of ``w`` in the product, ``dl`` its length in words.
+    The index (:class:`BM25Index`) holds the N distinct product texts of ``df``.
     """
     _check_columns(df, ("query", "product_text"), "df")
-    corpus = [Counter(tokenize_words(text)) for text in df["product_text"].drop_duplicates()]
-    n_docs = len(corpus)
-    doc_freq = Counter(word for doc in corpus for word in doc)
-    avgdl = np.mean([sum(doc.values()) for doc in corpus]) or 1.0
-
-    def idf(word: str) -> float:
-        n = doc_freq.get(word, 0)
-        return float(np.log(1 + (n_docs - n + 0.5) / (n + 0.5)))
-
-    scores = []
-    for query, product in zip(df["query"], df["product_text"], strict=True):
-        counts = Counter(tokenize_words(product))
-        dl = sum(counts.values())
-        score = 0.0
-        for word in tokenize_words(query):
-            tf = counts.get(word, 0)
-            score += idf(word) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)) if tf else 0.0
-        scores.append(score)
-    return np.asarray(scores)
+    texts = df["product_text"].drop_duplicates()
+    index = BM25Index(texts.tolist(), k1=k1, b=b)
+    position = {text: i for i, text in enumerate(texts)}
+    scores = np.zeros(len(df))
+    rows_of = df.reset_index(drop=True).groupby("query", sort=False).indices
+    for query, rows in rows_of.items():
+        every = index.scores(query)
+        scores[rows] = every[[position[t] for t in df["product_text"].to_numpy()[rows]]]
+    return scores

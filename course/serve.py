@@ -1,0 +1,336 @@
+"""A search service: the two-stage pipeline behind FastAPI, and a load generator to measure it.
+
+* :func:`create_app`: ``GET /health``, ``POST /search`` ``{query, k}`` and ``POST /score``
+  ``{pairs: [{query, product}, ...]}``. The models are loaded once, before the first request.
+  Inference runs on one worker thread, one request at a time, so that concurrent requests
+  queue instead of fighting over the CPU cores; the event loop stays free for ``/health``.
+* Bad input never reaches the model: every request is validated (strict types, bounded
+  sizes) and answered with **422** and a message that names the field.
+* :func:`serve_main` is ``course serve FOLDER [--int8] [--port N]``.
+* :class:`ServerProcess` starts the service in a child process on 127.0.0.1 and stops it;
+  :func:`run_load` sends a fixed number of requests at a fixed concurrency with ``httpx``
+  and returns every latency (see ``course.latency`` for the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from course.errors import CourseArgumentError, CourseError
+
+MAX_QUERY_CHARS = 512
+MAX_PRODUCT_CHARS = 4000
+MAX_K = 100
+MAX_PAIRS = 64
+
+
+# ------------------------------------------------------------------- requests
+
+
+def _request_models():
+    """The pydantic request schemas (built lazily, so importing this module stays cheap)."""
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(strict=True, extra="forbid")
+
+    def not_blank(value: str) -> str:
+        if not value.strip():
+            raise ValueError("must contain a non-space character")
+        return value
+
+    class SearchRequest(Strict):
+        query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+        k: int = Field(default=10, ge=1, le=MAX_K)
+        _blank = field_validator("query")(not_blank)
+
+    class Pair(Strict):
+        query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+        product: str = Field(min_length=1, max_length=MAX_PRODUCT_CHARS)
+        _blank = field_validator("query", "product")(not_blank)
+
+    class ScoreRequest(Strict):
+        pairs: list[Pair] = Field(min_length=1, max_length=MAX_PAIRS)
+
+    return SearchRequest, ScoreRequest
+
+
+def _field_errors(exc) -> list[dict[str, str]]:
+    """pydantic errors as ``{"field": "pairs.3.query", "message": ...}`` (body prefix dropped)."""
+    out = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        out.append({"field": ".".join(loc) or "body", "message": error.get("msg", "invalid")})
+    return out
+
+
+# ------------------------------------------------------------------------ app
+
+
+def create_app(pipeline, *, depth: int = 20, int8: bool = False):
+    """The FastAPI app around a loaded :class:`course.search.TwoStageSearch`.
+
+    Args:
+        pipeline: the search pipeline (loaded once, shared by every request).
+        depth: how many first-stage candidates the cross-encoder re-ranks.
+        int8: whether the re-ranker is quantized (reported by ``/health``).
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    search_request, score_request = _request_models()
+    worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+    counts = {"requests": 0, "errors": 0}
+    app = FastAPI(title="mini-shop search", version="1")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        errors = _field_errors(exc)
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse(status_code=422, content={"error": message, "detail": errors})
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception):  # a bug must not take the server down
+        counts["errors"] += 1
+        return JSONResponse(status_code=500, content={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def in_worker(fn, *args):
+        counts["requests"] += 1
+        return await asyncio.get_running_loop().run_in_executor(worker, fn, *args)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "products": len(pipeline.catalog), "int8": int8,
+                "reranker": pipeline.reranker is not None, "depth": depth, **counts}
+
+    @app.post("/search")
+    async def search(body: search_request) -> dict[str, Any]:
+        result = await in_worker(lambda: pipeline.search(body.query, k=body.k, depth=depth))
+        return {"query": body.query, "k": body.k,
+                "results": result.products.to_dict(orient="records"),
+                "timings_ms": result.timings_ms}
+
+    @app.post("/score")
+    async def score(body: score_request):
+        if pipeline.reranker is None:
+            return JSONResponse(status_code=503, content={"error": "this service has no re-ranker"})
+        queries = [p.query for p in body.pairs]
+        products = [p.product for p in body.pairs]
+        scores = await in_worker(pipeline.reranker.score, queries, products)
+        return {"scores": [float(s) for s in scores]}
+
+    return app
+
+
+# ------------------------------------------------------------------------ CLI
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    """``course serve FOLDER``: load the pipeline once and serve it with uvicorn."""
+    parser = argparse.ArgumentParser(prog="course serve", description=(
+        "Serve a saved two-stage search pipeline (TwoStageSearch.save) over HTTP."))
+    parser.add_argument("folder", help="folder written by TwoStageSearch.save()")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--int8", action="store_true", help="quantize the re-ranker to int8")
+    parser.add_argument("--depth", type=int, default=20, help="candidates the re-ranker scores")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if not 0 <= args.depth <= MAX_K:
+        raise CourseArgumentError(f"--depth must be between 0 and {MAX_K}, got {args.depth}.")
+    import torch
+    import uvicorn
+
+    from course.search import TwoStageSearch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    pipeline = TwoStageSearch.load(args.folder, int8=args.int8)
+    pipeline.search("warm up", k=5, depth=args.depth)  # the first call pays one-off costs
+    print(f"loaded {args.folder} in {time.perf_counter() - started:.1f} s "
+          f"(int8={args.int8}, depth={args.depth}, threads={torch.get_num_threads()})", flush=True)
+    app = create_app(pipeline, depth=args.depth, int8=args.int8)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+# ------------------------------------------------------------ child process
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on ``host``."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``course serve`` in a child process on 127.0.0.1; a context manager that stops it.
+
+    Args:
+        folder: the saved pipeline.
+        int8: serve the quantized re-ranker.
+        depth: re-ranking depth.
+        threads: torch threads of the server.
+        startup_timeout: seconds to wait for ``/health``.
+    """
+
+    def __init__(self, folder: str | Path, *, int8: bool = False, depth: int = 20,
+                 threads: int | None = None, startup_timeout: float = 180.0):
+        self.folder, self.int8, self.depth = Path(folder), int8, depth
+        self.threads, self.startup_timeout = threads, startup_timeout
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = self.folder / "server.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> ServerProcess:
+        """Start the server and wait until ``/health`` answers."""
+        import httpx
+
+        command = [sys.executable, "-m", "course.serve", str(self.folder), "--port", str(self.port),
+                   "--depth", str(self.depth)]
+        command += ["--int8"] if self.int8 else []
+        command += ["--threads", str(self.threads)] if self.threads else []
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CourseError(f"The server exited with code {self.process.returncode}:\n"
+                                  + self.log.read_text()[-3000:])
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise CourseError(f"The server did not answer within {self.startup_timeout:.0f} s; "
+                          f"see {self.log}.")
+
+    def stop(self) -> int | None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s); returns its exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ------------------------------------------------------------------------ load
+
+
+async def _load(url: str, payloads: Sequence[dict], concurrency: int, timeout: float):
+    import httpx
+
+    latencies: list[float] = []
+    failures: list[str] = []
+    queue = iter(payloads)
+
+    async def user(client):
+        for payload in queue:  # each simulated user takes the next request when free
+            start = time.perf_counter()
+            try:
+                response = await client.post(url, json=payload)
+                if response.status_code == 200:
+                    latencies.append((time.perf_counter() - start) * 1000)
+                else:
+                    failures.append(f"{response.status_code}: {response.text[:200]}")
+            except httpx.HTTPError as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(user(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return latencies, failures, wall
+
+
+def run_load(url: str, payloads: Sequence[dict], concurrency: int = 1, timeout: float = 30.0
+             ) -> dict[str, Any]:
+    """POST every payload to ``url``, ``concurrency`` at a time; time each request.
+
+    Returns:
+        ``{"latencies_ms": [...], "failures": [...], "wall_s": ...}`` (successful requests
+        are timed; failed ones are listed with their status or error).
+    """
+    if concurrency < 1 or not payloads:
+        raise CourseArgumentError("run_load needs concurrency >= 1 and at least one payload.")
+    coroutine = _load(url, list(payloads), concurrency, timeout)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop here (a script): run one
+        latencies, failures, wall = asyncio.run(coroutine)
+    else:  # inside Jupyter's loop: run it on a thread with its own loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            latencies, failures, wall = pool.submit(asyncio.run, coroutine).result()
+    return {"latencies_ms": latencies, "failures": failures, "wall_s": wall}
+
+
+BAD_REQUESTS: dict[str, tuple[str, Any, str]] = {
+    # name: (endpoint, JSON body, the field the 422 must name)
+    "empty query": ("/search", {"query": "", "k": 5}, "query"),
+    "blank query": ("/search", {"query": "   ", "k": 5}, "query"),
+    "2,000-character query": ("/search", {"query": "sofa " * 400, "k": 5}, "query"),
+    "k = 0": ("/search", {"query": "red sofa", "k": 0}, "k"),
+    "k < 0": ("/search", {"query": "red sofa", "k": -3}, "k"),
+    "k = 101": ("/search", {"query": "red sofa", "k": 101}, "k"),
+    "k as a string": ("/search", {"query": "red sofa", "k": "ten"}, "k"),
+    "k as a float": ("/search", {"query": "red sofa", "k": 2.5}, "k"),
+    "query as a number": ("/search", {"query": 42, "k": 5}, "query"),
+    "query missing": ("/search", {"k": 5}, "query"),
+    "unknown field": ("/search", {"query": "red sofa", "k": 5, "filters": {}}, "filters"),
+    "body not an object": ("/search", ["red sofa"], "body"),
+    "batch over the cap": ("/score", {"pairs": [{"query": "sofa", "product": "red sofa"}]
+                                      * (MAX_PAIRS + 1)}, "pairs"),
+    "empty batch": ("/score", {"pairs": []}, "pairs"),
+    "pair without product": ("/score", {"pairs": [{"query": "sofa"}]}, "pairs.0.product"),
+    "pairs as a string": ("/score", {"pairs": "sofa"}, "pairs"),
+}
+
+
+def check_bad_requests(base_url: str, client=None) -> list[dict[str, Any]]:
+    """Send every case of :data:`BAD_REQUESTS`; one row per case with status and message."""
+    import httpx
+
+    own = client is None
+    client = client or httpx.Client(base_url=base_url, timeout=30)
+    rows = []
+    try:
+        for name, (path, body, field) in BAD_REQUESTS.items():
+            response = client.post(path, json=body)
+            message = response.json().get("error", "") if response.status_code == 422 else ""
+            rows.append({"case": name, "status": response.status_code, "field": field,
+                         "names_field": field in message, "message": message[:90]})
+    finally:
+        if own:
+            client.close()
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover - started by ServerProcess
+    sys.exit(serve_main())

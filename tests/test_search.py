@@ -1,0 +1,244 @@
+"""Unit tests for course.search (two-stage search) and course.baselines.BM25Index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from course import data
+from course.baselines import BM25Index, bm25_scores
+from course.errors import CourseArgumentError, CourseDataError
+from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
+from course.search import (
+    BiEncoder,
+    CrossEncoderScorer,
+    QueryProductPairs,
+    TwoStageSearch,
+    bi_encoder_loss,
+    by_family,
+    catalog_gains,
+    encode_texts,
+    ndcg_at_k,
+    recall_at_k,
+    reciprocal_rank_fusion,
+)
+from course.train import TrainConfig, fit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CATALOG = pd.DataFrame({
+    "product_id": [10, 11, 12, 13, 14],
+    "title": ["Red sofa", "Blue sofa", "Oak table", "Red lamp", "Grey rug"],
+    "text": ["Red sofa. A red velvet sofa.", "Blue sofa. A blue linen sofa.",
+             "Oak table. A solid oak dining table.", "Red lamp. A red brass lamp.",
+             "Grey rug. A soft grey wool rug."],
+})
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    resolved = resolve_model("tiny")
+    tokenizer = load_tokenizer(resolved)
+    bi = BiEncoder(load_encoder(resolved, seed=0))
+    cross = load_classifier(resolved, list(data.LABELS), seed=0)
+    return tokenizer, bi, cross
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny):
+    tokenizer, bi, cross = tiny
+    vectors = encode_texts(bi, tokenizer, CATALOG["text"].tolist())
+    return TwoStageSearch(CATALOG, bi, tokenizer, vectors, CrossEncoderScorer(cross, tokenizer))
+
+
+# ------------------------------------------------------------------ fusion
+
+
+def test_rrf_by_hand():
+    ids, scores = reciprocal_rank_fusion([["a", "b", "c"], ["b", "d"]], k=60)
+    assert ids == ["b", "a", "d", "c"]  # b: 1/62 + 1/61; a: 1/61; d: 1/62; c: 1/63
+    assert scores[0] == pytest.approx(1 / 62 + 1 / 61)
+    assert scores[1] == pytest.approx(1 / 61)
+
+
+def test_rrf_ties_keep_first_appearance_and_limit():
+    ids, _ = reciprocal_rank_fusion([["x", "y"], ["y", "x"], ["z"]], k=0, limit=2)
+    # x and y tie at 1 + 1/2; x appeared first; z gets 1 and comes last
+    assert ids == ["x", "y"]
+    assert reciprocal_rank_fusion([], k=60) == ([], [])
+    with pytest.raises(CourseArgumentError):
+        reciprocal_rank_fusion([["a"]], k=-1)
+
+
+def test_rrf_uses_ranks_not_scores():
+    # the same order with wildly different score scales fuses to the same list
+    lists = [[3, 1, 2], [1, 3, 2]]
+    assert reciprocal_rank_fusion(lists)[0] == reciprocal_rank_fusion(lists, k=60)[0] == [3, 1, 2]
+
+
+# ------------------------------------------------------------------- BM25
+
+
+def test_bm25_index_matches_the_pairwise_baseline():
+    shop = data.make_minishop(seed=3, n_products=80, n_queries=12, n_users=5)
+    pairs = data.relevance_pairs(shop)
+    texts = pairs["product_text"].drop_duplicates().tolist()
+    index = BM25Index(texts)
+    position = {t: i for i, t in enumerate(texts)}
+    expected = bm25_scores(pairs)
+    got = [index.scores(q)[position[t]] for q, t in zip(pairs["query"], pairs["product_text"],
+                                                        strict=True)]
+    np.testing.assert_allclose(got, expected)
+
+
+def test_bm25_search_ranks_word_matches_first_and_handles_unknown_words():
+    index = BM25Index(CATALOG["text"])
+    top, scores = index.search("red sofa", k=3)
+    assert top[0] == 0 and scores[0] > scores[1] > 0
+    assert set(top[1:]) == {1, 3}  # each shares one word
+    assert (index.scores("zzz qqq") == 0).all()
+    assert index.search("zzz", k=2)[0].tolist() == [0, 1]  # ties keep catalog order
+    with pytest.raises(CourseArgumentError):
+        index.search("sofa", k=0)
+    with pytest.raises(CourseDataError):
+        BM25Index([])
+
+
+# ---------------------------------------------------------------- bi-encoder
+
+
+def test_bi_encoder_gives_unit_vectors_in_text_order(tiny):
+    tokenizer, bi, _ = tiny
+    texts = ["a much longer product text with many words", "short", "medium length text"]
+    vectors = encode_texts(bi, tokenizer, texts, batch_size=2)
+    assert vectors.shape == (3, bi.encoder.config.hidden_size)
+    np.testing.assert_allclose(vectors.norm(dim=1).numpy(), 1.0, atol=1e-5)
+    alone = encode_texts(bi, tokenizer, [texts[1]])
+    torch.testing.assert_close(alone[0], vectors[1], atol=1e-5, rtol=1e-5)
+
+
+def test_bi_encoder_training_lowers_the_in_batch_loss(tiny):
+    tokenizer, bi, _ = tiny
+    import copy
+
+    model = copy.deepcopy(bi)
+    queries = ["red sofa", "oak table", "grey rug", "red lamp"] * 4
+    products = {"red sofa": 0, "oak table": 2, "grey rug": 4, "red lamp": 3}
+    ids = [products[q] for q in queries]
+    pairs = QueryProductPairs(tokenizer, queries, CATALOG["text"].iloc[ids].tolist(), ids)
+    batch = pairs.collate([pairs[i] for i in range(4)])
+    assert set(batch) == {"query_input_ids", "query_attention_mask", "product_input_ids",
+                          "product_attention_mask", "item_ids"}
+    loss_fn = bi_encoder_loss(temperature=0.1)
+    model.eval()
+    with torch.no_grad():
+        before = loss_fn(model, batch).item()
+    fit(model, pairs, TrainConfig(max_steps=30, batch_size=4, lr=3e-3, progress=False,
+                                  precision="fp32", warmup_ratio=0.0),
+        collate_fn=pairs.collate, loss_fn=loss_fn)
+    model.eval()
+    with torch.no_grad():
+        after = loss_fn(model, batch).item()
+    assert after < before - 0.3, (before, after)
+
+
+def test_query_product_pairs_rejects_mismatched_lengths(tiny):
+    with pytest.raises(CourseDataError, match="one product"):
+        QueryProductPairs(tiny[0], ["a", "b"], ["x"], [1, 2])
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+@pytest.mark.parametrize("method", ["bm25", "dense", "hybrid"])
+def test_retrieve_returns_distinct_catalog_rows(pipeline, method):
+    timings = {}
+    rows = pipeline.retrieve("red sofa", method, k=4, timings=timings)
+    assert len(rows) == 4 and len(set(rows.tolist())) == 4
+    assert set(rows.tolist()) <= set(range(len(CATALOG)))
+    assert "bm25" in timings if method != "dense" else "dense" in timings
+
+
+def test_hybrid_is_the_rrf_of_bm25_and_dense(pipeline):
+    bm25 = pipeline.retrieve("red sofa", "bm25", k=5).tolist()
+    dense = pipeline.retrieve("red sofa", "dense", k=5).tolist()
+    hybrid = pipeline.retrieve("red sofa", "hybrid", k=5).tolist()
+    assert hybrid == reciprocal_rank_fusion([bm25, dense], k=60)[0]
+
+
+def test_search_reranks_the_head_by_cross_encoder_score(pipeline):
+    result = pipeline.search("red sofa", k=4, depth=3)
+    rows = result.products
+    assert list(rows.columns) == ["rank", "product_id", "title", "score"]
+    assert rows["rank"].tolist() == [1, 2, 3, 4]
+    head = rows["score"].iloc[:3].to_numpy()
+    assert (np.diff(head) <= 0).all() and np.isnan(rows["score"].iloc[3])
+    candidates = pipeline.retrieve("red sofa", "hybrid", k=4)
+    expected = pipeline.reranker.score("red sofa", [pipeline.texts[i] for i in candidates[:3]])
+    np.testing.assert_allclose(sorted(expected, reverse=True), head, rtol=1e-5)
+    assert {"bm25", "encode_query", "dense", "fuse", "rerank", "total"} <= set(result.timings_ms)
+    plain = pipeline.search("red sofa", k=4, rerank=False).products
+    assert "score" not in plain.columns
+
+
+def test_save_and_load_round_trip(pipeline, tmp_path):
+    pipeline.save(tmp_path / "p")
+    loaded = TwoStageSearch.load(tmp_path / "p")
+    a = pipeline.search("blue sofa", k=5, depth=5).products
+    b = loaded.search("blue sofa", k=5, depth=5).products
+    pd.testing.assert_frame_equal(a, b, atol=1e-5, rtol=1e-4)
+    int8 = TwoStageSearch.load(tmp_path / "p", int8=True)
+    assert "quantized" in type(int8.reranker.model.classifier).__module__
+    with pytest.raises(Exception, match="manifest"):
+        TwoStageSearch.load(tmp_path)
+
+
+def test_pipeline_checks_catalog_and_vectors(tiny):
+    tokenizer, bi, _ = tiny
+    with pytest.raises(CourseDataError, match="item_vectors"):
+        TwoStageSearch(CATALOG, bi, tokenizer, torch.zeros(3, 4))
+    with pytest.raises(CourseDataError, match="title"):
+        TwoStageSearch(CATALOG.drop(columns="title"), bi, tokenizer, torch.zeros(5, 4))
+
+
+def test_cross_encoder_scores_are_expected_gains(tiny):
+    tokenizer, _, cross = tiny
+    scorer = CrossEncoderScorer(cross, tokenizer, batch_size=2)
+    scores = scorer.score("red sofa", CATALOG["text"].tolist())
+    assert scores.shape == (5,) and ((scores >= 0) & (scores <= 1)).all()
+    with pytest.raises(CourseArgumentError):
+        scorer.score(["a", "b"], ["x"])
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_catalog_gains_follow_the_generators_grades():
+    shop = data.make_minishop(seed=1, n_products=100, n_queries=10, n_users=5)
+    gains = catalog_gains(shop.products, shop.queries)
+    assert gains.shape == (10, 100)
+    labelled = shop.labels.merge(shop.queries[["query_id"]].reset_index(), on="query_id")
+    clean = labelled["clean_label"].map({"Exact": 1.0, "Partial": 0.5, "Irrelevant": 0.0})
+    product_row = {pid: i for i, pid in enumerate(shop.products["product_id"])}
+    got = [gains[r, product_row[p]] for r, p in zip(labelled["index"], labelled["product_id"],
+                                                    strict=True)]
+    np.testing.assert_array_equal(got, clean.to_numpy())
+    with pytest.raises(CourseDataError, match="q_type"):
+        catalog_gains(shop.products, shop.queries.drop(columns="q_type"))
+
+
+def test_recall_is_capped_at_k_and_ndcg_uses_the_whole_catalog():
+    gains = np.array([[1, 1, 1, 0, 0.5], [0, 0, 0, 0, 0.5]], dtype=float)
+    ranked = [[0, 3, 1, 2, 4], [4, 0, 1, 2, 3]]
+    recall = recall_at_k(ranked, gains, k=2)
+    assert recall[0] == pytest.approx(1 / 2)  # one of min(2, 3) found
+    assert np.isnan(recall[1])  # no Exact product
+    assert recall_at_k(ranked, gains, k=4)[0] == pytest.approx(1.0)
+    ndcg = ndcg_at_k(ranked, gains, k=2)
+    assert ndcg[0] == pytest.approx(1 / (1 + 1 / np.log2(3)))
+    assert ndcg[1] == pytest.approx(1.0)
+    table = by_family({"m": ndcg}, ["lexical", "typo"])
+    assert table.loc["all", "m"] == pytest.approx(ndcg.mean())
+    assert list(table.index) == ["lexical", "typo", "all"]
