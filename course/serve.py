@@ -12,8 +12,6 @@
   and returns every latency (see ``course.latency`` for the report).
 """
 
-from __future__ import annotations
-
 import argparse
 import asyncio
 import concurrent.futures
@@ -196,7 +194,7 @@ class ServerProcess:
         self.log = self.folder / "server.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> ServerProcess:
+    def start(self) -> "ServerProcess":
         """Start the server and wait until ``/health`` answers."""
         import httpx
 
@@ -233,7 +231,7 @@ class ServerProcess:
             self.process.kill()
             return self.process.wait()
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> "ServerProcess":
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -300,7 +298,9 @@ BAD_REQUESTS: dict[str, tuple[str, Any, str]] = {
     "k < 0": ("/search", {"query": "red sofa", "k": -3}, "k"),
     "k = 101": ("/search", {"query": "red sofa", "k": 101}, "k"),
     "k as a string": ("/search", {"query": "red sofa", "k": "ten"}, "k"),
+    "k as a numeric string": ("/search", {"query": "red sofa", "k": "10"}, "k"),
     "k as a float": ("/search", {"query": "red sofa", "k": 2.5}, "k"),
+    "k as a boolean": ("/search", {"query": "red sofa", "k": True}, "k"),
     "query as a number": ("/search", {"query": 42, "k": 5}, "query"),
     "query missing": ("/search", {"k": 5}, "query"),
     "unknown field": ("/search", {"query": "red sofa", "k": 5, "filters": {}}, "filters"),
