@@ -33,6 +33,7 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
         quantized = quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear},
                                      dtype=torch.qint8)
     return quantized

@@ -18,7 +18,9 @@ estimate against. ``python -m course.memory --method lora`` is that child.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -43,32 +45,39 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
     return {"total": total, "trainable": trainable}
 
 
-def activation_bytes_per_token(config, seq_len: int, layers_trained: int | None = None,
-                               bytes_per_value: int = 4, lora_modules: int = 0) -> float:
-    """Bytes autograd keeps per token for a BERT encoder layer stack (Korthikanti et al., 2022).
+def activation_bytes_per_token(config, seq_len: int, frozen_weights: bool = False,
+                               lora_modules: int = 0, bytes_per_value: int = 4) -> float:
+    """Bytes autograd keeps per token to run the backward pass through a BERT encoder.
 
-    Per layer and token: about ``16 h`` values (layer inputs, Q, K, V, attention output,
-    two LayerNorm inputs, the 4h-wide FFN before and after GELU, ...) plus two dropout masks
-    of ``h`` bytes, plus the attention probabilities and their dropout mask, ``a s`` values
-    and ``a s`` bytes (``h`` hidden size, ``a`` heads, ``s`` sequence length). Each LoRA
-    module with dropout adds its dropped input (``h`` values) and mask (``h`` bytes).
+    Per layer and token, counted on the modules of a BERT layer (after Korthikanti et al.,
+    2022):
+
+    * about ``18 h`` values when every weight trains: the layer input, Q, K and V, the
+      attention output before and after its reshape, two LayerNorm inputs and outputs,
+      the ``4 h``-wide FFN activation before and after GELU, and 1-byte dropout masks;
+    * about ``12 h`` when the linear weights are frozen (LoRA, a frozen encoder): a frozen
+      ``y = x W`` needs only ``W`` for the backward pass, not ``x``, so the inputs of the
+      frozen projections (the ``4 h`` GELU output among them) are not kept;
+    * each LoRA-adapted projection adds its dropped-out input: ``h`` values and an
+      ``h``-byte mask;
+    * the attention probabilities: ``a s`` scores, probabilities and dropped
+      probabilities, and an ``a s``-byte dropout mask (``a`` heads, ``s`` tokens per sequence).
 
     Args:
         config: a BERT config (``hidden_size``, ``num_attention_heads``, ``num_hidden_layers``).
         seq_len: tokens per sequence (padding included).
-        layers_trained: layers the backward pass goes through (default: all).
+        frozen_weights: the linear weights of the layers are frozen (LoRA or a frozen encoder).
+        lora_modules: LoRA-adapted projections per layer.
         bytes_per_value: 4 in fp32, 2 for 16-bit activations.
-        lora_modules: LoRA-adapted linear layers per layer.
     """
     if seq_len < 1:
         raise CourseArgumentError(f"seq_len must be >= 1, got {seq_len}.")
     h, a = config.hidden_size, config.num_attention_heads
-    layers = config.num_hidden_layers if layers_trained is None else layers_trained
-    per_layer = 16 * h * bytes_per_value + 2 * h  # values + two 1-byte dropout masks
-    per_layer += a * seq_len * (bytes_per_value + 1)  # attention probabilities + dropout mask
+    per_layer = (12 if frozen_weights else 18) * h * bytes_per_value
     per_layer += lora_modules * h * (bytes_per_value + 1)
+    per_layer += a * seq_len * (3 * bytes_per_value + 1)
     embeddings = 2 * h * bytes_per_value + h  # the embedding sum, LayerNorm, dropout mask
-    return float(layers * per_layer + embeddings)
+    return float(config.num_hidden_layers * per_layer + embeddings)
 
 
 def training_memory_estimate(total_params: int, trainable_params: int, tokens: int,
@@ -132,16 +141,33 @@ def peak_rss_bytes() -> int:
 
 
 def _child(args) -> dict:
-    """Train ``args.steps`` steps of one method on random tokens; report memory facts."""
-    import transformers  # noqa: F401 - imported before the baseline is read
+    """Train ``args.steps`` steps of one method on random tokens; report memory facts.
+
+    The model is built from its config with random weights: memory does not depend on the
+    values, and loading a checkpoint leaves the loader's temporary copies in RSS.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from course import models, train
     from course.peft_tuning import add_lora
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
+    resolved = models.resolve_model(args.model, quiet=True)
+    config = AutoConfig.from_pretrained(resolved.path, num_labels=3)
+    if resolved.source == "tiny":
+        config.update(resolved.tiny_config)
+    # a throwaway miniature imports every module the run needs before the baseline is read
+    small = copy.deepcopy(config)
+    small.update({"hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 16,
+                  "num_hidden_layers": 1, "vocab_size": 100})
+    warm = add_lora(AutoModelForSequenceClassification.from_config(small), r=args.rank)
+    train.train_step(warm, {"input_ids": torch.ones(1, 4, dtype=torch.long),
+                            "labels": torch.zeros(1, dtype=torch.long)},
+                     train.make_optimizer(warm, 1e-4, 0.01, fused=True))
+    del warm
     baseline = rss_bytes()
-    model = models.load_classifier(models.resolve_model(args.model, quiet=True), ["a", "b", "c"])
+    model = AutoModelForSequenceClassification.from_config(config)
     if args.method == "lora":
         model = add_lora(model, r=args.rank)
     counts = parameter_counts(model)
@@ -174,7 +200,10 @@ def measure_training_peak(method: str = "full", model: str = "minilm", batch: in
     command = [sys.executable, "-m", "course.memory", "--method", method, "--model", model,
                "--batch", str(batch), "--length", str(length), "--steps", str(steps),
                "--rank", str(rank), "--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    # glibc keeps freed blocks below a moving size threshold for reuse, so RSS would also
+    # count memory already freed; a fixed threshold returns every large tensor on free.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         raise CourseError(f"The memory run failed ({done.returncode}):\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])

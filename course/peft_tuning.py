@@ -6,8 +6,8 @@ Four ways to adapt a pretrained cross-encoder, compared in lesson 05 at one step
 * :func:`add_lora`: LoRA (Hu et al., 2021) freezes every weight ``W`` and learns a
   low-rank update ``W + (alpha / r) B A`` with ``A: r x in`` and ``B: out x r``, in the
   attention projections; the classification head trains in full;
-* :func:`add_prefix_tuning`: prefix tuning (Li and Liang, 2021) learns ``n`` virtual key and
-  value vectors per layer that every token can attend to; the encoder is frozen;
+* :func:`add_adalora`: AdaLoRA (Zhang et al., 2023), LoRA whose rank budget moves during
+  training to the layers that need it (:func:`adalora_allocation`, :func:`adalora_loss`);
 * :func:`head_features` + :func:`train_head`: a frozen encoder whose [CLS] features are
   computed once, and only the head (pooler + classifier) trains.
 
@@ -18,7 +18,9 @@ adapters on one base model, which is how one server hosts many fine-tuned varian
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,12 +58,67 @@ def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.1,
     return get_peft_model(model, config)
 
 
-def add_prefix_tuning(model, virtual_tokens: int = 16):
-    """Wrap a sequence classifier with prefix tuning (``peft``); the head stays fully trainable."""
-    from peft import PrefixTuningConfig, TaskType, get_peft_model
+def add_adalora(model, total_steps: int, init_r: int = 12, target_r: int = 8, alpha: int = 16,
+                dropout: float = 0.1, targets: Sequence[str] = LORA_TARGETS):
+    """Wrap a sequence classifier with AdaLoRA adapters (``peft``).
 
-    config = PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=virtual_tokens)
+    AdaLoRA (Zhang et al., 2023) starts every adapter at rank ``init_r``, written as
+    ``P diag(E) Q``, and during training prunes the least important singular values until
+    the whole model holds ``target_r`` per adapter on average: layers that matter keep
+    more rank. The pruning runs between step ``10 %`` and ``70 %`` of ``total_steps``; call
+    it each step with :func:`adalora_allocation`.
+    """
+    from peft import AdaLoraConfig, TaskType, get_peft_model
+
+    if total_steps < 5:
+        raise CourseArgumentError(f"AdaLoRA needs a step budget of at least 5, got {total_steps}.")
+    tinit, tfinal = max(1, total_steps // 10), max(1, (3 * total_steps) // 10)
+    config = AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=init_r, target_r=target_r,
+                           lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
+                           total_step=total_steps, tinit=tinit, tfinal=tfinal,
+                           deltaT=max(1, (total_steps - tinit - tfinal) // 10))
     return get_peft_model(model, config)
+
+
+@contextlib.contextmanager
+def adalora_allocation(model):
+    """Inside this block, every optimizer step is followed by AdaLoRA's rank re-allocation.
+
+    AdaLoRA must see the gradients after each update (``update_and_allocate``) and before
+    they are cleared; a post-step hook does that for any training loop, ``course.train.fit``
+    included, without changing the loop.
+    """
+    steps = itertools.count()
+
+    def after_step(optimizer, args, kwargs) -> None:
+        model.base_model.update_and_allocate(next(steps))
+
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    handle = register_optimizer_step_post_hook(after_step)
+    try:
+        yield model
+    finally:
+        handle.remove()
+
+
+def adalora_loss(class_weights: torch.Tensor | None = None):
+    """A ``loss_fn``: (class-weighted) cross-entropy plus AdaLoRA's orthogonality penalty.
+
+    With labels in the batch, peft adds ``orth_reg_weight * ||P^T P - I|| + ...`` to the
+    model's plain cross-entropy; this keeps that penalty and swaps the plain cross-entropy
+    for the weighted one.
+    """
+
+    def loss_fn(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = model(**batch)
+        logits = out.logits.float()
+        plain = torch.nn.functional.cross_entropy(logits, batch["labels"])
+        weights = None if class_weights is None else class_weights.to(logits.device)
+        weighted = torch.nn.functional.cross_entropy(logits, batch["labels"], weight=weights)
+        return out.loss - plain + weighted
+
+    return loss_fn
 
 
 def head_prefixes(model) -> tuple[str, ...]:
@@ -149,7 +206,7 @@ def train_head(model, features: torch.Tensor, labels: Sequence[int], steps: int,
     labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / max(1, steps)))
     head.train()
     for _ in range(steps):
         rows = torch.randint(len(labels_t), (batch_size,), generator=generator)
