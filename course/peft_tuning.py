@@ -22,6 +22,7 @@ import contextlib
 import copy
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,123 @@ def train_head(model, features: torch.Tensor, labels: Sequence[int], steps: int,
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
     return head.eval()
+
+
+# ------------------------------------------------------- one budget, four methods
+
+METHODS = ("full", "lora", "adalora", "head")
+
+
+@dataclass
+class MethodRun:
+    """One method trained at the shared budget, with what it cost and how well it did."""
+
+    method: str
+    lr: float
+    model: torch.nn.Module
+    trainable: int
+    total: int
+    step_seconds: float
+    checkpoint_bytes: int
+    valid_macro_f1: float
+
+    @property
+    def optimizer_state_bytes(self) -> int:
+        """AdamW keeps two fp32 running averages per trained parameter."""
+        return 8 * self.trainable
+
+    def row(self) -> dict:
+        """A table row (sizes in MB)."""
+        return {"method": self.method, "lr": self.lr, "trainable": self.trainable,
+                "trainable_%": 100 * self.trainable / self.total,
+                "optimizer_state_MB": self.optimizer_state_bytes / 2**20,
+                "step_s": self.step_seconds, "checkpoint_MB": self.checkpoint_bytes / 2**20,
+                "valid_macro_f1": self.valid_macro_f1}
+
+
+def _wrap(method: str, base, steps: int, lora_r: int):
+    model = copy.deepcopy(base)
+    if method == "lora":
+        return add_lora(model, r=lora_r)
+    if method == "adalora":
+        return add_adalora(model, total_steps=steps, init_r=lora_r + lora_r // 2, target_r=lora_r)
+    return model
+
+
+def train_method(method: str, base, train_ds, valid_ds, collate_fn, *, steps: int, lr: float,
+                 batch_size: int, folder: str | Path, class_weights: torch.Tensor | None = None,
+                 head_lr: float | None = None, lora_r: int = 8, precision: str = "auto",
+                 seed: int = 42) -> MethodRun:
+    """Train a copy of ``base`` with ``method`` for ``steps`` steps; measure it on ``valid_ds``.
+
+    ``full``, ``lora`` and ``adalora`` train with ``course.train.fit`` (class-weighted
+    cross-entropy, linear warmup and decay); ``head_lr`` is the head's rate (full
+    fine-tuning only: the adapters' own rate is ``lr``). ``head`` computes the frozen
+    encoder's features of the first ``steps x batch_size`` training examples once, then
+    trains the head on them (:func:`train_head`).
+    """
+    from course import train
+    from course.metrics import macro_f1
+
+    if method not in METHODS:
+        raise CourseArgumentError(f"method must be one of {METHODS}, got {method!r}.")
+    folder = Path(folder)
+    labels = np.asarray(valid_ds.labels)
+    if method == "head":
+        return _train_head_method(base, train_ds, valid_ds, collate_fn, steps, lr, batch_size,
+                                  folder, class_weights, seed)
+    model = _wrap(method, base, steps, lora_r)
+    config = train.TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                               head_lr=head_lr if method == "full" else None,
+                               precision=precision, progress=False, warmup_ratio=0.1)
+    loss_fn = (adalora_loss(class_weights) if method == "adalora"
+               else train.class_weighted_loss(class_weights) if class_weights is not None else None)
+    sampler = _sampler(train_ds, batch_size, seed)
+    block = adalora_allocation(model) if method == "adalora" else contextlib.nullcontext()
+    with block:
+        result = train.fit(model, train_ds, config, collate_fn=collate_fn, loss_fn=loss_fn,
+                           sampler=sampler)
+    probs = train.predict(model, valid_ds, collate_fn, batch_size=64, progress=False)
+    counts = _counts(model)
+    return MethodRun(method, lr, model, counts[1], counts[0], result.train_seconds / result.steps,
+                     checkpoint_bytes(model, folder), macro_f1(labels, probs.argmax(axis=1),
+                                                               labels=list(range(probs.shape[1]))))
+
+
+def _sampler(dataset, batch_size: int, seed: int):
+    from course.text import LengthBucketSampler
+
+    return LengthBucketSampler(dataset.lengths, batch_size, seed=seed, num_replicas=1, rank=0)
+
+
+def _counts(model) -> tuple[int, int]:
+    params = {id(p): p for p in model.parameters()}.values()
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+def _train_head_method(base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder,
+                       class_weights, seed) -> MethodRun:
+    import time
+
+    from safetensors.torch import save_file
+
+    from course.metrics import macro_f1
+
+    used = [i for batch in _sampler(train_ds, batch_size, seed) for i in batch][: steps * batch_size]
+    subset = torch.utils.data.Subset(train_ds, used)
+    subset.lengths = [train_ds.lengths[i] for i in used]
+    train_features = head_features(base, subset, collate_fn)
+    valid_features = head_features(base, valid_ds, collate_fn)
+    labels = [train_ds.labels[i] for i in used]
+    start = time.perf_counter()
+    head = train_head(base, train_features, labels, steps, lr, batch_size, class_weights, seed)
+    seconds = (time.perf_counter() - start) / steps
+    with torch.no_grad():
+        predicted = head(valid_features).argmax(dim=1).numpy()
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors"))
+    trainable = sum(p.numel() for p in head.parameters())
+    score = macro_f1(np.asarray(valid_ds.labels), predicted,
+                     labels=list(range(base.config.num_labels)))
+    return MethodRun("head", lr, head, trainable, _counts(base)[0], seconds,
+                     (folder / "head.safetensors").stat().st_size, score)

@@ -174,3 +174,27 @@ def test_frozen_encoder_features_and_head(data):
     with torch.no_grad():
         accuracy = (trained(toy).argmax(dim=1) == labels).float().mean().item()
     assert accuracy > 0.8
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "adalora", "head"])
+def test_train_method_measures_every_method_at_one_budget(method, data, tmp_path):
+    from course.peft_tuning import train_method
+
+    dataset, collator = data
+    base = tiny()
+    run = train_method(method, base, dataset, dataset, collator, steps=6, lr=1e-3, batch_size=8,
+                       folder=tmp_path / method, class_weights=torch.ones(3), precision="fp32")
+    assert run.method == method and 0 <= run.valid_macro_f1 <= 1
+    assert run.step_seconds > 0 and run.checkpoint_bytes > 0
+    assert run.optimizer_state_bytes == 8 * run.trainable
+    row = run.row()
+    assert set(row) >= {"trainable_%", "optimizer_state_MB", "checkpoint_MB", "valid_macro_f1"}
+    full_size = sum(p.numel() for p in base.parameters())
+    if method == "full":
+        assert run.trainable == run.total == full_size
+    else:
+        assert 0 < run.trainable < 0.1 * full_size
+    assert isinstance(base.classifier, torch.nn.Linear)  # the base model is left untouched
+    with pytest.raises(CourseArgumentError):
+        train_method("prefix", base, dataset, dataset, collator, steps=2, lr=1e-3, batch_size=8,
+                     folder=tmp_path / "x")
