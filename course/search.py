@@ -166,6 +166,22 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], k: int = 60,
     return order, [fused[doc] for doc in order]
 
 
+def rerank_head(candidates: np.ndarray, head_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Re-order the first ``len(head_scores)`` candidates by score (best first, stable).
+
+    Returns:
+        ``(candidates, scores)``: the tail keeps its first-stage order and a NaN score.
+    """
+    candidates = np.asarray(candidates)
+    depth = len(head_scores)
+    if depth > len(candidates):
+        raise CourseArgumentError(f"{depth} scores for {len(candidates)} candidates.")
+    order = np.argsort(-np.asarray(head_scores), kind="stable")
+    ranked = np.concatenate([candidates[:depth][order], candidates[depth:]])
+    scores = np.concatenate([np.asarray(head_scores)[order], np.full(len(candidates) - depth, np.nan)])
+    return ranked, scores
+
+
 # ---------------------------------------------------------------- cross-encoder
 
 
@@ -289,11 +305,8 @@ class TwoStageSearch:
         scores = None
         if rerank and self.reranker is not None and depth > 0:
             t0 = time.perf_counter()
-            head = candidates[:depth]
-            scores = self.reranker.score(query, [self.texts[i] for i in head])
-            order = np.argsort(-scores, kind="stable")
-            candidates = np.concatenate([head[order], candidates[depth:]])
-            scores = np.concatenate([scores[order], np.full(len(candidates) - depth, np.nan)])
+            head = self.reranker.score(query, [self.texts[i] for i in candidates[:depth]])
+            candidates, scores = rerank_head(candidates, head)
             timings["rerank"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
         top = candidates[:k]
@@ -302,6 +315,36 @@ class TwoStageSearch:
         if scores is not None:
             rows["score"] = scores[: len(top)]
         return SearchResult(rows, timings)
+
+    def retrieve_many(self, queries: Sequence[str], method: str = "hybrid", k: int = 50
+                      ) -> list[np.ndarray]:
+        """:meth:`retrieve` for many queries at once (the dense side in one batch)."""
+        if method not in METHODS:
+            raise CourseArgumentError(f"method must be one of {METHODS}, got {method!r}.")
+        k = min(k, len(self.catalog))
+        lexical = dense = None
+        if method in ("bm25", "hybrid"):
+            lexical = [self.bm25.search(q, k)[0] for q in queries]
+        if method in ("dense", "hybrid"):
+            dense = list(topk_retrieval(self.query_vectors(queries), self.item_vectors, k)[1].numpy())
+        if method == "bm25":
+            return lexical
+        if method == "dense":
+            return dense
+        return [np.asarray(reciprocal_rank_fusion([a.tolist(), b.tolist()], self.rrf_k, limit=k)[0])
+                for a, b in zip(lexical, dense, strict=True)]
+
+    def score_candidates(self, queries: Sequence[str], candidates: Sequence[np.ndarray],
+                         depth: int) -> list[np.ndarray]:
+        """Cross-encoder scores of the first ``depth`` candidates of each query, in big batches."""
+        if self.reranker is None:
+            raise CourseModelError("This pipeline has no re-ranker.")
+        heads = [np.asarray(c[:depth]) for c in candidates]
+        flat_q = [q for q, h in zip(queries, heads, strict=True) for _ in h]
+        flat_t = [self.texts[i] for h in heads for i in h]
+        flat = self.reranker.score(flat_q, flat_t)
+        bounds = np.cumsum([0] + [len(h) for h in heads])
+        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def save(self, folder: str | Path) -> Path:
         """Write the catalog, item vectors, both models and a manifest to ``folder``."""

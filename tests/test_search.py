@@ -242,3 +242,28 @@ def test_recall_is_capped_at_k_and_ndcg_uses_the_whole_catalog():
     table = by_family({"m": ndcg}, ["lexical", "typo"])
     assert table.loc["all", "m"] == pytest.approx(ndcg.mean())
     assert list(table.index) == ["lexical", "typo", "all"]
+
+
+def test_retrieve_many_matches_one_query_at_a_time(pipeline):
+    queries = ["red sofa", "oak table", "rug"]
+    for method in ("bm25", "dense", "hybrid"):
+        many = pipeline.retrieve_many(queries, method, k=4)
+        for query, got in zip(queries, many, strict=True):
+            assert got.tolist() == pipeline.retrieve(query, method, k=4).tolist()
+    with pytest.raises(CourseArgumentError):
+        pipeline.retrieve_many(queries, "colbert")
+
+
+def test_score_candidates_and_rerank(pipeline):
+    from course.search import rerank_head
+
+    candidates = pipeline.retrieve_many(["red sofa", "rug"], "hybrid", k=5)
+    scores = pipeline.score_candidates(["red sofa", "rug"], candidates, depth=3)
+    assert [len(s) for s in scores] == [3, 3]
+    direct = pipeline.reranker.score("rug", [pipeline.texts[i] for i in candidates[1][:3]])
+    np.testing.assert_allclose(scores[1], direct, rtol=1e-5)
+    ranked, ranked_scores = rerank_head(np.array([7, 8, 9, 10]), np.array([0.1, 0.9, 0.5]))
+    assert ranked.tolist() == [8, 9, 7, 10]
+    assert ranked_scores[:3].tolist() == [0.9, 0.5, 0.1] and np.isnan(ranked_scores[3])
+    with pytest.raises(CourseArgumentError):
+        rerank_head(np.array([1]), np.array([0.1, 0.2]))
