@@ -132,8 +132,19 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    """The largest resident memory this process has had."""
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    """The largest resident memory this process has had (Linux: ``VmHWM`` of ``/proc``).
+
+    Not ``ru_maxrss`` on Linux: after ``exec`` it still counts the parent's memory at the
+    time of the fork, so a child started from a large Jupyter kernel would report the kernel.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 

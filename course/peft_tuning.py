@@ -71,8 +71,8 @@ def add_adalora(model, total_steps: int, init_r: int = 12, target_r: int = 8, al
     """
     from peft import AdaLoraConfig, TaskType, get_peft_model
 
-    if total_steps < 5:
-        raise CourseArgumentError(f"AdaLoRA needs a step budget of at least 5, got {total_steps}.")
+    if total_steps < 3:
+        raise CourseArgumentError(f"AdaLoRA needs a step budget of at least 3, got {total_steps}.")
     tinit, tfinal = max(1, total_steps // 10), max(1, (3 * total_steps) // 10)
     config = AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=init_r, target_r=target_r,
                            lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),

@@ -359,6 +359,11 @@ class TwoStageSearch:
         self.tokenizer.save_pretrained(folder / "bi_encoder")
         manifest = {"rrf_k": self.rrf_k, "query_length": self.query_length, "reranker": None}
         if self.reranker is not None:
+            if any("quantized" in type(m).__module__ for m in self.reranker.model.modules()):
+                raise CourseModelError(
+                    "The re-ranker is quantized; save the fp32 model and serve it with "
+                    "TwoStageSearch.load(folder, int8=True) (course serve --int8)."
+                )
             self.reranker.model.save_pretrained(folder / "cross_encoder")
             self.reranker.tokenizer.save_pretrained(folder / "cross_encoder")
             manifest["reranker"] = {"max_length": self.reranker.max_length,
@@ -397,6 +402,29 @@ class TwoStageSearch:
 
 
 # ------------------------------------------------------------------- evaluation
+
+
+def choose_depth(curve: pd.DataFrame, budget_ms: float) -> int:
+    """The re-ranking depth with the best ``ndcg10`` among those whose ``p95_ms`` fits the budget.
+
+    ``curve`` is indexed by depth (measured on validation queries); ties go to the smaller
+    depth (cheaper for the same quality).
+
+    Raises:
+        CourseArgumentError: no depth fits the budget (it is also a ``ValueError``).
+    """
+    missing = [c for c in ("ndcg10", "p95_ms") if c not in curve.columns]
+    if missing:
+        raise CourseDataError(f"curve lacks columns {missing}; it has {list(curve.columns)}.")
+    fits = curve[curve["p95_ms"] <= budget_ms]
+    if fits.empty:
+        raise CourseArgumentError(
+            f"No depth has p95 <= {budget_ms} ms (fastest: {curve['p95_ms'].min():.0f} ms); "
+            "raise the budget or make the re-ranker faster (int8, fewer tokens)."
+        )
+    best = fits["ndcg10"].max()
+    return int(min(depth for depth in fits.index if fits.loc[depth, "ndcg10"] == best))
+
 
 
 def catalog_gains(products: pd.DataFrame, queries: pd.DataFrame) -> np.ndarray:

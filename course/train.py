@@ -247,11 +247,36 @@ def linear_warmup_schedule(optimizer, warmup_steps: int, total_steps: int) -> to
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+# bf16 autocast on a CPU with native bf16: measured by benchmarks/precision.py (BENCHMARKS.md,
+# "Lesson 05"). False: ``auto`` keeps fp32 on CPUs until the measurement says bf16 wins.
+BF16_ON_CPU = False
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The CPU's native bfloat16 instruction sets (``avx512_bf16``, ``amx_bf16``); [] if none.
+
+    Read from ``/proc/cpuinfo`` (Linux); elsewhere the list is empty and bf16 is never automatic.
+    """
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle
+                          if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [flag for flag in ("avx512_bf16", "amx_bf16") if flag in flags]
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` becomes bf16 on a CUDA GPU that has it, fp16 on older GPUs, fp32 elsewhere."""
+    """``auto`` becomes bf16 on a CUDA GPU that has it, fp16 on older GPUs, fp32 elsewhere.
+
+    On a CPU with native bf16 (:func:`cpu_bf16_flags`) ``auto`` is bf16 when
+    ``BF16_ON_CPU`` says the measurement found it faster at the same quality.
+    """
     if precision not in PRECISIONS:
         raise CourseError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
     if precision == "auto":
+        if device.type == "cpu":
+            return "bf16" if BF16_ON_CPU and cpu_bf16_flags() else "fp32"
         if device.type != "cuda":
             return "fp32"
         return "bf16" if course_config.bf16_supported() else "fp16"

@@ -94,3 +94,16 @@ def test_measured_peak_in_a_child_process():
     assert full["training_peak"] > 0
     with pytest.raises(CourseArgumentError):
         measure_training_peak("prefix")
+
+
+@pytest.mark.slow
+def test_child_peak_does_not_count_the_parents_memory():
+    import numpy as np
+
+    from course.memory import rss_bytes
+
+    ballast = np.ones(800 * 2**20 // 8)  # 800 MB in this (parent) process
+    parent = rss_bytes()
+    report = measure_training_peak("lora", model="tiny", batch=2, length=8, steps=1, threads=1)
+    assert report["peak_rss"] < parent - 200 * 2**20, (report["peak_rss"], parent)
+    assert ballast[-1] == 1.0

@@ -136,7 +136,7 @@ def test_adalora_prunes_rank_inside_fit(data):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     opt.step()
     with pytest.raises(CourseArgumentError):
-        add_adalora(tiny(), total_steps=3)
+        add_adalora(tiny(), total_steps=2)
 
 
 def test_adalora_loss_adds_the_orthogonality_penalty(data):

@@ -9,7 +9,7 @@ import torch
 
 from course import data
 from course.baselines import BM25Index, bm25_scores
-from course.errors import CourseArgumentError, CourseDataError
+from course.errors import CourseArgumentError, CourseDataError, CourseModelError
 from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
 from course.search import (
     BiEncoder,
@@ -191,6 +191,8 @@ def test_save_and_load_round_trip(pipeline, tmp_path):
     pd.testing.assert_frame_equal(a, b, atol=1e-5, rtol=1e-4)
     int8 = TwoStageSearch.load(tmp_path / "p", int8=True)
     assert "quantized" in type(int8.reranker.model.classifier).__module__
+    with pytest.raises(CourseModelError, match="quantized"):
+        int8.save(tmp_path / "q")
     with pytest.raises(Exception, match="manifest"):
         TwoStageSearch.load(tmp_path)
 
@@ -267,3 +269,17 @@ def test_score_candidates_and_rerank(pipeline):
     assert ranked_scores[:3].tolist() == [0.9, 0.5, 0.1] and np.isnan(ranked_scores[3])
     with pytest.raises(CourseArgumentError):
         rerank_head(np.array([1]), np.array([0.1, 0.2]))
+
+
+def test_choose_depth_under_a_budget():
+    from course.search import choose_depth
+
+    curve = pd.DataFrame({"ndcg10": [0.70, 0.78, 0.80, 0.80], "p95_ms": [20, 40, 90, 160]},
+                         index=[5, 10, 20, 50])
+    assert choose_depth(curve, 100) == 20
+    assert choose_depth(curve, 1000) == 20  # tie with 50: the cheaper depth
+    assert choose_depth(curve, 20) == 5
+    with pytest.raises(CourseArgumentError, match="No depth"):
+        choose_depth(curve, 10)
+    with pytest.raises(CourseDataError):
+        choose_depth(curve.drop(columns="p95_ms"), 10)
