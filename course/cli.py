@@ -1,4 +1,4 @@
-"""The ``course`` command line: release, run, grade, analytics, data, mindmap."""
+"""The ``course`` command line: release, run, grade, analytics, data, mindmap, serve."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
                   _delegate("course.analytics", "analytics_main")),
     "data": ("summarise the data sets (course data summary)", _delegate("course.data", "summary_main")),
     "mindmap": ("render or export a mind map", _delegate("course.mindmap", "cli_main")),
+    "serve": ("serve a saved search pipeline over HTTP (lesson 05)",
+              _delegate("course.serve", "serve_main")),
 }
 
 

@@ -126,3 +126,16 @@ def test_the_real_server_in_a_child_process(pipeline, tmp_path):
 
         assert httpx.get(f"{server.url}/health").json()["int8"] is True
     assert server.process.poll() is not None  # stopped
+
+
+def test_course_serve_command(tmp_path, capsys):
+    from course.cli import COMMANDS, main
+
+    assert "serve" in COMMANDS
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0 and "--int8" in capsys.readouterr().out
+    assert main(["serve", str(tmp_path)]) == 1  # no saved pipeline there
+    assert "manifest.json" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--depth", "500"]) == 1
+    assert "--depth" in capsys.readouterr().err
