@@ -275,6 +275,26 @@ def describe(mode: str, r: dict, args) -> str:
     return line
 
 
+def compare_precision(args, child_args: list[str]) -> None:
+    """Mode (a) in fp32 and in bf16 autocast, interleaved over ``--rounds``; best of each."""
+    best: dict[str, dict] = {}
+    for round_ in range(1, args.rounds + 1):
+        for precision in ("fp32", "bf16"):
+            with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                command = [sys.executable, __file__, *child_args, "--device", args.device, "--mode", "a",
+                           "--precision", precision, "--result", out.name]
+                subprocess.run(command, check=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                r = json.load(open(out.name))
+            r["load_average"] = os.getloadavg()[0]
+            print(f"round {round_} precision {precision}: " + describe("a", r, args), flush=True)
+            if precision not in best or r["samples_per_s"] > best[precision]["samples_per_s"]:
+                best[precision] = r
+    fp32, bf16 = best["fp32"], best["bf16"]
+    print(f"precision row (a): fp32 {fp32['samples_per_s']:.2f}, bf16 {bf16['samples_per_s']:.2f} samples/s; "
+          f"bf16/fp32 = {bf16['samples_per_s'] / fp32['samples_per_s']:.2f} "
+          f"(per CPU-second {bf16['samples_per_cpu_s'] / fp32['samples_per_cpu_s']:.2f})")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm", help="minilm, bert-base-uncased, tiny, or a path")
@@ -289,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="minishop", choices=["minishop", "synthetic"])
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     parser.add_argument("--dry-run", action="store_true", help="tiny model, 2 steps: checks the script")
+    parser.add_argument("--compare-precision", action="store_true",
+                        help="also run mode (a) in fp32 and in bf16 autocast and print their ratio")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # one mode, in a child
     parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
@@ -328,6 +350,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=1)
+    if args.compare_precision:
+        compare_precision(args, child_args)
     if {"a", "b", "c"} <= results.keys():
         a, b, c = (results[m]["samples_per_s"] for m in "abc")
         a_cpu, b_cpu, c_cpu = (results[m]["samples_per_cpu_s"] for m in "abc")
