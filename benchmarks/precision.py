@@ -6,9 +6,14 @@ Runs are interleaved (fp32, bf16, fp32, bf16, ...) so that a change in machine l
 both; each run reports wall seconds and CPU seconds per step (CPU time is less sensitive to
 other jobs) and the validation macro-F1 after the last step.
 
+``--ab BATCH LENGTH`` instead times single ``train_step`` calls on random tokens of a fixed
+shape, alternating fp32 and bf16 step by step (the finest interleaving), and prints the median
+CPU and wall seconds per step.
+
 Usage::
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/precision.py --steps 40 --rounds 2
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/precision.py --ab 32 64 --steps 6
 """
 
 from __future__ import annotations
@@ -41,6 +46,40 @@ def one_run(precision: str, args, data) -> dict:
             "load": os.getloadavg()[0]}
 
 
+def step_ab(batch_size: int, length: int, steps: int) -> None:
+    """Alternate fp32 and bf16 ``train_step`` calls on the same batch; print median times."""
+    import copy
+    import statistics
+
+    import torch
+
+    from course import models, train
+
+    torch.manual_seed(0)
+    base = models.load_classifier(models.resolve_model("minilm", quiet=True), ["a", "b", "c"])
+    batch = {"input_ids": torch.randint(1000, 20000, (batch_size, length)),
+             "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+             "labels": torch.randint(0, 3, (batch_size,))}
+    arms = {}
+    for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+        model = copy.deepcopy(base)
+        optimizer = train.make_optimizer(model, 1e-4, 0.01, fused=True)
+        train.train_step(model, batch, optimizer, autocast_dtype=dtype)  # warm-up
+        arms[name] = (model, optimizer, dtype, [], [])
+    for _ in range(steps):
+        for model, optimizer, dtype, cpu, wall in arms.values():
+            c, w = time.process_time(), time.perf_counter()
+            train.train_step(model, batch, optimizer, autocast_dtype=dtype)
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - w)
+    medians = {name: (statistics.median(a[3]), statistics.median(a[4])) for name, a in arms.items()}
+    for name, (cpu, wall) in medians.items():
+        print(f"batch {batch_size} x {length}: {name} median CPU {cpu:.3f} s/step, wall {wall:.3f} s/step")
+    print(f"fp32/bf16: CPU {medians['fp32'][0] / medians['bf16'][0]:.2f}, wall "
+          f"{medians['fp32'][1] / medians['bf16'][1]:.2f} (> 1 means bf16 is faster), "
+          f"load {os.getloadavg()[0]:.1f}")
+
+
 def load_data(args):
     from course import data, models, relevance, text, train
 
@@ -68,7 +107,12 @@ def main(argv=None) -> None:
     parser.add_argument("--valid-pairs", type=int, default=600)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--ab", type=int, nargs=2, metavar=("BATCH", "LENGTH"), default=None,
+                        help="time single train_step calls of this shape instead")
     args = parser.parse_args(argv)
+    if args.ab:
+        step_ab(*args.ab, args.steps)
+        return
     data = load_data(args)
     rows = []
     for round_ in range(1, args.rounds + 1):
