@@ -19,7 +19,9 @@ import pandas as pd
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--length", type=int, default=64)
@@ -38,24 +40,42 @@ def main(argv=None) -> None:
     config = AutoConfig.from_pretrained(resolved.path)
     rows = {}
     for method in ("full", "lora"):
-        report = memory.measure_training_peak(method, model=args.model, batch=args.batch, length=args.length,
-                                              steps=args.steps, rank=args.rank, threads=args.threads)
+        report = memory.measure_training_peak(
+            method,
+            model=args.model,
+            batch=args.batch,
+            length=args.length,
+            steps=args.steps,
+            rank=args.rank,
+            threads=args.threads,
+        )
         lora = method == "lora"
-        per_token = memory.activation_bytes_per_token(config, args.length, frozen_weights=lora,
-                                                      lora_modules=2 if lora else 0)
+        per_token = memory.activation_bytes_per_token(
+            config, args.length, frozen_weights=lora, lora_modules=2 if lora else 0
+        )
         model = models.load_classifier(resolved, ["a", "b", "c"])
         model = add_lora(model, r=args.rank) if lora else model
-        probe = {"input_ids": torch.randint(1000, 20000, (2, args.length)),
-                 "attention_mask": torch.ones(2, args.length, dtype=torch.long), "labels": torch.tensor([0, 1])}
+        probe = {
+            "input_ids": torch.randint(1000, 20000, (2, args.length)),
+            "attention_mask": torch.ones(2, args.length, dtype=torch.long),
+            "labels": torch.tensor([0, 1]),
+        }
         autograd = memory.saved_activation_bytes(model, probe) / (2 * args.length)
-        estimate = memory.training_memory_estimate(report["total"], report["trainable"], report["tokens"], per_token)
-        rows[method] = {**{k: v / 2**20 for k, v in estimate.items()},
-                        "measured_MB": report["training_peak"] / 2**20,
-                        "estimate/measured": estimate["total"] / report["training_peak"],
-                        "act B/token formula": per_token, "act B/token autograd": autograd,
-                        "optimizer_state_MB": report["optimizer_state"] / 2**20}
-    print(f"{args.model}, batch {args.batch} x {args.length} tokens, {args.steps} fp32 steps, "
-          f"{args.threads} thread(s); sizes in MB")
+        estimate = memory.training_memory_estimate(
+            report["total"], report["trainable"], report["tokens"], per_token
+        )
+        rows[method] = {
+            **{k: v / 2**20 for k, v in estimate.items()},
+            "measured_MB": report["training_peak"] / 2**20,
+            "estimate/measured": estimate["total"] / report["training_peak"],
+            "act B/token formula": per_token,
+            "act B/token autograd": autograd,
+            "optimizer_state_MB": report["optimizer_state"] / 2**20,
+        }
+    print(
+        f"{args.model}, batch {args.batch} x {args.length} tokens, {args.steps} fp32 steps, "
+        f"{args.threads} thread(s); sizes in MB"
+    )
     print(pd.DataFrame(rows).T.round(3).to_string())
 
 

@@ -39,7 +39,9 @@ def build_untrained_pipeline(folder: Path, products: int) -> Path:
     catalog = data.make_minishop(seed=42, n_products=products, n_queries=50).products
     vectors = search.encode_texts(bi, tokenizer, catalog["text"].tolist(), max_length=64)
     scorer = search.CrossEncoderScorer(cross, tokenizer, max_length=64)
-    pipeline = search.TwoStageSearch(catalog[["product_id", "title", "text"]], bi, tokenizer, vectors, scorer)
+    pipeline = search.TwoStageSearch(
+        catalog[["product_id", "title", "text"]], bi, tokenizer, vectors, scorer
+    )
     return pipeline.save(folder)
 
 
@@ -52,12 +54,20 @@ def server_cpu_seconds(pid: int) -> float:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folder", default=None, help="a saved pipeline (default: build an untrained one)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--folder", default=None, help="a saved pipeline (default: build an untrained one)"
+    )
     parser.add_argument("--requests", type=int, default=1000, help="requests per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--depth", type=int, default=20, help="candidates the cross-encoder re-ranks")
-    parser.add_argument("--fp32", action="store_true", help="serve the fp32 re-ranker (default: int8)")
+    parser.add_argument(
+        "--depth", type=int, default=20, help="candidates the cross-encoder re-ranks"
+    )
+    parser.add_argument(
+        "--fp32", action="store_true", help="serve the fp32 re-ranker (default: int8)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the server")
     parser.add_argument("--products", type=int, default=1200)
     parser.add_argument("--plot", default=None, help="write a latency histogram PNG here")
@@ -67,23 +77,34 @@ def main(argv=None) -> None:
     from course import data, latency, serve
 
     tmp = tempfile.TemporaryDirectory()
-    folder = Path(args.folder) if args.folder else build_untrained_pipeline(Path(tmp.name) / "p", args.products)
+    folder = (
+        Path(args.folder)
+        if args.folder
+        else build_untrained_pipeline(Path(tmp.name) / "p", args.products)
+    )
     shop = data.make_minishop(seed=42, n_queries=500)
     queries = shop.queries[shop.queries.split == "test"]["query"].tolist()
     payloads = [{"query": queries[i % len(queries)], "k": 10} for i in range(args.requests)]
     rows, latencies = {}, {}
-    with serve.ServerProcess(folder, int8=not args.fp32, depth=args.depth, threads=args.threads) as server:
+    with serve.ServerProcess(
+        folder, int8=not args.fp32, depth=args.depth, threads=args.threads
+    ) as server:
         bad = serve.check_bad_requests(server.url)
         import httpx
 
         health = httpx.get(f"{server.url}/health").json()
-        print(f"bad inputs: {sum(r['status'] == 422 and r['names_field'] for r in bad)}/{len(bad)} answered "
-              f"422 naming the field; health afterwards: {health['status']}")
+        print(
+            f"bad inputs: {sum(r['status'] == 422 and r['names_field'] for r in bad)}/{len(bad)} "
+            "answered "
+            f"422 naming the field; health afterwards: {health['status']}"
+        )
         for concurrency in args.concurrency:
             cpu0 = server_cpu_seconds(server.process.pid)
             out = serve.run_load(f"{server.url}/search", payloads, concurrency=concurrency)
             cpu = server_cpu_seconds(server.process.pid) - cpu0
-            report = latency.latency_report(out["latencies_ms"], out["wall_s"], failed=len(out["failures"]))
+            report = latency.latency_report(
+                out["latencies_ms"], out["wall_s"], failed=len(out["failures"])
+            )
             report["server_cpu_ms_per_request"] = 1000 * cpu / max(1, len(out["latencies_ms"]))
             report["load_average"] = os.getloadavg()[0]
             rows[f"concurrency {concurrency}"] = report
@@ -92,13 +113,17 @@ def main(argv=None) -> None:
                 print("failure:", failure, file=sys.stderr)
         health = httpx.get(f"{server.url}/health").json()
     table = pd.DataFrame(rows).T
-    print(f"{args.requests} requests per level, int8={not args.fp32}, depth {args.depth}, "
-          f"catalogue {health['products']} products, health after the load: {health['status']}")
+    print(
+        f"{args.requests} requests per level, int8={not args.fp32}, depth {args.depth}, "
+        f"catalogue {health['products']} products, health after the load: {health['status']}"
+    )
     print(table.round(1).to_string())
     if args.plot:
         latency.plot_latency(latencies, title="/search").savefig(args.plot, dpi=100)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "bad": bad, "time": time.time()}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "bad": bad, "time": time.time()}, indent=1)
+        )
     tmp.cleanup()
 
 

@@ -39,7 +39,9 @@ def family(name: str) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
@@ -55,12 +57,20 @@ def main(argv=None) -> None:
     resolved = models.resolve_model("minilm", quiet=True)
     tokenizer = models.load_tokenizer(resolved)
     pairs = data.relevance_pairs(data.make_minishop(0), "train").sample(frac=1.0, random_state=0)
-    dataset = text.PairDataset.from_texts(tokenizer, pairs["query"].tolist(), pairs["product_text"].tolist(),
-                                          pairs["label"].tolist(), data.LABELS, max_length=args.max_length)
+    dataset = text.PairDataset.from_texts(
+        tokenizer,
+        pairs["query"].tolist(),
+        pairs["product_text"].tolist(),
+        pairs["label"].tolist(),
+        data.LABELS,
+        max_length=args.max_length,
+    )
     collator = text.DynamicPaddingCollator(tokenizer)
     sampler = text.LengthBucketSampler(dataset.lengths, args.batch_size, seed=0)
-    batches = [collator([dataset[i] for i in idx])
-               for idx, _ in zip(sampler, range(args.steps + 1), strict=False)]
+    batches = [
+        collator([dataset[i] for i in idx])
+        for idx, _ in zip(sampler, range(args.steps + 1), strict=False)
+    ]
     model = models.load_classifier(resolved, list(data.LABELS))
     optimizer = train.make_optimizer(model, 5e-5, 0.01, fused=True)
     dtype = torch.bfloat16 if args.precision == "bf16" else None
@@ -72,7 +82,9 @@ def main(argv=None) -> None:
     for event in prof.key_averages():
         totals[family(event.key)] += event.self_cpu_time_total
     whole = sum(totals.values())
-    print(f"{args.steps} steps of {args.batch_size} pairs, {args.precision}: self CPU time by family")
+    print(
+        f"{args.steps} steps of {args.batch_size} pairs, {args.precision}: self CPU time by family"
+    )
     for label, value in sorted(totals.items(), key=lambda kv: -kv[1]):
         print(f"  {label:<22} {100 * value / whole:5.1f} %")
 

@@ -101,8 +101,9 @@ def tfidf_cosine_scores(df: pd.DataFrame) -> np.ndarray:
 class BM25Index:
     """Okapi BM25 over a fixed list of documents, scored for every document at once.
 
-    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))``
-    with ``idf(w) = ln(1 + (N - n_w + 0.5) / (n_w + 0.5))`` over the ``N`` documents, ``tf``
+    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * norm)`` with
+    ``norm = 1 - b + b * dl / avgdl`` and ``idf(w) = ln(1 + (N - n_w + 0.5) / (n_w + 0.5))``
+    over the ``N`` documents, ``tf``
     the count of ``w`` in a document and ``dl`` its length in words. The per-word term of
     every document is precomputed in a sparse matrix, so a query costs one sparse row sum.
 
@@ -136,7 +137,7 @@ class BM25Index:
         self.n_docs = len(docs)
 
     def scores(self, query: str) -> np.ndarray:
-        """The BM25 score of every document for ``query`` (``[n_docs]``; 0 without a shared word)."""
+        """The BM25 score of every document for ``query`` (``[n_docs]``; 0 with no shared word)."""
         ids = [self.vocabulary[w] for w in tokenize_words(query) if w in self.vocabulary]
         if not ids:
             return np.zeros(self.n_docs)

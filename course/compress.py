@@ -34,8 +34,9 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        quantized = quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear},
-                                     dtype=torch.qint8)
+        quantized = quantize_dynamic(
+            copy.deepcopy(model).cpu().eval(), {torch.nn.Linear}, dtype=torch.qint8
+        )
     return quantized
 
 
@@ -65,13 +66,25 @@ def model_file_bytes(model: torch.nn.Module) -> int:
 
 
 def _pairs(tokenizer, queries: Sequence[str], texts: Sequence[str], max_length: int):
-    return tokenizer(list(queries), list(texts), padding=True, truncation="only_second",
-                     max_length=max_length, return_tensors="pt")
+    return tokenizer(
+        list(queries),
+        list(texts),
+        padding=True,
+        truncation="only_second",
+        max_length=max_length,
+        return_tensors="pt",
+    )
 
 
 @torch.no_grad()
-def classifier_logits(model, tokenizer, queries: Sequence[str], texts: Sequence[str],
-                      max_length: int = 64, batch_size: int = 32) -> np.ndarray:
+def classifier_logits(
+    model,
+    tokenizer,
+    queries: Sequence[str],
+    texts: Sequence[str],
+    max_length: int = 64,
+    batch_size: int = 32,
+) -> np.ndarray:
     """``[n, classes]`` logits of a torch classifier or an :class:`OnnxClassifier`."""
     if len(queries) != len(texts):
         raise CourseArgumentError(f"Got {len(queries)} queries for {len(texts)} texts.")
@@ -79,8 +92,12 @@ def classifier_logits(model, tokenizer, queries: Sequence[str], texts: Sequence[
     if isinstance(model, torch.nn.Module):
         model.eval()
     for start in range(0, len(texts), batch_size):
-        enc = _pairs(tokenizer, queries[start : start + batch_size],
-                     texts[start : start + batch_size], max_length)
+        enc = _pairs(
+            tokenizer,
+            queries[start : start + batch_size],
+            texts[start : start + batch_size],
+            max_length,
+        )
         logits = model(**enc).logits
         out.append(np.asarray(logits.float() if torch.is_tensor(logits) else logits))
     return np.concatenate(out) if out else np.zeros((0, 0))
@@ -116,7 +133,9 @@ def export_onnx(model: torch.nn.Module, tokenizer, path: str | Path, max_length:
     """Export a sequence classifier to ONNX with dynamic batch and sequence axes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample = _pairs(tokenizer, ["red sofa", "oak table"], ["a red velvet sofa", "a table"], max_length)
+    sample = _pairs(
+        tokenizer, ["red sofa", "oak table"], ["a red velvet sofa", "a table"], max_length
+    )
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     model = copy.deepcopy(model).cpu().eval()
@@ -131,10 +150,16 @@ def export_onnx(model: torch.nn.Module, tokenizer, path: str | Path, max_length:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Wrapped(model), tuple(sample[n] for n in names), str(path),
-                          input_names=names, output_names=["logits"],
-                          dynamic_axes={**axes, "logits": {0: "batch"}}, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(
+            Wrapped(model),
+            tuple(sample[n] for n in names),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={**axes, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
     if not path.is_file():
         raise CourseModelError(f"ONNX export wrote nothing to {path}.")
     return path

@@ -60,13 +60,15 @@ def latency_report(
     if wall_seconds <= 0:
         raise CourseArgumentError(f"wall_seconds must be positive, got {wall_seconds}.")
     report = {f"p{q}_ms": percentile(timings, q) for q in PERCENTILES}
-    report.update({
-        "mean_ms": float(timings.mean()),
-        "max_ms": float(timings.max()),
-        "requests": int(timings.size + failed),
-        "failed": int(failed),
-        "requests_per_s": float(timings.size / wall_seconds),
-    })
+    report.update(
+        {
+            "mean_ms": float(timings.mean()),
+            "max_ms": float(timings.max()),
+            "requests": int(timings.size + failed),
+            "failed": int(failed),
+            "requests_per_s": float(timings.size / wall_seconds),
+        }
+    )
     return report
 
 
@@ -84,8 +86,9 @@ def time_calls(fn: Callable[[], object], repeats: int = 20, warmup: int = 2) -> 
     return durations
 
 
-def summary_table(timings_s: Mapping[str, Sequence[float]], items: Mapping[str, int] | None = None
-                  ) -> pd.DataFrame:
+def summary_table(
+    timings_s: Mapping[str, Sequence[float]], items: Mapping[str, int] | None = None
+) -> pd.DataFrame:
     """One row per name: p50/p95/p99 and mean in ms, and items per second at the median.
 
     Args:
@@ -103,13 +106,15 @@ def summary_table(timings_s: Mapping[str, Sequence[float]], items: Mapping[str, 
     return pd.DataFrame(rows).T
 
 
-def plot_latency(latencies_ms: Mapping[str, Sequence[float]], title: str = "Request latency",
-                 bins: int = 40):
+def plot_latency(
+    latencies_ms: Mapping[str, Sequence[float]], title: str = "Request latency", bins: int = 40
+):
     """Histograms of latencies (one per name) with p50/p95/p99 marked; returns the Figure."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(latencies_ms), figsize=(5.5 * len(latencies_ms), 3.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(latencies_ms), figsize=(5.5 * len(latencies_ms), 3.4), squeeze=False
+    )
     for ax, (name, values) in zip(axes[0], latencies_ms.items(), strict=True):
         ms = _as_timings(values, name)
         ax.hist(ms, bins=bins, color="tab:blue", alpha=0.75)

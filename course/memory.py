@@ -45,8 +45,13 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
     return {"total": total, "trainable": trainable}
 
 
-def activation_bytes_per_token(config, seq_len: int, frozen_weights: bool = False,
-                               lora_modules: int = 0, bytes_per_value: int = 4) -> float:
+def activation_bytes_per_token(
+    config,
+    seq_len: int,
+    frozen_weights: bool = False,
+    lora_modules: int = 0,
+    bytes_per_value: int = 4,
+) -> float:
     """Bytes autograd keeps per token to run the backward pass through a BERT encoder.
 
     Per layer and token, counted on the modules of a BERT layer (after Korthikanti et al.,
@@ -80,8 +85,13 @@ def activation_bytes_per_token(config, seq_len: int, frozen_weights: bool = Fals
     return float(config.num_hidden_layers * per_layer + embeddings)
 
 
-def training_memory_estimate(total_params: int, trainable_params: int, tokens: int,
-                             activation_per_token: float, bytes_per_param: int = 4) -> dict[str, float]:
+def training_memory_estimate(
+    total_params: int,
+    trainable_params: int,
+    tokens: int,
+    activation_per_token: float,
+    bytes_per_param: int = 4,
+) -> dict[str, float]:
     """Bytes of a training step with AdamW: weights, gradients, Adam states, activations, total."""
     if trainable_params > total_params or min(total_params, trainable_params, tokens) < 0:
         raise CourseArgumentError("Need 0 <= trainable_params <= total_params and tokens >= 0.")
@@ -97,8 +107,12 @@ def training_memory_estimate(total_params: int, trainable_params: int, tokens: i
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Bytes held by the optimizer's state tensors (after at least one step)."""
-    return sum(t.numel() * t.element_size() for state in optimizer.state.values()
-               for t in state.values() if torch.is_tensor(t))
+    return sum(
+        t.numel() * t.element_size()
+        for state in optimizer.state.values()
+        for t in state.values()
+        if torch.is_tensor(t)
+    )
 
 
 def saved_activation_bytes(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> int:
@@ -170,12 +184,24 @@ def _child(args) -> dict:
         config.update(resolved.tiny_config)
     # a throwaway miniature imports every module the run needs before the baseline is read
     small = copy.deepcopy(config)
-    small.update({"hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 16,
-                  "num_hidden_layers": 1, "vocab_size": 100})
+    small.update(
+        {
+            "hidden_size": 16,
+            "num_attention_heads": 2,
+            "intermediate_size": 16,
+            "num_hidden_layers": 1,
+            "vocab_size": 100,
+        }
+    )
     warm = add_lora(AutoModelForSequenceClassification.from_config(small), r=args.rank)
-    train.train_step(warm, {"input_ids": torch.ones(1, 4, dtype=torch.long),
-                            "labels": torch.zeros(1, dtype=torch.long)},
-                     train.make_optimizer(warm, 1e-4, 0.01, fused=True))
+    train.train_step(
+        warm,
+        {
+            "input_ids": torch.ones(1, 4, dtype=torch.long),
+            "labels": torch.zeros(1, dtype=torch.long),
+        },
+        train.make_optimizer(warm, 1e-4, 0.01, fused=True),
+    )
     del warm
     baseline = rss_bytes()
     model = AutoModelForSequenceClassification.from_config(config)
@@ -191,14 +217,27 @@ def _child(args) -> dict:
     optimizer = train.make_optimizer(model, 1e-4, 0.01, fused=True)
     for _ in range(args.steps):
         train.train_step(model, batch, optimizer, max_grad_norm=1.0)
-    return {"method": args.method, "baseline_rss": baseline, "after_model_rss": after_model,
-            "peak_rss": peak_rss_bytes(), "optimizer_state": optimizer_state_bytes(optimizer),
-            "tokens": args.batch * args.length, **counts}
+    return {
+        "method": args.method,
+        "baseline_rss": baseline,
+        "after_model_rss": after_model,
+        "peak_rss": peak_rss_bytes(),
+        "optimizer_state": optimizer_state_bytes(optimizer),
+        "tokens": args.batch * args.length,
+        **counts,
+    }
 
 
-def measure_training_peak(method: str = "full", model: str = "minilm", batch: int = 32,
-                          length: int = 64, steps: int = 2, rank: int = 8, threads: int = 2,
-                          timeout: float = 300) -> dict:
+def measure_training_peak(
+    method: str = "full",
+    model: str = "minilm",
+    batch: int = 32,
+    length: int = 64,
+    steps: int = 2,
+    rank: int = 8,
+    threads: int = 2,
+    timeout: float = 300,
+) -> dict:
     """Peak RSS of ``steps`` fp32 training steps in a fresh child process.
 
     Returns the child's report: ``baseline_rss`` (after imports, before the model),
@@ -208,9 +247,25 @@ def measure_training_peak(method: str = "full", model: str = "minilm", batch: in
     """
     if method not in ("full", "lora"):
         raise CourseArgumentError(f"method must be 'full' or 'lora', got {method!r}.")
-    command = [sys.executable, "-m", "course.memory", "--method", method, "--model", model,
-               "--batch", str(batch), "--length", str(length), "--steps", str(steps),
-               "--rank", str(rank), "--threads", str(threads)]
+    command = [
+        sys.executable,
+        "-m",
+        "course.memory",
+        "--method",
+        method,
+        "--model",
+        model,
+        "--batch",
+        str(batch),
+        "--length",
+        str(length),
+        "--steps",
+        str(steps),
+        "--rank",
+        str(rank),
+        "--threads",
+        str(threads),
+    ]
     # glibc keeps freed blocks below a moving size threshold for reuse, so RSS would also
     # count memory already freed; a fixed threshold returns every large tensor on free.
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "TOKENIZERS_PARALLELISM": "false"}

@@ -35,11 +35,16 @@ LORA_TARGETS = ("query", "value")
 
 def _linear_shapes(model: torch.nn.Module, targets: Sequence[str]) -> list[tuple[int, int]]:
     """(in, out) of every ``nn.Linear`` whose name ends with one of ``targets``."""
-    return [(m.in_features, m.out_features) for name, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear) and name.split(".")[-1] in targets]
+    return [
+        (m.in_features, m.out_features)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and name.split(".")[-1] in targets
+    ]
 
 
-def lora_parameter_count(model: torch.nn.Module, r: int, targets: Sequence[str] = LORA_TARGETS) -> int:
+def lora_parameter_count(
+    model: torch.nn.Module, r: int, targets: Sequence[str] = LORA_TARGETS
+) -> int:
     """Parameters LoRA adds: ``r x (in + out)`` for every targeted linear layer."""
     if r < 1:
         raise CourseArgumentError(f"LoRA rank r must be >= 1, got {r}.")
@@ -49,18 +54,31 @@ def lora_parameter_count(model: torch.nn.Module, r: int, targets: Sequence[str] 
     return sum(r * (n_in + n_out) for n_in, n_out in shapes)
 
 
-def add_lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.1,
-             targets: Sequence[str] = LORA_TARGETS):
+def add_lora(
+    model, r: int = 8, alpha: int = 16, dropout: float = 0.1, targets: Sequence[str] = LORA_TARGETS
+):
     """Wrap a sequence classifier with LoRA adapters (``peft``); the head stays fully trainable."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules=list(targets))
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets),
+    )
     return get_peft_model(model, config)
 
 
-def add_adalora(model, total_steps: int, init_r: int = 12, target_r: int = 8, alpha: int = 16,
-                dropout: float = 0.1, targets: Sequence[str] = LORA_TARGETS):
+def add_adalora(
+    model,
+    total_steps: int,
+    init_r: int = 12,
+    target_r: int = 8,
+    alpha: int = 16,
+    dropout: float = 0.1,
+    targets: Sequence[str] = LORA_TARGETS,
+):
     """Wrap a sequence classifier with AdaLoRA adapters (``peft``).
 
     AdaLoRA (Zhang et al., 2023) starts every adapter at rank ``init_r``, written as
@@ -74,10 +92,18 @@ def add_adalora(model, total_steps: int, init_r: int = 12, target_r: int = 8, al
     if total_steps < 3:
         raise CourseArgumentError(f"AdaLoRA needs a step budget of at least 3, got {total_steps}.")
     tinit, tfinal = max(1, total_steps // 10), max(1, (3 * total_steps) // 10)
-    config = AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=init_r, target_r=target_r,
-                           lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
-                           total_step=total_steps, tinit=tinit, tfinal=tfinal,
-                           deltaT=max(1, (total_steps - tinit - tfinal) // 10))
+    config = AdaLoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        init_r=init_r,
+        target_r=target_r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets),
+        total_step=total_steps,
+        tinit=tinit,
+        tfinal=tfinal,
+        deltaT=max(1, (total_steps - tinit - tfinal) // 10),
+    )
     return get_peft_model(model, config)
 
 
@@ -127,7 +153,9 @@ def head_prefixes(model) -> tuple[str, ...]:
 
     peft keeps a trainable copy of the head under ``...classifier.modules_to_save``.
     """
-    names = [name for name, p in model.named_parameters() if p.requires_grad and "classifier" in name]
+    names = [
+        name for name, p in model.named_parameters() if p.requires_grad and "classifier" in name
+    ]
     if not names:
         raise CourseModelError("This model has no trainable parameter named 'classifier'.")
     return tuple(sorted({name.split("classifier")[0] + "classifier" for name in names}))
@@ -135,8 +163,11 @@ def head_prefixes(model) -> tuple[str, ...]:
 
 def adapter_parameters(model) -> int:
     """Trainable parameters outside the classification head (the adapter itself)."""
-    return sum(p.numel() for name, p in model.named_parameters()
-               if p.requires_grad and "classifier" not in name)
+    return sum(
+        p.numel()
+        for name, p in model.named_parameters()
+        if p.requires_grad and "classifier" not in name
+    )
 
 
 def checkpoint_bytes(model, folder: str | Path) -> int:
@@ -192,22 +223,34 @@ def head_features(model, dataset, collate_fn, batch_size: int = 64) -> torch.Ten
     return features
 
 
-def train_head(model, features: torch.Tensor, labels: Sequence[int], steps: int, lr: float,
-               batch_size: int = 32, class_weights: torch.Tensor | None = None,
-               seed: int = 42) -> torch.nn.Module:
+def train_head(
+    model,
+    features: torch.Tensor,
+    labels: Sequence[int],
+    steps: int,
+    lr: float,
+    batch_size: int = 32,
+    class_weights: torch.Tensor | None = None,
+    seed: int = 42,
+) -> torch.nn.Module:
     """Train a copy of ``model``'s head (pooler + dropout + classifier) on cached features.
 
     Returns the trained head: ``head(features) -> logits``.
     """
     base = model.base_model
     pooler = copy.deepcopy(base.pooler) if getattr(base, "pooler", None) else torch.nn.Identity()
-    head = torch.nn.Sequential(pooler.dense if hasattr(pooler, "dense") else pooler,
-                               torch.nn.Tanh() if hasattr(pooler, "dense") else torch.nn.Identity(),
-                               copy.deepcopy(model.dropout), copy.deepcopy(model.classifier))
+    head = torch.nn.Sequential(
+        pooler.dense if hasattr(pooler, "dense") else pooler,
+        torch.nn.Tanh() if hasattr(pooler, "dense") else torch.nn.Identity(),
+        copy.deepcopy(model.dropout),
+        copy.deepcopy(model.classifier),
+    )
     labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / max(1, steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: max(0.0, 1 - s / max(1, steps))
+    )
     head.train()
     for _ in range(steps):
         rows = torch.randint(len(labels_t), (batch_size,), generator=generator)
@@ -245,11 +288,16 @@ class MethodRun:
 
     def row(self) -> dict:
         """A table row (sizes in MB)."""
-        return {"method": self.method, "lr": self.lr, "trainable": self.trainable,
-                "trainable_%": 100 * self.trainable / self.total,
-                "optimizer_state_MB": self.optimizer_state_bytes / 2**20,
-                "step_s": self.step_seconds, "checkpoint_MB": self.checkpoint_bytes / 2**20,
-                "valid_macro_f1": self.valid_macro_f1}
+        return {
+            "method": self.method,
+            "lr": self.lr,
+            "trainable": self.trainable,
+            "trainable_%": 100 * self.trainable / self.total,
+            "optimizer_state_MB": self.optimizer_state_bytes / 2**20,
+            "step_s": self.step_seconds,
+            "checkpoint_MB": self.checkpoint_bytes / 2**20,
+            "valid_macro_f1": self.valid_macro_f1,
+        }
 
 
 def _wrap(method: str, base, steps: int, lora_r: int):
@@ -261,10 +309,23 @@ def _wrap(method: str, base, steps: int, lora_r: int):
     return model
 
 
-def train_method(method: str, base, train_ds, valid_ds, collate_fn, *, steps: int, lr: float,
-                 batch_size: int, folder: str | Path, class_weights: torch.Tensor | None = None,
-                 head_lr: float | None = None, lora_r: int = 8, precision: str = "auto",
-                 seed: int = 42) -> MethodRun:
+def train_method(
+    method: str,
+    base,
+    train_ds,
+    valid_ds,
+    collate_fn,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    folder: str | Path,
+    class_weights: torch.Tensor | None = None,
+    head_lr: float | None = None,
+    lora_r: int = 8,
+    precision: str = "auto",
+    seed: int = 42,
+) -> MethodRun:
     """Train a copy of ``base`` with ``method`` for ``steps`` steps; measure it on ``valid_ds``.
 
     ``full``, ``lora`` and ``adalora`` train with ``course.train.fit`` (class-weighted
@@ -281,24 +342,45 @@ def train_method(method: str, base, train_ds, valid_ds, collate_fn, *, steps: in
     folder = Path(folder)
     labels = np.asarray(valid_ds.labels)
     if method == "head":
-        return _train_head_method(base, train_ds, valid_ds, collate_fn, steps, lr, batch_size,
-                                  folder, class_weights, seed)
+        return _train_head_method(
+            base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights, seed
+        )
     model = _wrap(method, base, steps, lora_r)
-    config = train.TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                               head_lr=head_lr if method == "full" else None,
-                               precision=precision, progress=False, warmup_ratio=0.1)
-    loss_fn = (adalora_loss(class_weights) if method == "adalora"
-               else train.class_weighted_loss(class_weights) if class_weights is not None else None)
+    config = train.TrainConfig(
+        max_steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        head_lr=head_lr if method == "full" else None,
+        precision=precision,
+        progress=False,
+        warmup_ratio=0.1,
+    )
+    loss_fn = (
+        adalora_loss(class_weights)
+        if method == "adalora"
+        else train.class_weighted_loss(class_weights)
+        if class_weights is not None
+        else None
+    )
     sampler = _sampler(train_ds, batch_size, seed)
     block = adalora_allocation(model) if method == "adalora" else contextlib.nullcontext()
     with block:
-        result = train.fit(model, train_ds, config, collate_fn=collate_fn, loss_fn=loss_fn,
-                           sampler=sampler)
+        result = train.fit(
+            model, train_ds, config, collate_fn=collate_fn, loss_fn=loss_fn, sampler=sampler
+        )
     probs = train.predict(model, valid_ds, collate_fn, batch_size=64, progress=False)
     counts = _counts(model)
-    return MethodRun(method, lr, model, counts[1], counts[0], result.train_seconds / result.steps,
-                     checkpoint_bytes(model, folder), macro_f1(labels, probs.argmax(axis=1),
-                                                               labels=list(range(probs.shape[1]))))
+    return MethodRun(
+        method,
+        lr,
+        model,
+        counts[1],
+        counts[0],
+        result.train_seconds / result.steps,
+        checkpoint_bytes(model, folder),
+        macro_f1(labels, probs.argmax(axis=1), labels=list(range(probs.shape[1]))),
+    )
 
 
 def _sampler(dataset, batch_size: int, seed: int):
@@ -312,15 +394,18 @@ def _counts(model) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-def _train_head_method(base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder,
-                       class_weights, seed) -> MethodRun:
+def _train_head_method(
+    base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights, seed
+) -> MethodRun:
     import time
 
     from safetensors.torch import save_file
 
     from course.metrics import macro_f1
 
-    used = [i for batch in _sampler(train_ds, batch_size, seed) for i in batch][: steps * batch_size]
+    used = [i for batch in _sampler(train_ds, batch_size, seed) for i in batch][
+        : steps * batch_size
+    ]
     subset = torch.utils.data.Subset(train_ds, used)
     subset.lengths = [train_ds.lengths[i] for i in used]
     train_features = head_features(base, subset, collate_fn)
@@ -332,9 +417,20 @@ def _train_head_method(base, train_ds, valid_ds, collate_fn, steps, lr, batch_si
     with torch.no_grad():
         predicted = head(valid_features).argmax(dim=1).numpy()
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors")
+    )
     trainable = sum(p.numel() for p in head.parameters())
-    score = macro_f1(np.asarray(valid_ds.labels), predicted,
-                     labels=list(range(base.config.num_labels)))
-    return MethodRun("head", lr, head, trainable, _counts(base)[0], seconds,
-                     (folder / "head.safetensors").stat().st_size, score)
+    score = macro_f1(
+        np.asarray(valid_ds.labels), predicted, labels=list(range(base.config.num_labels))
+    )
+    return MethodRun(
+        "head",
+        lr,
+        head,
+        trainable,
+        _counts(base)[0],
+        seconds,
+        (folder / "head.safetensors").stat().st_size,
+        score,
+    )

@@ -69,8 +69,15 @@ class QueryProductPairs(torch.utils.data.Dataset):
         product_length: tokens kept per product.
     """
 
-    def __init__(self, tokenizer, queries: Sequence[str], products: Sequence[str],
-                 item_ids: Sequence[int], query_length: int = 24, product_length: int = 64):
+    def __init__(
+        self,
+        tokenizer,
+        queries: Sequence[str],
+        products: Sequence[str],
+        item_ids: Sequence[int],
+        query_length: int = 24,
+        product_length: int = 64,
+    ):
         if not len(queries) == len(products) == len(item_ids):
             raise CourseDataError(
                 f"Got {len(queries)} queries, {len(products)} products and {len(item_ids)} item "
@@ -120,8 +127,14 @@ def bi_encoder_loss(temperature: float = 0.05):
 
 
 @torch.no_grad()
-def encode_texts(model: BiEncoder, tokenizer, texts: Sequence[str], max_length: int = 64,
-                 batch_size: int = 128, progress: bool = False) -> torch.Tensor:
+def encode_texts(
+    model: BiEncoder,
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int = 64,
+    batch_size: int = 128,
+    progress: bool = False,
+) -> torch.Tensor:
     """Unit vectors ``[len(texts), d]`` in the order of ``texts`` (batched by length)."""
     ids = encode_pairs(tokenizer, list(texts), max_length=max_length)["input_ids"]
     if not ids:
@@ -144,8 +157,9 @@ def encode_texts(model: BiEncoder, tokenizer, texts: Sequence[str], max_length: 
 # ---------------------------------------------------------------------- fusion
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], k: int = 60,
-                           limit: int | None = None) -> tuple[list, list[float]]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Hashable]], k: int = 60, limit: int | None = None
+) -> tuple[list, list[float]]:
     """Fuse ranked lists by ``score(d) = sum over lists of 1 / (k + rank(d))`` (rank 1 is the top).
 
     Only ranks are used, so the retrievers' scores need not be comparable (Cormack et al.,
@@ -178,7 +192,9 @@ def rerank_head(candidates: np.ndarray, head_scores: np.ndarray) -> tuple[np.nda
         raise CourseArgumentError(f"{depth} scores for {len(candidates)} candidates.")
     order = np.argsort(-np.asarray(head_scores), kind="stable")
     ranked = np.concatenate([candidates[:depth][order], candidates[depth:]])
-    scores = np.concatenate([np.asarray(head_scores)[order], np.full(len(candidates) - depth, np.nan)])
+    scores = np.concatenate(
+        [np.asarray(head_scores)[order], np.full(len(candidates) - depth, np.nan)]
+    )
     return ranked, scores
 
 
@@ -209,10 +225,14 @@ class CrossEncoderScorer:
         gains = torch.tensor(self.gains)
         out = []
         for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(queries[start : start + self.batch_size],
-                                 list(texts[start : start + self.batch_size]), padding=True,
-                                 truncation="only_second", max_length=self.max_length,
-                                 return_tensors="pt")
+            enc = self.tokenizer(
+                queries[start : start + self.batch_size],
+                list(texts[start : start + self.batch_size]),
+                padding=True,
+                truncation="only_second",
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
             logits = self.model(**enc).logits.float()
             out.append(torch.softmax(logits, dim=-1) @ gains)
         return torch.cat(out).numpy() if out else np.zeros(0)
@@ -270,8 +290,13 @@ class TwoStageSearch:
         """Unit vectors of the queries."""
         return encode_texts(self.bi_encoder, self.tokenizer, queries, self.query_length)
 
-    def retrieve(self, query: str, method: str = "hybrid", k: int = 50,
-                 timings: dict[str, float] | None = None) -> np.ndarray:
+    def retrieve(
+        self,
+        query: str,
+        method: str = "hybrid",
+        k: int = 50,
+        timings: dict[str, float] | None = None,
+    ) -> np.ndarray:
         """Catalog row indices of the ``k`` best products for ``query``, best first."""
         if method not in METHODS:
             raise CourseArgumentError(f"method must be one of {METHODS}, got {method!r}.")
@@ -296,9 +321,10 @@ class TwoStageSearch:
         timings["fuse"] = (time.perf_counter() - start) * 1000
         return np.asarray(fused)
 
-    def search(self, query: str, k: int = 10, depth: int = 20, method: str = "hybrid",
-               rerank: bool = True) -> SearchResult:
-        """The top ``k`` products: retrieve ``max(k, depth)`` candidates, re-rank ``depth`` of them."""
+    def search(
+        self, query: str, k: int = 10, depth: int = 20, method: str = "hybrid", rerank: bool = True
+    ) -> SearchResult:
+        """The top ``k`` products: retrieve ``max(k, depth)`` candidates, re-rank ``depth``."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
         candidates = self.retrieve(query, method, max(k, depth), timings)
@@ -316,8 +342,9 @@ class TwoStageSearch:
             rows["score"] = scores[: len(top)]
         return SearchResult(rows, timings)
 
-    def retrieve_many(self, queries: Sequence[str], method: str = "hybrid", k: int = 50
-                      ) -> list[np.ndarray]:
+    def retrieve_many(
+        self, queries: Sequence[str], method: str = "hybrid", k: int = 50
+    ) -> list[np.ndarray]:
         """:meth:`retrieve` for many queries at once (the dense side in one batch)."""
         if method not in METHODS:
             raise CourseArgumentError(f"method must be one of {METHODS}, got {method!r}.")
@@ -326,16 +353,21 @@ class TwoStageSearch:
         if method in ("bm25", "hybrid"):
             lexical = [self.bm25.search(q, k)[0] for q in queries]
         if method in ("dense", "hybrid"):
-            dense = list(topk_retrieval(self.query_vectors(queries), self.item_vectors, k)[1].numpy())
+            dense = list(
+                topk_retrieval(self.query_vectors(queries), self.item_vectors, k)[1].numpy()
+            )
         if method == "bm25":
             return lexical
         if method == "dense":
             return dense
-        return [np.asarray(reciprocal_rank_fusion([a.tolist(), b.tolist()], self.rrf_k, limit=k)[0])
-                for a, b in zip(lexical, dense, strict=True)]
+        return [
+            np.asarray(reciprocal_rank_fusion([a.tolist(), b.tolist()], self.rrf_k, limit=k)[0])
+            for a, b in zip(lexical, dense, strict=True)
+        ]
 
-    def score_candidates(self, queries: Sequence[str], candidates: Sequence[np.ndarray],
-                         depth: int) -> list[np.ndarray]:
+    def score_candidates(
+        self, queries: Sequence[str], candidates: Sequence[np.ndarray], depth: int
+    ) -> list[np.ndarray]:
         """Cross-encoder scores of the first ``depth`` candidates of each query, in big batches."""
         if self.reranker is None:
             raise CourseModelError("This pipeline has no re-ranker.")
@@ -352,9 +384,12 @@ class TwoStageSearch:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.catalog[["product_id", "title", "text"]].to_json(folder / "catalog.jsonl",
-                                                              orient="records", lines=True)
-        save_file({"item_vectors": self.item_vectors.contiguous()}, str(folder / "vectors.safetensors"))
+        self.catalog[["product_id", "title", "text"]].to_json(
+            folder / "catalog.jsonl", orient="records", lines=True
+        )
+        save_file(
+            {"item_vectors": self.item_vectors.contiguous()}, str(folder / "vectors.safetensors")
+        )
         self.bi_encoder.encoder.save_pretrained(folder / "bi_encoder")
         self.tokenizer.save_pretrained(folder / "bi_encoder")
         manifest = {"rrf_k": self.rrf_k, "query_length": self.query_length, "reranker": None}
@@ -366,14 +401,16 @@ class TwoStageSearch:
                 )
             self.reranker.model.save_pretrained(folder / "cross_encoder")
             self.reranker.tokenizer.save_pretrained(folder / "cross_encoder")
-            manifest["reranker"] = {"max_length": self.reranker.max_length,
-                                    "gains": list(self.reranker.gains)}
+            manifest["reranker"] = {
+                "max_length": self.reranker.max_length,
+                "gains": list(self.reranker.gains),
+            }
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
         return folder
 
     @classmethod
     def load(cls, folder: str | Path, int8: bool = False) -> TwoStageSearch:
-        """Read a folder written by :meth:`save`; ``int8`` quantizes the re-ranker's linear layers."""
+        """Read a folder written by :meth:`save`; ``int8`` quantizes the re-ranker's linears."""
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -389,16 +426,28 @@ class TwoStageSearch:
         bi_encoder = BiEncoder(AutoModel.from_pretrained(folder / "bi_encoder")).eval()
         reranker = None
         if manifest["reranker"] is not None:
-            model = AutoModelForSequenceClassification.from_pretrained(folder / "cross_encoder").eval()
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder / "cross_encoder"
+            ).eval()
             if int8:
                 from course.compress import quantize_int8
 
                 model = quantize_int8(model)
-            reranker = CrossEncoderScorer(model, AutoTokenizer.from_pretrained(folder / "cross_encoder"),
-                                          max_length=manifest["reranker"]["max_length"],
-                                          gains=tuple(manifest["reranker"]["gains"]))
-        return cls(catalog, bi_encoder, tokenizer, vectors, reranker, manifest["rrf_k"],
-                   manifest["query_length"])
+            reranker = CrossEncoderScorer(
+                model,
+                AutoTokenizer.from_pretrained(folder / "cross_encoder"),
+                max_length=manifest["reranker"]["max_length"],
+                gains=tuple(manifest["reranker"]["gains"]),
+            )
+        return cls(
+            catalog,
+            bi_encoder,
+            tokenizer,
+            vectors,
+            reranker,
+            manifest["rrf_k"],
+            manifest["query_length"],
+        )
 
 
 # ------------------------------------------------------------------- evaluation
@@ -426,9 +475,8 @@ def choose_depth(curve: pd.DataFrame, budget_ms: float) -> int:
     return int(min(depth for depth in fits.index if fits.loc[depth, "ndcg10"] == best))
 
 
-
 def catalog_gains(products: pd.DataFrame, queries: pd.DataFrame) -> np.ndarray:
-    """``[n_queries, n_products]`` gains (Exact 1, Partial 0.5, Irrelevant 0) over the whole catalog.
+    """``[n_queries, n_products]`` gains (Exact 1, Partial 0.5, Irrelevant 0) over the catalog.
 
     mini-shop queries keep their attributes (``q_type``, ``q_colour``, ...), so every
     product can be graded with the generator's own rule (``course.data.minishop.grade``),
@@ -482,13 +530,21 @@ def by_family(per_query: dict[str, np.ndarray], families: Sequence[str]) -> pd.D
     return table
 
 
-def recall_table(rankings: dict[str, Sequence[Sequence[int]]], gains: np.ndarray,
-                 families: Sequence[str], k: int = 50) -> pd.DataFrame:
+def recall_table(
+    rankings: dict[str, Sequence[Sequence[int]]],
+    gains: np.ndarray,
+    families: Sequence[str],
+    k: int = 50,
+) -> pd.DataFrame:
     """Recall@k per retriever (columns) and query family (rows)."""
     return by_family({name: recall_at_k(r, gains, k) for name, r in rankings.items()}, families)
 
 
-def ndcg_table(rankings: dict[str, Sequence[Sequence[int]]], gains: np.ndarray,
-               families: Sequence[str], k: int = 10) -> pd.DataFrame:
+def ndcg_table(
+    rankings: dict[str, Sequence[Sequence[int]]],
+    gains: np.ndarray,
+    families: Sequence[str],
+    k: int = 10,
+) -> pd.DataFrame:
     """NDCG@k per pipeline (columns) and query family (rows)."""
     return by_family({name: ndcg_at_k(r, gains, k) for name, r in rankings.items()}, families)

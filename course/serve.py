@@ -109,15 +109,24 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False):
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "products": len(pipeline.catalog), "int8": int8,
-                "reranker": pipeline.reranker is not None, "depth": depth, **counts}
+        return {
+            "status": "ok",
+            "products": len(pipeline.catalog),
+            "int8": int8,
+            "reranker": pipeline.reranker is not None,
+            "depth": depth,
+            **counts,
+        }
 
     @app.post("/search")
     async def search(body: search_request) -> dict[str, Any]:
         result = await in_worker(lambda: pipeline.search(body.query, k=body.k, depth=depth))
-        return {"query": body.query, "k": body.k,
-                "results": result.products.to_dict(orient="records"),
-                "timings_ms": result.timings_ms}
+        return {
+            "query": body.query,
+            "k": body.k,
+            "results": result.products.to_dict(orient="records"),
+            "timings_ms": result.timings_ms,
+        }
 
     @app.post("/score")
     async def score(body: score_request):
@@ -136,8 +145,10 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False):
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
     """``course serve FOLDER``: load the pipeline once and serve it with uvicorn."""
-    parser = argparse.ArgumentParser(prog="course serve", description=(
-        "Serve a saved two-stage search pipeline (TwoStageSearch.save) over HTTP."))
+    parser = argparse.ArgumentParser(
+        prog="course serve",
+        description=("Serve a saved two-stage search pipeline (TwoStageSearch.save) over HTTP."),
+    )
     parser.add_argument("folder", help="folder written by TwoStageSearch.save()")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -157,8 +168,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     pipeline = TwoStageSearch.load(args.folder, int8=args.int8)
     pipeline.search("warm up", k=5, depth=args.depth)  # the first call pays one-off costs
-    print(f"loaded {args.folder} in {time.perf_counter() - started:.1f} s "
-          f"(int8={args.int8}, depth={args.depth}, threads={torch.get_num_threads()})", flush=True)
+    print(
+        f"loaded {args.folder} in {time.perf_counter() - started:.1f} s "
+        f"(int8={args.int8}, depth={args.depth}, threads={torch.get_num_threads()})",
+        flush=True,
+    )
     app = create_app(pipeline, depth=args.depth, int8=args.int8)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
@@ -185,8 +199,15 @@ class ServerProcess:
         startup_timeout: seconds to wait for ``/health``.
     """
 
-    def __init__(self, folder: str | Path, *, int8: bool = False, depth: int = 20,
-                 threads: int | None = None, startup_timeout: float = 180.0):
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        int8: bool = False,
+        depth: int = 20,
+        threads: int | None = None,
+        startup_timeout: float = 180.0,
+    ):
         self.folder, self.int8, self.depth = Path(folder), int8, depth
         self.threads, self.startup_timeout = threads, startup_timeout
         self.port = free_port()
@@ -198,8 +219,16 @@ class ServerProcess:
         """Start the server and wait until ``/health`` answers."""
         import httpx
 
-        command = [sys.executable, "-m", "course.serve", str(self.folder), "--port", str(self.port),
-                   "--depth", str(self.depth)]
+        command = [
+            sys.executable,
+            "-m",
+            "course.serve",
+            str(self.folder),
+            "--port",
+            str(self.port),
+            "--depth",
+            str(self.depth),
+        ]
         command += ["--int8"] if self.int8 else []
         command += ["--threads", str(self.threads)] if self.threads else []
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
@@ -208,8 +237,10 @@ class ServerProcess:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise CourseError(f"The server exited with code {self.process.returncode}:\n"
-                                  + self.log.read_text()[-3000:])
+                raise CourseError(
+                    f"The server exited with code {self.process.returncode}:\n"
+                    + self.log.read_text()[-3000:]
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
@@ -217,8 +248,9 @@ class ServerProcess:
                 pass
             time.sleep(0.3)
         self.stop()
-        raise CourseError(f"The server did not answer within {self.startup_timeout:.0f} s; "
-                          f"see {self.log}.")
+        raise CourseError(
+            f"The server did not answer within {self.startup_timeout:.0f} s; see {self.log}."
+        )
 
     def stop(self) -> int | None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s); returns its exit code."""
@@ -268,8 +300,9 @@ async def _load(url: str, payloads: Sequence[dict], concurrency: int, timeout: f
     return latencies, failures, wall
 
 
-def run_load(url: str, payloads: Sequence[dict], concurrency: int = 1, timeout: float = 30.0
-             ) -> dict[str, Any]:
+def run_load(
+    url: str, payloads: Sequence[dict], concurrency: int = 1, timeout: float = 30.0
+) -> dict[str, Any]:
     """POST every payload to ``url``, ``concurrency`` at a time; time each request.
 
     Returns:
@@ -305,8 +338,11 @@ BAD_REQUESTS: dict[str, tuple[str, Any, str]] = {
     "query missing": ("/search", {"k": 5}, "query"),
     "unknown field": ("/search", {"query": "red sofa", "k": 5, "filters": {}}, "filters"),
     "body not an object": ("/search", ["red sofa"], "body"),
-    "batch over the cap": ("/score", {"pairs": [{"query": "sofa", "product": "red sofa"}]
-                                      * (MAX_PAIRS + 1)}, "pairs"),
+    "batch over the cap": (
+        "/score",
+        {"pairs": [{"query": "sofa", "product": "red sofa"}] * (MAX_PAIRS + 1)},
+        "pairs",
+    ),
     "empty batch": ("/score", {"pairs": []}, "pairs"),
     "pair without product": ("/score", {"pairs": [{"query": "sofa"}]}, "pairs.0.product"),
     "pairs as a string": ("/score", {"pairs": "sofa"}, "pairs"),
@@ -324,8 +360,15 @@ def check_bad_requests(base_url: str, client=None) -> list[dict[str, Any]]:
         for name, (path, body, field) in BAD_REQUESTS.items():
             response = client.post(path, json=body)
             message = response.json().get("error", "") if response.status_code == 422 else ""
-            rows.append({"case": name, "status": response.status_code, "field": field,
-                         "names_field": field in message, "message": message[:90]})
+            rows.append(
+                {
+                    "case": name,
+                    "status": response.status_code,
+                    "field": field,
+                    "names_field": field in message,
+                    "message": message[:90],
+                }
+            )
     finally:
         if own:
             client.close()

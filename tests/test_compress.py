@@ -22,8 +22,12 @@ from course.models import load_classifier, load_tokenizer, resolve_model
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 QUERIES = ["red sofa", "oak dining table", "grey wool rug", "brass lamp"]
-TEXTS = ["A red velvet sofa with oak legs.", "A solid oak table for six.",
-         "A soft grey rug in wool.", "A lamp."]
+TEXTS = [
+    "A red velvet sofa with oak legs.",
+    "A solid oak table for six.",
+    "A soft grey rug in wool.",
+    "A lamp.",
+]
 
 
 @pytest.fixture(scope="module")

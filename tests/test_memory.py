@@ -29,15 +29,22 @@ def tiny():
 
 def batch(rows: int, length: int) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    return {"input_ids": torch.randint(1000, 20000, (rows, length), generator=generator),
-            "attention_mask": torch.ones(rows, length, dtype=torch.long),
-            "labels": torch.randint(0, 3, (rows,), generator=generator)}
+    return {
+        "input_ids": torch.randint(1000, 20000, (rows, length), generator=generator),
+        "attention_mask": torch.ones(rows, length, dtype=torch.long),
+        "labels": torch.randint(0, 3, (rows,), generator=generator),
+    }
 
 
 def test_estimate_adds_up_by_hand():
     parts = training_memory_estimate(1000, 100, tokens=10, activation_per_token=50.0)
-    assert parts == {"weights": 4000.0, "gradients": 400.0, "adam_states": 800.0,
-                     "activations": 500.0, "total": 5700.0}
+    assert parts == {
+        "weights": 4000.0,
+        "gradients": 400.0,
+        "adam_states": 800.0,
+        "activations": 500.0,
+        "total": 5700.0,
+    }
     with pytest.raises(CourseArgumentError):
         training_memory_estimate(10, 20, 1, 1.0)
 
@@ -67,8 +74,9 @@ def test_formula_tracks_what_autograd_saves(minilm, length):
     assert full == pytest.approx(measured, rel=0.05)
     lora = add_lora(copy.deepcopy(model), r=8)
     measured_lora = saved_activation_bytes(lora, batch(2, length)) / (2 * length)
-    estimate_lora = activation_bytes_per_token(model.config, length, frozen_weights=True,
-                                               lora_modules=2)
+    estimate_lora = activation_bytes_per_token(
+        model.config, length, frozen_weights=True, lora_modules=2
+    )
     assert estimate_lora == pytest.approx(measured_lora, rel=0.08)
     assert measured_lora < measured, "frozen weights keep fewer activations"
 

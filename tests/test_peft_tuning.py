@@ -182,8 +182,19 @@ def test_train_method_measures_every_method_at_one_budget(method, data, tmp_path
 
     dataset, collator = data
     base = tiny()
-    run = train_method(method, base, dataset, dataset, collator, steps=6, lr=1e-3, batch_size=8,
-                       folder=tmp_path / method, class_weights=torch.ones(3), precision="fp32")
+    run = train_method(
+        method,
+        base,
+        dataset,
+        dataset,
+        collator,
+        steps=6,
+        lr=1e-3,
+        batch_size=8,
+        folder=tmp_path / method,
+        class_weights=torch.ones(3),
+        precision="fp32",
+    )
     assert run.method == method and 0 <= run.valid_macro_f1 <= 1
     assert run.step_seconds > 0 and run.checkpoint_bytes > 0
     assert run.optimizer_state_bytes == 8 * run.trainable
@@ -196,5 +207,14 @@ def test_train_method_measures_every_method_at_one_budget(method, data, tmp_path
         assert 0 < run.trainable < 0.1 * full_size
     assert isinstance(base.classifier, torch.nn.Linear)  # the base model is left untouched
     with pytest.raises(CourseArgumentError):
-        train_method("prefix", base, dataset, dataset, collator, steps=2, lr=1e-3, batch_size=8,
-                     folder=tmp_path / "x")
+        train_method(
+            "prefix",
+            base,
+            dataset,
+            dataset,
+            collator,
+            steps=2,
+            lr=1e-3,
+            batch_size=8,
+            folder=tmp_path / "x",
+        )

@@ -28,13 +28,19 @@ from course.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CATALOG = pd.DataFrame({
-    "product_id": [10, 11, 12, 13, 14],
-    "title": ["Red sofa", "Blue sofa", "Oak table", "Red lamp", "Grey rug"],
-    "text": ["Red sofa. A red velvet sofa.", "Blue sofa. A blue linen sofa.",
-             "Oak table. A solid oak dining table.", "Red lamp. A red brass lamp.",
-             "Grey rug. A soft grey wool rug."],
-})
+CATALOG = pd.DataFrame(
+    {
+        "product_id": [10, 11, 12, 13, 14],
+        "title": ["Red sofa", "Blue sofa", "Oak table", "Red lamp", "Grey rug"],
+        "text": [
+            "Red sofa. A red velvet sofa.",
+            "Blue sofa. A blue linen sofa.",
+            "Oak table. A solid oak dining table.",
+            "Red lamp. A red brass lamp.",
+            "Grey rug. A soft grey wool rug.",
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +94,10 @@ def test_bm25_index_matches_the_pairwise_baseline():
     index = BM25Index(texts)
     position = {t: i for i, t in enumerate(texts)}
     expected = bm25_scores(pairs)
-    got = [index.scores(q)[position[t]] for q, t in zip(pairs["query"], pairs["product_text"],
-                                                        strict=True)]
+    got = [
+        index.scores(q)[position[t]]
+        for q, t in zip(pairs["query"], pairs["product_text"], strict=True)
+    ]
     np.testing.assert_allclose(got, expected)
 
 
@@ -129,15 +137,26 @@ def test_bi_encoder_training_lowers_the_in_batch_loss(tiny):
     ids = [products[q] for q in queries]
     pairs = QueryProductPairs(tokenizer, queries, CATALOG["text"].iloc[ids].tolist(), ids)
     batch = pairs.collate([pairs[i] for i in range(4)])
-    assert set(batch) == {"query_input_ids", "query_attention_mask", "product_input_ids",
-                          "product_attention_mask", "item_ids"}
+    assert set(batch) == {
+        "query_input_ids",
+        "query_attention_mask",
+        "product_input_ids",
+        "product_attention_mask",
+        "item_ids",
+    }
     loss_fn = bi_encoder_loss(temperature=0.1)
     model.eval()
     with torch.no_grad():
         before = loss_fn(model, batch).item()
-    fit(model, pairs, TrainConfig(max_steps=30, batch_size=4, lr=3e-3, progress=False,
-                                  precision="fp32", warmup_ratio=0.0),
-        collate_fn=pairs.collate, loss_fn=loss_fn)
+    fit(
+        model,
+        pairs,
+        TrainConfig(
+            max_steps=30, batch_size=4, lr=3e-3, progress=False, precision="fp32", warmup_ratio=0.0
+        ),
+        collate_fn=pairs.collate,
+        loss_fn=loss_fn,
+    )
     model.eval()
     with torch.no_grad():
         after = loss_fn(model, batch).item()
@@ -224,8 +243,10 @@ def test_catalog_gains_follow_the_generators_grades():
     labelled = shop.labels.merge(shop.queries[["query_id"]].reset_index(), on="query_id")
     clean = labelled["clean_label"].map({"Exact": 1.0, "Partial": 0.5, "Irrelevant": 0.0})
     product_row = {pid: i for i, pid in enumerate(shop.products["product_id"])}
-    got = [gains[r, product_row[p]] for r, p in zip(labelled["index"], labelled["product_id"],
-                                                    strict=True)]
+    got = [
+        gains[r, product_row[p]]
+        for r, p in zip(labelled["index"], labelled["product_id"], strict=True)
+    ]
     np.testing.assert_array_equal(got, clean.to_numpy())
     with pytest.raises(CourseDataError, match="q_type"):
         catalog_gains(shop.products, shop.queries.drop(columns="q_type"))
@@ -274,8 +295,9 @@ def test_score_candidates_and_rerank(pipeline):
 def test_choose_depth_under_a_budget():
     from course.search import choose_depth
 
-    curve = pd.DataFrame({"ndcg10": [0.70, 0.78, 0.80, 0.80], "p95_ms": [20, 40, 90, 160]},
-                         index=[5, 10, 20, 50])
+    curve = pd.DataFrame(
+        {"ndcg10": [0.70, 0.78, 0.80, 0.80], "p95_ms": [20, 40, 90, 160]}, index=[5, 10, 20, 50]
+    )
     assert choose_depth(curve, 100) == 20
     assert choose_depth(curve, 1000) == 20  # tie with 50: the cheaper depth
     assert choose_depth(curve, 20) == 5

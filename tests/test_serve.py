@@ -14,11 +14,21 @@ from course.serve import BAD_REQUESTS, MAX_PAIRS, check_bad_requests, create_app
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CATALOG = pd.DataFrame({
-    "product_id": range(8),
-    "title": ["Red sofa", "Blue sofa", "Oak table", "Red lamp", "Grey rug", "Oak bed", "Tan chair",
-              "Pink pouf"],
-})
+CATALOG = pd.DataFrame(
+    {
+        "product_id": range(8),
+        "title": [
+            "Red sofa",
+            "Blue sofa",
+            "Oak table",
+            "Red lamp",
+            "Grey rug",
+            "Oak bed",
+            "Tan chair",
+            "Pink pouf",
+        ],
+    }
+)
 CATALOG["text"] = CATALOG["title"] + ". A lovely " + CATALOG["title"].str.lower() + "."
 
 
@@ -73,11 +83,15 @@ def test_every_bad_input_gets_a_422_that_names_the_field(client, case):
     assert response.status_code == 422, response.text
     message = response.json()["error"]
     assert field in message, message
-    assert any(d["field"] == field or d["field"].startswith(field) for d in response.json()["detail"])
+    assert any(
+        d["field"] == field or d["field"].startswith(field) for d in response.json()["detail"]
+    )
 
 
 def test_malformed_json_is_a_422_and_the_server_stays_healthy(client):
-    response = client.post("/search", content=b"{not json", headers={"content-type": "application/json"})
+    response = client.post(
+        "/search", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     rows = check_bad_requests("", client=client)
     assert len(rows) == len(BAD_REQUESTS)
@@ -106,8 +120,9 @@ def test_run_load_checks_its_arguments():
 
 
 def test_run_load_counts_failures_without_raising():
-    out = run_load("http://127.0.0.1:9/search", [{"query": "x", "k": 1}] * 3, concurrency=2,
-                   timeout=2)
+    out = run_load(
+        "http://127.0.0.1:9/search", [{"query": "x", "k": 1}] * 3, concurrency=2, timeout=2
+    )
     assert out["latencies_ms"] == [] and len(out["failures"]) == 3
 
 
