@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course import mindmap as mm
-from course.errors import CourseError
+from course.errors import CourseArgumentError, CourseDataError
 from course.mindmap import MindMapError, Node
+from course.mindmap import drawing as mm_drawing
+from course.mindmap import fonts as mm_fonts
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = (
@@ -170,7 +172,7 @@ def test_parse_errors_name_file_and_line(text, line, words):
     message = str(info.value)
     assert message.startswith(f"lesson.md, line {line}:"), message
     assert words in message
-    assert isinstance(info.value, CourseError)
+    assert isinstance(info.value, CourseDataError)
 
 
 def test_load_by_name_path_and_env_override(tmp_path, monkeypatch):
@@ -283,9 +285,9 @@ def test_import_errors(tmp_path):
     empty.write_text("<opml version='2.0'><body/></opml>", encoding="utf-8")
     with pytest.raises(MindMapError, match="no root node"):
         mm.import_file(empty)
-    with pytest.raises(MindMapError, match="use a .mm, .opml or .md"):
+    with pytest.raises(CourseArgumentError, match="use a .mm, .opml or .md"):
         mm.import_file(tmp_path / "x.xmind")
-    with pytest.raises(MindMapError, match="unknown export format"):
+    with pytest.raises(CourseArgumentError, match="unknown export format"):
         mm.parse(TRICKY).export(tmp_path / "x.pdf")
 
 
@@ -321,35 +323,33 @@ def test_render_is_readable_at_100_percent(maps):
     assert min(t.get_fontsize() for t in fig.axes[0].texts) >= 9
 
 
-@pytest.mark.filterwarnings("ignore:Glyph")  # the stand-in font has no CJK glyphs
 @pytest.mark.parametrize("layout", ["tree", "radial"])
 @pytest.mark.parametrize("cjk", [False, True])
-def test_no_boxes_overlap_in_any_map(maps, layout, cjk, monkeypatch):
-    if cjk and mm.cjk_font() is None:
-        monkeypatch.setattr(mm, "cjk_font", lambda: "DejaVu Sans")  # measures the two-line boxes
+def test_no_boxes_overlap_in_any_map(maps, layout, cjk):
     for name, mind in maps.items():
-        assert not mm._overlaps(mm.layout_boxes(mind.root, layout, cjk)), f"{name} {layout}"
+        assert not mm_drawing._overlaps(mm.layout_boxes(mind.root, layout, cjk)), f"{name} {layout}"
 
 
-def test_render_without_cjk_font_draws_english_only(maps, monkeypatch):
-    monkeypatch.setattr(mm, "cjk_font", lambda: None)
-    fig = maps["course"].render()  # cjk=None: auto, and no font is "installed"
+def test_render_without_cjk_font_draws_english_only_and_says_so_once(maps, monkeypatch):
+    monkeypatch.setattr(mm_fonts, "cjk_font", lambda: None)
+    monkeypatch.setitem(mm_fonts._warned, "no_cjk", False)
+    with pytest.warns(UserWarning, match="No CJK font found") as caught:
+        fig = maps["course"].render()  # cjk=None: auto, and no font is "installed"
+        maps["02-tokenization"].render()
+    assert len([w for w in caught if "CJK" in str(w.message)]) == 1, "said once, not per map"
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == maps["course"].root.size()
     assert not any(mm.has_cjk(t) for t in texts), "CJK would become tofu boxes"
 
 
-@pytest.mark.filterwarnings("ignore:Glyph")
-def test_render_with_cjk_font_draws_both_halves(maps, monkeypatch):
-    if mm.cjk_font() is None:
-        print("no CJK font installed here: checking the label logic with a stand-in name")
-        monkeypatch.setattr(mm, "cjk_font", lambda: "DejaVu Sans")
+def test_render_with_cjk_font_draws_both_halves(maps):
     tree = mm.layout_boxes(maps["02-tokenization"].root, "tree", cjk=True)
     assert tree[0].text == "Tokenization\n分词"
 
 
 def test_fallback_strips_chinese_from_unsplittable_labels(monkeypatch):
-    monkeypatch.setattr(mm, "cjk_font", lambda: None)
+    monkeypatch.setattr(mm_fonts, "cjk_font", lambda: None)
+    monkeypatch.setitem(mm_fonts._warned, "no_cjk", True)
     root = Node("BERT 模型", children=[Node("分词"), Node("Plain")])
     texts = [box.text for box in mm.layout_boxes(root, "tree")]
     assert texts == ["BERT", "?", "Plain"]
@@ -360,7 +360,7 @@ def test_render_svg_and_bad_layout(maps, tmp_path):
     assert out is not None
     svg = (tmp_path / "m.svg").read_text(encoding="utf-8")
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and svg.count("<path") > 20
-    with pytest.raises(MindMapError, match="unknown layout"):
+    with pytest.raises(CourseArgumentError, match="unknown layout"):
         maps["course"].render(layout="spiral")
 
 
@@ -392,20 +392,48 @@ def test_explorer_rewrites_links_relative_to_the_notebook(maps):
     assert "href='../02-tokenization/02-tokenization.ipynb'" in ex.detail.value
 
 
-def test_show_displays_picture_mermaid_and_widget_headless(monkeypatch):
+def _shown(monkeypatch, *args, **kwargs) -> tuple[object, list]:
     import IPython.display
-    import ipywidgets
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
-    mind = mm.show("06-trust-business-value")
-    image, bundle, widget = (obj for obj, _ in shown)
+    return mm.show(*args, **kwargs), shown
+
+
+def test_show_displays_one_picture_and_the_explorer(monkeypatch):
+    import IPython.display
+    import ipywidgets
+
+    result, shown = _shown(monkeypatch, "06-trust-business-value")
+    assert result is None, "show() returns nothing, so the cell prints no MindMap(...) repr"
+    image, widget = (obj for obj, _ in shown)
     assert isinstance(image, IPython.display.Image) and image.data[:4] == b"\x89PNG"
-    assert shown[1][1] == {"raw": True}
+    assert isinstance(widget, ipywidgets.Widget)
+
+
+def test_show_gives_mermaid_only_on_request(monkeypatch):
+    _, shown = _shown(monkeypatch, "02-tokenization", widget=False, mermaid=True)
+    (image, _), (bundle, kwargs) = shown
+    assert kwargs == {"raw": True}
     assert bundle["text/markdown"].startswith("```mermaid\nmindmap\n")
     assert bundle["text/markdown"].rstrip().endswith("```")
-    assert isinstance(widget, ipywidgets.Widget)
-    assert mind.name == "06-trust-business-value"
+    _, shown = _shown(monkeypatch, "02-tokenization")
+    assert not any(isinstance(obj, dict) for obj, _ in shown), "no Mermaid by default"
+
+
+def test_nothing_shown_holds_an_absolute_path(maps, monkeypatch):
+    _, shown = _shown(monkeypatch, "course", mermaid=True)
+    texts = [repr(maps["course"]), str(shown[1][0])]
+    ex = maps["course"].explore(link_base=ROOT / "notebooks" / "00-course-map")
+    texts += [ex.detail.value] + [b.description + b.tooltip for b in ex.buttons.values()]
+    for path in ex.nodes:
+        ex.click(path)
+        texts.append(ex.detail.value)
+    for text in texts:
+        assert str(ROOT) not in text and "/home/" not in text and "/tmp/" not in text, text
+    assert repr(maps["course"]) == "MindMap('course', %d nodes, course.md)" % maps[
+        "course"
+    ].root.size()
 
 
 # ---------------------------------------------------------------------- grading
@@ -467,7 +495,7 @@ def test_blank_branch_makes_a_gradable_exercise(maps):
     problems = mm.structure_report(expected, branch)
     assert problems == ["branch 'Business innovation' needs at least 3 children, found 0."]
     assert mm.structure_report(expected, maps["course"].root.find("Business innovation")) == []
-    with pytest.raises(MindMapError, match="no node matches"):
+    with pytest.raises(CourseArgumentError, match="no node matches"):
         mm.blank_branch(maps["course"].root, "Quantum")
 
 
