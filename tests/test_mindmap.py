@@ -355,6 +355,72 @@ def test_fallback_strips_chinese_from_unsplittable_labels(monkeypatch):
     assert texts == ["BERT", "?", "Plain"]
 
 
+def test_a_cjk_font_is_installed_with_the_course():
+    path = mm_fonts.packaged_font_file()
+    assert path is not None, f"reinstall the course: {mm_fonts.PACKAGED_FONT['package']} is missing"
+    assert mm.cjk_font() == "Noto Sans CJK TC"
+    assert "Noto Sans CJK TC" in mm.font_status() and str(path) not in mm.font_status()
+
+
+def test_a_changed_font_file_is_not_used(monkeypatch):
+    monkeypatch.setitem(mm_fonts.PACKAGED_FONT, "sha256", "0" * 64)
+    with pytest.warns(UserWarning, match="does not match its pinned sha256"):
+        assert mm_fonts.packaged_font_file() is None
+
+
+def test_every_chinese_character_of_every_map_has_a_glyph(maps):
+    chars = {ch for mind in maps.values() for n in mind.nodes() for ch in n.label if mm.has_cjk(ch)}
+    assert len(chars) > 100
+    ids = dict(zip(sorted(chars), mm_fonts.glyph_ids("".join(sorted(chars)), mm.cjk_font())))
+    missing = sorted(ch for ch, gid in ids.items() if gid == 0)
+    assert not missing, f"drawn as .notdef boxes: {missing}"
+    assert set(mm_fonts.glyph_ids("分词", "DejaVu Sans")) == {0}, "the check can fail"
+
+
+def _text_pixels(text: str, **font) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1.6, 0.6), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    fig.text(0.05, 0.3, text, fontsize=20, **font)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def test_a_chinese_label_renders_as_the_fonts_own_glyphs():
+    """The renderer's font list draws 分词 exactly as the CJK font file does, not as boxes."""
+    import warnings
+
+    path = str(mm_fonts.packaged_font_file())
+    family, use_cjk = mm_drawing._fonts(cjk=True)
+    assert use_cjk
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing" for a box
+        drawn = _text_pixels("分词", family=family)
+    from matplotlib.font_manager import FontProperties
+
+    own = _text_pixels("分词", fontproperties=FontProperties(fname=path, size=20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boxes = _text_pixels("分词", family=["DejaVu Sans"])
+    assert (drawn < 128).any(), "something is drawn"
+    assert np.array_equal(drawn, own)
+    assert not np.array_equal(drawn, boxes), "the comparison can tell glyphs from boxes"
+
+
+def test_every_map_renders_with_chinese_and_no_missing_glyph(maps):
+    import warnings
+
+    for name, mind in maps.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fig = mind.render(cjk=True)
+            mm.figure_bytes(fig)  # draws every text
+        texts = [t.get_text() for t in fig.axes[0].texts]
+        assert sum(mm.has_cjk(t) for t in texts) == mind.root.size(), name
+
+
 def test_render_svg_and_bad_layout(maps, tmp_path):
     out = maps["05-efficient-deployment"].render(tmp_path / "m.svg", cjk=False)
     assert out is not None
