@@ -16,8 +16,22 @@ from course.errors import CourseArgumentError, CourseDataError
 from course.mindmap import MindMapError, Node
 from course.mindmap import drawing as mm_drawing
 from course.mindmap import fonts as mm_fonts
+from course.release import lessons
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every lesson of the course (COURSE_DESIGN.md, section 4), written or not.
+COURSE_LESSONS = (
+    "00-course-map",
+    "01-search-rec-bi",
+    "02-tokenization",
+    "03-relevance-finetuning",
+    "04-ranking-recommender",
+    "05-efficient-deployment",
+    "06-trust-business-value",
+    "07-labels-and-drift",
+    "08-course-optimisation",
+)
+# The lessons whose mind maps exist (07's arrives with its lesson).
 LESSONS = (
     "00-course-map",
     "01-search-rec-bi",
@@ -80,7 +94,7 @@ def test_lesson_links_point_into_their_own_notebook(maps, name):
 
 def test_course_map_links_every_lesson(maps):
     linked = {n.link.split("/")[2] for n in maps["course"].nodes() if n.link}
-    assert linked == set(LESSONS)
+    assert linked == set(COURSE_LESSONS)
 
 
 def test_course_map_covers_the_themes_in_order_of_the_brief(maps):
@@ -102,17 +116,38 @@ def test_lesson_01_follows_the_pipeline(maps):
     assert branches == ["Query understanding", "Retrieval", "Ranking", "Recommendation", "BI loop"]
 
 
-def test_links_resolve_once_the_notebooks_exist(maps):
-    problems, checked = [], 0
-    for mind in maps.values():
-        for node in mind.nodes():
-            target = Path(mind.source).parent / node.link.partition("#")[0]
-            if node.link and target.is_file():
-                checked += 1
-        problems += [p for p in mm.check_links(mind) if "missing file" not in p]
-    if checked == 0:
-        pytest.skip("no lesson notebooks exist yet under notebooks/, so no anchor to check")
+def test_links_resolve_or_say_coming(maps):
+    """A link to a missing file is waived only for a planned lesson not written yet."""
+    coming = set(COURSE_LESSONS) - set(lessons())
+    print(f"lessons not written yet (links to them must say 'coming'): {sorted(coming)}")
+    shown = {name: mind for name, mind in maps.items() if name not in coming}
+    print(f"maps of lessons not written yet are drafts, unchecked: {sorted(set(maps) - set(shown))}")
+    problems = [p for mind in shown.values() for p in mm.check_links(mind, coming=coming)]
     assert not problems, "\n".join(problems)
+    targets = [mm.link_target(m, n) for m in shown.values() for n in m.nodes()]
+    checked = [t for t in targets if t is not None and t.is_file()]
+    assert len(checked) >= 20, "links into the written lessons were checked"
+
+
+def test_check_links_waives_only_coming_lessons(tmp_path):
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "ready.ipynb").write_text(json.dumps({"cells": []}), encoding="utf-8")
+    outline = tmp_path / "m.md"
+    outline.write_text(
+        "# R / 根\n"
+        "## [A / 甲](later/later.ipynb) — lesson 09 (coming)\n"
+        "## [B / 乙](later/later.ipynb) — lesson 09\n"
+        "## [C / 丙](typo/typo.ipynb) — coming\n"
+        "## [D / 丁](nb/ready.ipynb) — coming soon\n"
+        "## [E / 戊](nb/ready.ipynb)\n",
+        encoding="utf-8",
+    )
+    problems = mm.check_links(mm.load(outline), coming={"later"})
+    assert len(problems) == 3, problems
+    assert "'B / 乙'" in problems[0] and "say 'coming'" in problems[0]
+    assert "'C / 丙'" in problems[1] and "missing file typo/typo.ipynb" in problems[1]
+    assert "'D / 丁'" in problems[2] and "drop 'coming'" in problems[2]
+    assert len(mm.check_links(mm.load(outline))) == 4, "nothing is coming: every missing file"
 
 
 def test_check_links_reports_missing_file_and_anchor(tmp_path):
@@ -371,7 +406,8 @@ def test_a_changed_font_file_is_not_used(monkeypatch):
 def test_every_chinese_character_of_every_map_has_a_glyph(maps):
     chars = {ch for mind in maps.values() for n in mind.nodes() for ch in n.label if mm.has_cjk(ch)}
     assert len(chars) > 100
-    ids = dict(zip(sorted(chars), mm_fonts.glyph_ids("".join(sorted(chars)), mm.cjk_font())))
+    text = "".join(sorted(chars))
+    ids = dict(zip(text, mm_fonts.glyph_ids(text, mm.cjk_font()), strict=True))
     missing = sorted(ch for ch, gid in ids.items() if gid == 0)
     assert not missing, f"drawn as .notdef boxes: {missing}"
     assert set(mm_fonts.glyph_ids("分词", "DejaVu Sans")) == {0}, "the check can fail"
@@ -497,9 +533,8 @@ def test_nothing_shown_holds_an_absolute_path(maps, monkeypatch):
         texts.append(ex.detail.value)
     for text in texts:
         assert str(ROOT) not in text and "/home/" not in text and "/tmp/" not in text, text
-    assert repr(maps["course"]) == "MindMap('course', %d nodes, course.md)" % maps[
-        "course"
-    ].root.size()
+    size = maps["course"].root.size()
+    assert repr(maps["course"]) == f"MindMap('course', {size} nodes, course.md)"
 
 
 # ---------------------------------------------------------------------- grading
@@ -521,7 +556,9 @@ def answer(*children: str) -> Node:
 
 
 def test_structure_report_passes_different_wording():
-    got = answer("Subword pieces (WordPiece)", "Special tokens like [SEP]", "Masks / 掩码", "Extra")
+    got = answer(
+        "Subword pieces (WordPiece)", "Special tokens like [SEP]", "Masks / 掩码", "Extra"
+    )
     assert mm.structure_report(EXPECTED, got) == []
 
 

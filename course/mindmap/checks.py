@@ -12,6 +12,7 @@ import copy
 import difflib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from course.errors import CourseArgumentError
@@ -158,12 +159,19 @@ def link_target(mind: MindMap, node: Node) -> Path | None:
     return folder / node.link.partition("#")[0]
 
 
-def check_links(mind: MindMap) -> list[str]:
+def check_links(mind: MindMap, coming: Iterable[str] = ()) -> list[str]:
     """Links that point at a missing file, or at a notebook heading that does not exist.
 
     Notebook anchors are checked the way JupyterLab makes them: the heading text
     with spaces turned into ``-``.
+
+    Args:
+        mind: the map.
+        coming: lessons that are planned but not written yet. A link into one of
+            their folders may point at a missing file, but its note must say
+            "coming"; a link that says "coming" must point at a missing file.
     """
+    coming = set(coming)
     problems: list[str] = []
     where = Path(mind.source).name
     for node in mind.nodes():
@@ -171,16 +179,30 @@ def check_links(mind: MindMap) -> list[str]:
         if file is None:
             continue
         target, _, anchor = node.link.partition("#")
+        says_coming = "coming" in node.note.lower()
         if not file.is_file():
-            problems.append(f"{where}: '{node.label}' links to missing file {target}.")
-            continue
-        if anchor and file.suffix == ".ipynb":
-            anchors = notebook_anchors(file)
-            if anchor not in anchors:
-                near = difflib.get_close_matches(anchor, sorted(anchors), n=1, cutoff=0.4)
-                hint = f" Did you mean #{near[0]}?" if near else ""
+            if file.parent.name not in coming:
+                problems.append(f"{where}: '{node.label}' links to missing file {target}.")
+            elif not says_coming:
                 problems.append(
-                    f"{where}: '{node.label}' links to #{anchor}, which is no heading "
-                    f"in {target}.{hint}"
+                    f"{where}: '{node.label}' links to {target}, which is not written yet; "
+                    f"say 'coming' in its note."
                 )
+            continue
+        if says_coming:
+            problems.append(
+                f"{where}: '{node.label}' says 'coming', but {target} exists; drop 'coming'."
+            )
+        problems += _anchor_problem(where, node, file, target, anchor)
     return problems
+
+
+def _anchor_problem(where: str, node: Node, file: Path, target: str, anchor: str) -> list[str]:
+    if not anchor or file.suffix != ".ipynb":
+        return []
+    anchors = notebook_anchors(file)
+    if anchor in anchors:
+        return []
+    near = difflib.get_close_matches(anchor, sorted(anchors), n=1, cutoff=0.4)
+    hint = f" Did you mean #{near[0]}?" if near else ""
+    return [f"{where}: '{node.label}' links to #{anchor}, which is no heading in {target}.{hint}"]
