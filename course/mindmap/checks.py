@@ -159,6 +159,24 @@ def link_target(mind: MindMap, node: Node) -> Path | None:
     return folder / node.link.partition("#")[0]
 
 
+def lesson_links(mind: MindMap) -> list[dict[str, str]]:
+    """One row per lesson a map links to, in map order: lesson, English, 中文, status.
+
+    The status is ``"ready"`` when the lesson's notebook exists, else ``"coming"``.
+    """
+    rows: dict[str, dict[str, str]] = {}
+    for node in mind.nodes():
+        file = link_target(mind, node)
+        if file is None or file.suffix != ".ipynb" or file.parent.name in rows:
+            continue
+        english, chinese = split_label(node.label)
+        status = "ready" if file.is_file() else "coming"
+        rows[file.parent.name] = {
+            "lesson": file.parent.name, "English": english, "中文": chinese, "status": status
+        }
+    return sorted(rows.values(), key=lambda row: row["lesson"])
+
+
 def check_links(mind: MindMap, coming: Iterable[str] = ()) -> list[str]:
     """Links that point at a missing file, or at a notebook heading that does not exist.
 
