@@ -97,6 +97,18 @@ def test_course_map_links_every_lesson(maps):
     assert linked == set(COURSE_LESSONS)
 
 
+def test_lesson_00_counts_the_lessons_right(maps):
+    import nbformat
+
+    count = {8: "eight", 9: "nine", 10: "ten"}[len(COURSE_LESSONS)]
+    assert f"{count} lessons" in maps["00-course-map"].root.children[0].note
+    nb = nbformat.read(ROOT / "solutions/00-course-map/00-course-map.ipynb", as_version=4)
+    text = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    assert text.count(f"{count} lessons") >= 2, "the map section and the summary"
+    for other in {"eight", "nine", "ten"} - {count}:
+        assert f"{other} lessons" not in text
+
+
 def test_course_map_covers_the_themes_in_order_of_the_brief(maps):
     root = maps["course"].root
 
