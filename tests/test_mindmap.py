@@ -31,17 +31,10 @@ COURSE_LESSONS = (
     "07-labels-and-drift",
     "08-course-optimisation",
 )
-# The lessons whose mind maps exist (07's arrives with its lesson).
-LESSONS = (
-    "00-course-map",
-    "01-search-rec-bi",
-    "02-tokenization",
-    "03-relevance-finetuning",
-    "04-ranking-recommender",
-    "05-efficient-deployment",
-    "06-trust-business-value",
-    "08-course-optimisation",
-)
+# Lessons whose mind map arrives with the lesson itself.
+MAPS_TO_COME = {"07-labels-and-drift"}
+# The lessons whose mind maps exist.
+LESSONS = tuple(lesson for lesson in COURSE_LESSONS if lesson not in MAPS_TO_COME)
 ALL_MAPS = ("course",) + LESSONS
 
 TRICKY = """\
