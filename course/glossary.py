@@ -132,8 +132,9 @@ class Glossary:
     def to_markdown(self) -> str:
         """The glossary as Markdown tables, one per section (without the *also* column)."""
         lines: list[str] = []
+        header = ["| English | 中文 | definition |", "|---|---|---|"]
         for section in dict.fromkeys(t.section for t in self.terms):
-            lines += ["", f"**{section}**", "", "| English | 中文 | definition |", "|---|---|---|"]
+            lines += ["", f"**{section}**", "", *header]
             lines += [
                 f"| {t.english} | {t.chinese} | {t.definition} |"
                 for t in self.terms if t.section == section
