@@ -32,3 +32,13 @@ def executed_release(tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     return lambda lesson: executed_release_in(shared / "release-runs", lesson)
+
+
+@pytest.fixture(scope="session")
+def built_book(executed_release, tmp_path_factory):
+    """``built_book()``: the book built from the smoke-executed releases, once per session."""
+    from release_runs import built_book_in
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return lambda: built_book_in(shared / "book", executed_release)

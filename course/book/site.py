@@ -68,8 +68,13 @@ def mkdocs_config(docs: Path, site: Path, cache: Path, titles: dict[str, str],
 
 def run_mkdocs(config: dict, config_file: Path) -> None:
     """Write the configuration and run ``mkdocs build``; raise with its log when it fails."""
+    import importlib.util
+
     import yaml
 
+    if importlib.util.find_spec("mkdocs_jupyter") is None:
+        raise CourseError("The book needs MkDocs and mkdocs-jupyter: install the course with "
+                          "its dev extra (`make book` does), e.g. pip install -e '.[dev]'.")
     config_file.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
                            encoding="utf-8")
     done = subprocess.run(
