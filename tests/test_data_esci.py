@@ -17,7 +17,7 @@ from course.data import (
     relevance_pairs,
 )
 from course.data.esci import EXAMPLES, PRODUCTS, strip_html
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 COLUMNS = ["example_id", "query", "query_id", "product_id", "product_locale", "esci_label",
            "small_version", "large_version", "product_title", "product_description",
@@ -63,9 +63,9 @@ def test_label_map_is_configurable(esci_dir):
     data = load_esci(esci_dir, download=False, label_map={"Complement": "Partial", "S": "Irrelevant"}, locale=None)
     assert list(data.examples["label"][:4]) == ["Exact", "Irrelevant", "Partial", "Irrelevant"]
     assert len(data.examples) == 8
-    with pytest.raises(CourseDataError, match="label_map entry 'X'"):
+    with pytest.raises(CourseArgumentError, match="label_map entry 'X'"):
         esci_label_map({"X": "Exact"})
-    with pytest.raises(CourseDataError, match="'Relevant' is not valid"):
+    with pytest.raises(CourseArgumentError, match="'Relevant' is not valid"):
         esci_label_map({"E": "Relevant"})
 
 
@@ -73,7 +73,7 @@ def test_unknown_label_names_the_row(esci_dir):
     frame = sample_frame()
     frame.loc[3, "esci_label"] = "Maybe"
     frame.to_csv(esci_dir / "esci_sample.csv", index=False)
-    with pytest.raises(CourseDataError, match=r"esci_sample.csv, data row 4: column 'esci_label' has the unknown label 'Maybe'"):
+    with pytest.raises(CourseDataError, match=r"esci_sample.csv, line 5: column 'esci_label' has the unknown label 'Maybe'"):
         load_esci(esci_dir, download=False)
 
 

@@ -110,8 +110,8 @@ def test_labels_of_unknown_products_are_counted(wands_dir):
     ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tRelevant\n", r"label.csv, line 3: column 'label' has the unknown label 'Relevant'"),
     ("id\tquery_id\tproduct_id\tlabel\n0\t0\tten\tExact\n", r"label.csv, line 2: column 'product_id' holds 'ten'"),
     ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t\t11\tExact\n", r"label.csv, line 3: column 'query_id' is empty"),
-    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\textra\tfield\n", r"label.csv, line 2 has more fields than the header"),
-    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tExact\tx\n", r"label.csv could not be parsed.*line 3"),
+    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\textra\tfield\n", r"label.csv, line 2 has 6 fields, but the header line has 4"),
+    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tExact\tx\n", r"label.csv, line 3 has 5 fields, but the header line has 4"),
 ])
 def test_bad_label_files_name_the_file_and_place(wands_dir, content, pattern):
     (wands_dir / "label.csv").write_text(content)

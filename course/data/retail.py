@@ -12,6 +12,10 @@ that drops it, so the counts add up (see :class:`CleaningReport`):
 7. non-product StockCode (postage, carriage, manual, bank charges, fees);
 8. exact duplicate rows.
 
+Quantity and UnitPrice must be finite numbers: ``inf``, ``-inf``, ``nan`` or an
+empty cell is an error that names the line and shows the cell as the file has it.
+A load that keeps no row is an error with the count of every rule.
+
 Then descriptions are trimmed, and each StockCode gets one canonical text: its
 most frequent description (ties: the alphabetically first). Sequences list each
 customer's distinct items in the order of first purchase.
@@ -26,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from course import config
-from course.data.common import CleaningReport, read_table, resolve_root
+from course.data.common import CleaningReport, raise_if_empty, read_records, resolve_root
 from course.data.download import sha256_of
+from course.data.records import RowSource, first_bad_row, table_rows
 from course.errors import CourseDataError
 
 COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
@@ -74,7 +79,7 @@ def find_online_retail(root: str | Path | None = None, path: str | Path | None =
     )
 
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: non-finite numbers rejected; older caches are parsed again
 
 
 def read_online_retail(path: str | Path, cache: bool = True) -> pd.DataFrame:
@@ -103,26 +108,31 @@ def read_online_retail(path: str | Path, cache: bool = True) -> pd.DataFrame:
 
 def _parse(path: Path) -> pd.DataFrame:
     if path.suffix == ".xlsx":
-        raw = _read_xlsx(path)
+        raw, rows = _read_xlsx(path)
     else:
-        raw = read_table(path, ",", COLUMNS, dtype={c: str for c in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country", "InvoiceDate")})
+        text_columns = ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country",
+                        "InvoiceDate")
+        raw, rows = read_records(path, ",", COLUMNS, dtype={c: str for c in text_columns})
     raw = raw[COLUMNS].copy()
     for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
         raw[column] = raw[column].astype("string")
     raw["CustomerID"] = raw["CustomerID"].str.strip().str.replace(r"\.0$", "", regex=True)
     raw["StockCode"] = raw["StockCode"].str.strip()
     raw["InvoiceNo"] = raw["InvoiceNo"].str.strip()
-    raw["Quantity"] = _numbers(raw["Quantity"], path, "Quantity")
-    raw["UnitPrice"] = _numbers(raw["UnitPrice"], path, "UnitPrice")
-    raw["InvoiceDate"] = _dates(raw["InvoiceDate"], path)
+    raw["Quantity"] = _numbers(raw["Quantity"], rows, "Quantity")
+    raw["UnitPrice"] = _numbers(raw["UnitPrice"], rows, "UnitPrice")
+    raw["InvoiceDate"] = _dates(raw["InvoiceDate"], rows)
     return raw
 
 
-def _read_xlsx(path: Path) -> pd.DataFrame:
+def _read_xlsx(path: Path) -> tuple[pd.DataFrame, RowSource]:
     try:
-        raw = pd.read_excel(path, engine="openpyxl", dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
+        raw = pd.read_excel(path, engine="openpyxl",
+                            dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
-        raise CourseDataError(f"File {path} is not a readable xlsx workbook ({exc}). Download it again.") from exc
+        raise CourseDataError(
+            f"File {path} is not a readable xlsx workbook ({exc}). Download it again."
+        ) from exc
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise CourseDataError(
@@ -132,33 +142,24 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     raw["InvoiceDate"] = pd.to_datetime(raw["InvoiceDate"]).dt.strftime("%Y-%m-%d %H:%M:%S")
     for column in ("Description", "Country", "InvoiceNo", "StockCode", "CustomerID"):
         raw[column] = raw[column].astype("string")
-    return raw
+    return raw, table_rows(path, first_row=2)  # row 1 of the sheet is the header
 
 
-def _numbers(values: pd.Series, path: Path, column: str) -> pd.Series:
+def _numbers(values: pd.Series, rows: RowSource, column: str) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna()
-    if bad.any():
-        position = int(bad.to_numpy().argmax())
-        raise CourseDataError(
-            f"File {path}, line {position + 2}: column {column!r} holds {values.iloc[position]!r}, "
-            "not a number. Fix that line or use the original file."
-        )
+    bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
+    first_bad_row(bad, rows, column, "holds {cell}, not a finite number",
+                  "Fix that line or use the original file.", values)
     return numbers
 
 
-def _dates(values: pd.Series, path: Path) -> pd.Series:
+def _dates(values: pd.Series, rows: RowSource) -> pd.Series:
     dates = pd.to_datetime(values, format="%Y-%m-%d %H:%M:%S", errors="coerce")
     if dates.isna().any():  # other layouts, e.g. 12/1/2010 8:26
         retry = pd.to_datetime(values[dates.isna()], format="mixed", errors="coerce")
         dates = dates.fillna(retry)
-    bad = dates.isna()
-    if bad.any():
-        position = int(bad.to_numpy().argmax())
-        raise CourseDataError(
-            f"File {path}, line {position + 2}: column 'InvoiceDate' holds "
-            f"{values.iloc[position]!r}, not a date like 2010-12-01 08:26:00. Fix that line."
-        )
+    first_bad_row(dates.isna(), rows, "InvoiceDate",
+                  "holds {cell}, not a date like 2010-12-01 08:26:00", "Fix that line.", values)
     return dates
 
 
@@ -185,6 +186,7 @@ def clean_online_retail(raw: pd.DataFrame, source: str = "online_retail", drop_n
     duplicate = frame.duplicated(keep="first").to_numpy()
     report.add("exact duplicate row", int(duplicate.sum()))
     frame = frame[~duplicate]
+    raise_if_empty(report)
     frame = frame.copy()
     trimmed = frame["Description"].str.replace(r"\s+", " ", regex=True).str.strip()
     report.add("Description white space trimmed", int((trimmed != frame["Description"]).sum()), kind="fix")
