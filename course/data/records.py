@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,22 +245,46 @@ def scan_records(raw: bytes, sep: str, path: str | Path) -> RowSource:
 
 
 def _check_swallowed(rows: RowSource, terms: np.ndarray, regions) -> None:
-    """Raise when a quoted field spans a line with as many delimiters as a whole record."""
+    """Raise when a quoted field spans a line that reads as a whole record of its own.
+
+    A line reads as a record when, parsed alone, it has exactly as many fields as
+    the header and, where every record of the file starts with a whole number (an
+    id), it starts with one too. Prose in a multi-line field rarely does both.
+    """
     opens, closes = regions
     if not len(opens) or len(rows.header) < 2:
         return
-    raw, sep = rows.raw, rows.sep.encode()
     first_inner = np.searchsorted(terms, opens, side="right")
     last_inner = np.searchsorted(terms, closes, side="left")
-    for k in np.flatnonzero(last_inner > first_inner):
+    multi = np.flatnonzero(last_inner > first_inner)
+    if not len(multi):
+        return
+    id_first = _records_start_with_id(rows)
+    for k in multi:
         for t in range(int(first_inner[k]), int(last_inner[k])):
-            stop = min(int(terms[t + 1]) if t + 1 < len(terms) else len(raw), int(closes[k]))
-            n_fields = raw.count(sep, int(terms[t]) + 1, stop) + 1
-            if n_fields >= len(rows.header):
-                _raise_swallowed(rows, terms, int(opens[k]), int(closes[k]), t + 2, n_fields)
+            stop = int(terms[t + 1]) if t + 1 < len(terms) else len(rows.raw)
+            line = rows.raw[int(terms[t]) + 1:stop]
+            if _reads_as_record(line, rows, id_first):
+                _raise_swallowed(rows, terms, int(opens[k]), int(closes[k]), t + 2)
 
 
-def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, line: int, n_fields: int):
+def _records_start_with_id(rows: RowSource, sample: int = 200) -> bool:
+    pattern = re.compile(rb"\s*-?\d+\s*" + re.escape(rows.sep.encode()))
+    offsets = rows.offsets[:sample] if rows.offsets is not None else []
+    return len(offsets) > 0 and all(pattern.match(rows.raw, int(o)) for o in offsets)
+
+
+def _reads_as_record(line: bytes, rows: RowSource, id_first: bool) -> bool:
+    if line.count(rows.sep.encode()) < len(rows.header) - 1:
+        return False
+    text = line.decode("utf-8", "replace").rstrip("\r")
+    fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=rows.sep), [])
+    if len(fields) != len(rows.header):
+        return False
+    return not id_first or re.fullmatch(r"\s*-?\d+\s*", fields[0]) is not None
+
+
+def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, line: int) -> None:
     start = int(rows.offsets[np.searchsorted(rows.offsets, opened, side="right") - 1]) \
         if len(rows.offsets) and opened >= rows.offsets[0] else opened
     prefix = rows.raw[start:opened].decode("utf-8", "replace")
@@ -269,9 +294,8 @@ def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, line: int
     raise CourseDataError(
         f"File {rows.path}, line {int(_line_of(terms, opened))}: a quote (\") opens column "
         f"{column!r} here and closes only on line {int(_line_of(terms, closed))}, so the lines "
-        f"between would be read into that one field, yet line {line} has {n_fields} fields like "
-        "a record of its own. Remove the stray quote or double it (\"\"), or download the file "
-        "again."
+        f"between would be read into that one field, yet line {line} reads as a record of its "
+        "own. Remove the stray quote or double it (\"\"), or download the file again."
     )
 
 
