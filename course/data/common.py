@@ -156,12 +156,16 @@ def open_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
     if path.suffix == ".gz":
         return _gunzip(raw, path)
-    for magic, kind, how in ((GZIP_MAGIC, "gzip", "gunzip"), (ZIP_MAGIC, "zip", "unzip")):
-        if raw.startswith(magic):
-            raise CourseDataError(
-                f"File {path}: this file is compressed ({kind}); name it .gz or decompress it "
-                f"({how}). It is not a text encoding problem."
-            )
+    if raw.startswith(GZIP_MAGIC):
+        raise CourseDataError(
+            f"File {path}: this file is compressed (gzip data under a plain name); name it .gz "
+            f"or decompress it (gunzip -c {path.name} > plain.csv)."
+        )
+    if raw.startswith(ZIP_MAGIC):
+        raise CourseDataError(
+            f"File {path}: this file is compressed (a zip archive); decompress it (unzip) and "
+            "point to the file inside."
+        )
     return raw
 
 
@@ -266,7 +270,7 @@ def read_table(path: str | Path, sep: str, required: list[str], **read_csv_kwarg
 def check_not_null(frame: pd.DataFrame, columns: list[str], rows: RowSource) -> None:
     """Raise naming the first line where a required value is missing."""
     for column in columns:
-        first_bad_row(frame[column].isna(), rows, column, "is empty",
+        first_bad_row(frame[column].isna(), rows, column, "holds {cell}, read as a missing value",
                       "Fill it in or remove that line, or download the file again.")
 
 

@@ -123,6 +123,11 @@ def first_bad_row(bad, rows: RowSource, column: str, problem: str, fix: str, val
     raise CourseDataError(f"{rows.place(position)}: column {column!r} {what}. {fix}")
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds (so messages show 7, not np.int64(7))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def first_duplicate(values: pd.Series, rows: RowSource, column: str, fix: str) -> None:
     """Raise :class:`CourseDataError` naming the first repeated value and both of its lines."""
     repeated = values.duplicated(keep="first").to_numpy()
@@ -132,7 +137,8 @@ def first_duplicate(values: pd.Series, rows: RowSource, column: str, fix: str) -
     first = int((values == values.iloc[second]).to_numpy().argmax())
     raise CourseDataError(
         f"File {rows.path}, {rows.unit}s {rows.number(first)} and {rows.number(second)}: "
-        f"{column} {values.iloc[second]!r} appears twice; each {column} must be unique. {fix}"
+        f"{column} {_plain(values.iloc[second])!r} appears twice; each {column} must be "
+        f"unique. {fix}"
     )
 
 
@@ -143,7 +149,7 @@ def duplicate_note(values: pd.Series, rows: RowSource, column: str) -> str:
         return ""
     second = int(repeated.argmax())
     first = int((values == values.iloc[second]).to_numpy().argmax())
-    return (f"first kept; e.g. {column} {values.iloc[second]!r} on {rows.unit}s "
+    return (f"first kept; e.g. {column} {_plain(values.iloc[second])!r} on {rows.unit}s "
             f"{rows.number(first)} and {rows.number(second)}")
 
 
@@ -245,11 +251,14 @@ def scan_records(raw: bytes, sep: str, path: str | Path) -> RowSource:
 
 
 def _check_swallowed(rows: RowSource, terms: np.ndarray, regions) -> None:
-    """Raise when a quoted field spans a line that reads as a whole record of its own.
+    """Raise when a quoted field that spans lines looks like a stray quote swallowing rows.
 
-    A line reads as a record when, parsed alone, it has exactly as many fields as
-    the header and, where every record of the file starts with a whole number (an
-    id), it starts with one too. Prose in a multi-line field rarely does both.
+    A field that spans lines is suspect when its closing quote is followed by neither
+    the delimiter nor the end of a line (broken quoting), or when one of its lines
+    reads as a record of its own: parsed alone, it has exactly as many fields as the
+    header and, where every record of the file starts with a whole number (an id),
+    it starts with one too. The field's last line is read up to the closing quote.
+    Prose in a multi-line field that is meant rarely does either.
     """
     opens, closes = regions
     if not len(opens) or len(rows.header) < 2:
@@ -260,12 +269,18 @@ def _check_swallowed(rows: RowSource, terms: np.ndarray, regions) -> None:
     if not len(multi):
         return
     id_first = _records_start_with_id(rows)
+    ends = {rows.sep.encode(), b"\n", b"\r", b""}
     for k in multi:
+        opened, closed = int(opens[k]), int(closes[k])
+        if rows.raw[closed + 1:closed + 2] not in ends:
+            _raise_swallowed(rows, terms, opened, closed, "its closing quote is not followed by "
+                             "a delimiter or the end of the line")
         for t in range(int(first_inner[k]), int(last_inner[k])):
             stop = int(terms[t + 1]) if t + 1 < len(terms) else len(rows.raw)
-            line = rows.raw[int(terms[t]) + 1:stop]
+            line = rows.raw[int(terms[t]) + 1:min(stop, closed)]
             if _reads_as_record(line, rows, id_first):
-                _raise_swallowed(rows, terms, int(opens[k]), int(closes[k]), t + 2)
+                _raise_swallowed(rows, terms, opened, closed,
+                                 f"line {t + 2} reads as a record of its own")
 
 
 def _records_start_with_id(rows: RowSource, sample: int = 200) -> bool:
@@ -284,7 +299,7 @@ def _reads_as_record(line: bytes, rows: RowSource, id_first: bool) -> bool:
     return not id_first or re.fullmatch(r"\s*-?\d+\s*", fields[0]) is not None
 
 
-def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, line: int) -> None:
+def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, why: str) -> None:
     start = int(rows.offsets[np.searchsorted(rows.offsets, opened, side="right") - 1]) \
         if len(rows.offsets) and opened >= rows.offsets[0] else opened
     prefix = rows.raw[start:opened].decode("utf-8", "replace")
@@ -294,8 +309,8 @@ def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, line: int
     raise CourseDataError(
         f"File {rows.path}, line {int(_line_of(terms, opened))}: a quote (\") opens column "
         f"{column!r} here and closes only on line {int(_line_of(terms, closed))}, so the lines "
-        f"between would be read into that one field, yet line {line} reads as a record of its "
-        "own. Remove the stray quote or double it (\"\"), or download the file again."
+        f"between would be read into that one field, yet {why}. Remove the stray quote or "
+        "double it (\"\"), or download the file again."
     )
 
 
