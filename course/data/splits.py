@@ -87,7 +87,9 @@ def check_no_leak(queries: pd.DataFrame, key: pd.Series | None = None) -> None:
         leaking = per_value[per_value > 1]
         if len(leaking):
             value = leaking.index[0]
+            value = value.item() if isinstance(value, np.generic) else value
             splits = sorted(queries["split"][(values == value).to_numpy()].dropna().unique())
+            splits = [str(s) for s in splits]
             raise CourseDataError(
                 f"The {what} {value!r} is in the splits {splits}: its pairs would leak from "
                 f"training into evaluation ({len(leaking)} such {what}s). Give each query one "
