@@ -104,7 +104,8 @@ def _compare(name: str, base: list[dict], head: list[dict]) -> dict:
     changed_rules = {k: (v, head[0]["rules"].get(k)) for k, v in base[0]["rules"].items()
                      if head[0]["rules"].get(k) != v}
     new_rules = {k: v for k, v in head[0]["rules"].items() if k not in base[0]["rules"]}
-    return {"loader": name, "base_wall": b_wall, "head_wall": h_wall, "wall_ratio": h_wall / b_wall,
+    return {"loader": name, "base_wall": b_wall, "head_wall": h_wall,
+            "wall_ratio": h_wall / b_wall,
             "base_cpu": b_cpu, "head_cpu": h_cpu, "cpu_ratio": h_cpu / b_cpu,
             "same_output": same, "changed_rules": changed_rules, "new_rules": new_rules,
             "base_digests": base[0]["digests"], "head_digests": head[0]["digests"]}
@@ -113,7 +114,8 @@ def _compare(name: str, base: list[dict], head: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", choices=LOADERS, help=argparse.SUPPRESS)
-    parser.add_argument("--base", default=None, help="base revision (default: merge-base main HEAD)")
+    parser.add_argument("--base", default=None,
+                        help="base revision (default: merge-base main HEAD)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--loaders", nargs="+", choices=LOADERS, default=list(LOADERS))
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child)
         return 0
     if not os.environ.get("COURSE_DATA_DIR"):
-        raise SystemExit("Set COURSE_DATA_DIR to the folder with wands/, esci_sample/, online_retail/.")
+        raise SystemExit("Set COURSE_DATA_DIR to the folder with wands/, esci_sample/ and "
+                         "online_retail/.")
     base_rev = args.base or subprocess.run(
         ["git", "-C", str(ROOT), "merge-base", "main", "HEAD"],
         capture_output=True, text=True, check=True).stdout.strip()

@@ -73,7 +73,8 @@ def test_unknown_label_names_the_row(esci_dir):
     frame = sample_frame()
     frame.loc[3, "esci_label"] = "Maybe"
     frame.to_csv(esci_dir / "esci_sample.csv", index=False)
-    with pytest.raises(CourseDataError, match=r"esci_sample.csv, line 5: column 'esci_label' has the unknown label 'Maybe'"):
+    with pytest.raises(CourseDataError, match=(
+            r"esci_sample.csv, line 5: column 'esci_label' has the unknown label 'Maybe'")):
         load_esci(esci_dir, download=False)
 
 
@@ -82,7 +83,8 @@ def test_missing_column_and_wrong_delimiter(esci_dir):
     with pytest.raises(CourseDataError, match=r"lacks the column\(s\) \['esci_label'\]"):
         load_esci(esci_dir, download=False)
     sample_frame().to_csv(esci_dir / "esci_sample.csv", index=False, sep="\t")
-    with pytest.raises(CourseDataError, match="looks tab-separated, but it must be comma-separated"):
+    with pytest.raises(CourseDataError, match=(
+            "looks tab-separated, but it must be comma-separated")):
         load_esci(esci_dir, download=False)
 
 
@@ -161,7 +163,8 @@ def test_repeated_rows_are_counted_and_resolved(esci_dir):
     assert data.report.rows_in == 11
     assert data.report.count("duplicate (query, product) rows") == 3
     assert data.report.count("pairs with conflicting labels") == 1
-    assert len(data.examples) == 6 and not data.examples.duplicated(["query_id", "product_id"]).any()
+    assert len(data.examples) == 6
+    assert not data.examples.duplicated(["query_id", "product_id"]).any()
     assert list(data.examples.columns) == list(load_esci(esci_dir, download=False).examples.columns)
     assert data.examples.set_index("product_id").loc["B000000001", "label"] == "Partial"
 
@@ -173,20 +176,24 @@ def test_lines_of_multi_line_records(esci_dir):
     frame.loc[5, "esci_label"] = "Maybe"
     frame.to_csv(esci_dir / "esci_sample.csv", index=False)
     # header 1, row0 2, row1 3-5, row2 6-8, row3 9, row4 10, row5 11
-    with pytest.raises(CourseDataError, match=r"esci_sample.csv, line 11: column 'esci_label' has the unknown label 'Maybe'"):
+    with pytest.raises(CourseDataError, match=(
+            r"esci_sample.csv, line 11: column 'esci_label' has the unknown label 'Maybe'")):
         load_esci(esci_dir, download=False)
 
 
 def test_the_split_never_puts_one_query_on_both_sides(tmp_path):
     from course.data import check_no_leak, split_queries
 
-    queries = pd.DataFrame({"query_id": [1, 2, 3, 4], "query": ["Red Sofa", "red  sofa", "desk", "rug"],
+    queries = pd.DataFrame({"query_id": [1, 2, 3, 4],
+                            "query": ["Red Sofa", "red  sofa", "desk", "rug"],
                             "split": ["test", None, None, None]})
     out = split_queries(queries, keep_existing=True, seed=3)
     assert out.loc[1, "split"] == "test"  # the same text takes the split already set
     conflicting = queries.assign(split=["test", "train", None, None])
-    with pytest.raises(CourseDataError, match=r"query text 'red sofa' is in the splits \['test', 'train'\]"):
+    with pytest.raises(CourseDataError, match=(
+            r"query text 'red sofa' is in the splits \['test', 'train'\]")):
         split_queries(conflicting, keep_existing=True)
-    two_texts = pd.DataFrame({"query_id": [1, 1], "query": ["sofa", "desk"], "split": ["train", "test"]})
+    two_texts = pd.DataFrame({"query_id": [1, 1], "query": ["sofa", "desk"],
+                              "split": ["train", "test"]})
     with pytest.raises(CourseDataError, match=r"query_id 1 is in the splits \['test', 'train'\]"):
         check_no_leak(two_texts)

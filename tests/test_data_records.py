@@ -134,21 +134,24 @@ def test_multi_line_fields_that_are_meant_load(tmp_path):
 def test_more_fields_than_the_header_names_the_physical_line(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text('id,text\n1,"a\nb"\n\n2,x\n3,y,extra\n')
-    with pytest.raises(CourseDataError, match=r"t.csv, line 6 has 3 fields, but the header line has 2"):
+    with pytest.raises(CourseDataError, match=(
+            r"t.csv, line 6 has 3 fields, but the header line has 2")):
         read_table(path, ",", ["id", "text"])
 
 
 def test_a_parser_that_reads_other_records_than_the_scan_is_an_error(tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes(b"id,text\r\r, \r1,y\r")  # pandas eats the comma after a blank CR line
-    with pytest.raises(CourseDataError, match=r"the parser read 1 rows but the file holds 2 records"):
+    with pytest.raises(CourseDataError, match=(
+            r"the parser read 1 rows but the file holds 2 records")):
         read_table(path, ",", ["id", "text"])
 
 
 def test_compressed_files_under_a_plain_name(tmp_path):
     text = b"id\ttext\n1\tx\n"
     (tmp_path / "gz.csv").write_bytes(gzip.compress(text))
-    with pytest.raises(CourseDataError, match="this file is compressed.*name it .gz or decompress it"):
+    with pytest.raises(CourseDataError, match=(
+            "this file is compressed.*name it .gz or decompress it")):
         read_table(tmp_path / "gz.csv", "\t", ["id"])
     with zipfile.ZipFile(tmp_path / "zip.csv", "w") as archive:
         archive.writestr("inner.csv", text)

@@ -135,7 +135,8 @@ def test_non_utf8_and_missing_file(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     path = tmp_path / "online_retail.csv.gz"
     path.write_bytes(gzip.compress((HEADER + ROWS[0] + "\n536380,1,CAF\xc9 SIGN,1,2010-12-01 08:26:00,1.0,1.0,UK\n").encode("latin-1")))
-    with pytest.raises(CourseDataError, match=r"online_retail.csv.gz, line 3, character 13: byte 0xc9"):
+    with pytest.raises(CourseDataError, match=(
+            r"online_retail.csv.gz, line 3, character 13: byte 0xc9")):
         load_online_retail(path=path)
     with pytest.raises(CourseDataError, match="No Online Retail file found.*archive.ics.uci.edu"):
         load_online_retail(tmp_path / "nowhere")
@@ -201,7 +202,8 @@ def test_an_empty_price_is_named_as_empty_on_its_physical_line(tmp_path, monkeyp
     rows[2] = rows[2].replace(",2.55,", ",,")
     rows.insert(1, "")  # a blank line moves every later line down
     path = write(tmp_path / "online_retail.csv", rows)
-    with pytest.raises(CourseDataError, match=r"online_retail.csv, line 5: column 'UnitPrice' is empty"):
+    with pytest.raises(CourseDataError, match=(
+            r"online_retail.csv, line 5: column 'UnitPrice' is empty")):
         load_online_retail(path=path)
 
 
@@ -220,15 +222,18 @@ def test_gzip_under_a_csv_name(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "online_retail.csv"
     path.write_bytes(gzip.compress((HEADER + "\n".join(ROWS) + "\n").encode()))
-    with pytest.raises(CourseDataError, match="this file is compressed.*name it .gz or decompress it"):
+    with pytest.raises(CourseDataError, match=(
+            "this file is compressed.*name it .gz or decompress it")):
         load_online_retail(path=path)
 
 
 def test_xlsx_rows_are_named_by_their_sheet_row(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
-    frame = pd.read_csv(write(tmp_path / "o.csv"), dtype={"CustomerID": str, "InvoiceNo": str, "StockCode": str})
+    text_columns = {"CustomerID": str, "InvoiceNo": str, "StockCode": str}
+    frame = pd.read_csv(write(tmp_path / "o.csv"), dtype=text_columns)
     frame["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
     frame.loc[3, "UnitPrice"] = float("inf")
     frame.to_excel(tmp_path / "Online Retail.xlsx", index=False)
-    with pytest.raises(CourseDataError, match=r"Online Retail.xlsx, row 5: column 'UnitPrice' holds 'inf'"):
+    with pytest.raises(CourseDataError, match=(
+            r"Online Retail.xlsx, row 5: column 'UnitPrice' holds 'inf'")):
         load_online_retail(path=tmp_path / "Online Retail.xlsx")

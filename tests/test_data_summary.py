@@ -101,7 +101,8 @@ def test_summary_on_the_real_data(capsys):
 def test_summary_lists_exactly_the_missing_files(data_dir, capsys):
     (data_dir / "wands" / "label.csv").unlink()
     (data_dir / "esci").mkdir()
-    pd.DataFrame({"query_id": [1]}).to_parquet(data_dir / "esci" / "shopping_queries_dataset_examples.parquet")
+    examples = data_dir / "esci" / "shopping_queries_dataset_examples.parquet"
+    pd.DataFrame({"query_id": [1]}).to_parquet(examples)
     found = available_datasets()
     assert found["wands"]["missing"] == ["label.csv", "product.csv"]
     assert found["wands"]["where"] == str(data_dir / "wands")  # query.csv is still found there

@@ -47,7 +47,8 @@ from course.data.wands import WandsData, load_wands
 __all__ = [
     "DEFAULT_LABEL_MAP", "FAMILIES", "GAINS", "LABELS", "PAIR_COLUMNS", "SPLITS", "CleaningReport",
     "EsciData", "MiniShop", "RetailData", "WandsData", "available_datasets",
-    "check_no_leak", "clean_online_retail", "download_file", "esci_label_map", "grade", "label_distribution",
+    "check_no_leak", "clean_online_retail", "download_file", "esci_label_map", "grade",
+    "label_distribution",
     "label_ids", "leave_last_out", "load_esci", "load_online_retail", "load_wands",
     "make_minishop", "read_table", "relevance_pairs", "resolve_duplicates", "sha256_of",
     "split_queries", "summary_main", "text_length_stats", "to_dataset", "to_dataset_dict",

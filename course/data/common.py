@@ -201,7 +201,8 @@ def _check_header(header: str, sep: str, required: list[str], path: Path) -> Non
         return
     expected = DELIMITER_NAMES.get(sep, repr(sep))
     for other, other_name in DELIMITER_NAMES.items():
-        if other != sep and len(header.split(other)) >= len(required) and len(columns) < len(required):
+        fits_other = len(header.split(other)) >= len(required)
+        if other != sep and fits_other and len(columns) < len(required):
             raise CourseDataError(
                 f"File {path} looks {other_name}-separated, but it must be {expected}-separated "
                 f"(header line: {header[:120]!r}). Save it with {expected} delimiters or use "

@@ -243,7 +243,8 @@ def _esci_pairs(examples: pd.DataFrame, seed: int) -> pd.DataFrame:
     queries = examples[["query_id", "query"]].drop_duplicates("query_id")
     if "split" in examples.columns:  # the full data set has train/test by query
         original = examples.drop_duplicates("query_id").set_index("query_id")["split"]
-        queries = queries.assign(split=queries["query_id"].map(original).where(lambda s: s == "test"))
+        test_only = queries["query_id"].map(original).where(lambda s: s == "test")
+        queries = queries.assign(split=test_only)
         queries = split_queries(queries, valid=0.15 / 0.85, test=0.0, seed=seed, keep_existing=True)
     else:
         queries = split_queries(queries, seed=seed)

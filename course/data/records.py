@@ -240,12 +240,14 @@ def scan_records(raw: bytes, sep: str, path: str | Path) -> RowSource:
         )
     regions = (np.asarray(opens, dtype=np.int64), np.asarray(closes, dtype=np.int64))
     starts = _records(raw, arr, terms, begin, regions, sep)
-    header_text = raw[starts[0]:(starts[1] if len(starts) > 1 else len(raw))] if len(starts) else b""
+    header_end = starts[1] if len(starts) > 1 else len(raw)
+    header_text = raw[starts[0]:header_end] if len(starts) else b""
     header_row = next(csv.reader(io.StringIO(header_text.decode("utf-8", "replace"), newline=""),
                                  delimiter=sep), [])
     header = [name.strip().strip('"') for name in header_row]
     rows = RowSource(path, _line_of(terms, starts[1:]), raw=raw, offsets=starts[1:], sep=sep,
-                     header=header, header_line=int(_line_of(terms, starts[0])) if len(starts) else 1)
+                     header=header,
+                     header_line=int(_line_of(terms, starts[0])) if len(starts) else 1)
     _check_swallowed(rows, terms, regions)
     return rows
 

@@ -37,8 +37,10 @@ from course.errors import CourseDataError
 
 COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
            "CustomerID", "Country"]
-NON_PRODUCT_CODES = {"POST", "DOT", "C2", "M", "m", "BANK CHARGES", "AMAZONFEE", "D", "S", "B", "CRUK"}
-FILE_NAMES = ("online_retail.csv.gz", "online_retail.csv", "Online Retail.xlsx", "online_retail.xlsx")
+NON_PRODUCT_CODES = {"POST", "DOT", "C2", "M", "m", "BANK CHARGES", "AMAZONFEE", "D", "S", "B",
+                     "CRUK"}
+FILE_NAMES = ("online_retail.csv.gz", "online_retail.csv", "Online Retail.xlsx",
+              "online_retail.xlsx")
 HOW_TO_GET = (
     "Get it from the UCI repository (https://archive.ics.uci.edu/dataset/352/online+retail, "
     "'Online Retail.xlsx') or the R package onlineretail (csv), put it in "
@@ -75,7 +77,8 @@ def find_online_retail(root: str | Path | None = None, path: str | Path | None =
         if (folder / name).is_file():
             return folder / name
     raise CourseDataError(
-        f"No Online Retail file found (root={root}, COURSE_DATA_DIR={config.data_dir()}). {HOW_TO_GET}"
+        f"No Online Retail file found (root={root}, COURSE_DATA_DIR={config.data_dir()}). "
+        f"{HOW_TO_GET}"
     )
 
 
@@ -163,20 +166,27 @@ def _dates(values: pd.Series, rows: RowSource) -> pd.Series:
     return dates
 
 
-def clean_online_retail(raw: pd.DataFrame, source: str = "online_retail", drop_non_products: bool = True) -> tuple[pd.DataFrame, CleaningReport]:
+def clean_online_retail(
+    raw: pd.DataFrame, source: str = "online_retail", drop_non_products: bool = True
+) -> tuple[pd.DataFrame, CleaningReport]:
     """Apply the cleaning rules in order; return the clean rows and the report."""
     report = CleaningReport(source, rows_in=len(raw))
     frame = raw
     rules = [
-        ("missing CustomerID", lambda f: f["CustomerID"].isna() | (f["CustomerID"].fillna("") == "")),
-        ("cancellation (InvoiceNo starts with C)", lambda f: f["InvoiceNo"].fillna("").str.startswith("C")),
-        ("adjustment (InvoiceNo starts with A)", lambda f: f["InvoiceNo"].fillna("").str.startswith("A")),
+        ("missing CustomerID",
+         lambda f: f["CustomerID"].isna() | (f["CustomerID"].fillna("") == "")),
+        ("cancellation (InvoiceNo starts with C)",
+         lambda f: f["InvoiceNo"].fillna("").str.startswith("C")),
+        ("adjustment (InvoiceNo starts with A)",
+         lambda f: f["InvoiceNo"].fillna("").str.startswith("A")),
         ("quantity <= 0", lambda f: f["Quantity"] <= 0),
         ("unit price <= 0", lambda f: f["UnitPrice"] <= 0),
-        ("missing Description", lambda f: f["Description"].isna() | (f["Description"].fillna("").str.strip() == "")),
+        ("missing Description",
+         lambda f: f["Description"].isna() | (f["Description"].fillna("").str.strip() == "")),
     ]
     if drop_non_products:
-        rules.append(("non-product StockCode (postage, fees, manual)", lambda f: f["StockCode"].isin(NON_PRODUCT_CODES)))
+        rules.append(("non-product StockCode (postage, fees, manual)",
+                      lambda f: f["StockCode"].isin(NON_PRODUCT_CODES)))
     alive = pd.Series(True, index=frame.index)
     for name, rule in rules:
         drop = rule(frame).fillna(False).astype(bool) & alive
@@ -189,7 +199,8 @@ def clean_online_retail(raw: pd.DataFrame, source: str = "online_retail", drop_n
     raise_if_empty(report)
     frame = frame.copy()
     trimmed = frame["Description"].str.replace(r"\s+", " ", regex=True).str.strip()
-    report.add("Description white space trimmed", int((trimmed != frame["Description"]).sum()), kind="fix")
+    report.add("Description white space trimmed", int((trimmed != frame["Description"]).sum()),
+               kind="fix")
     frame["Description"] = trimmed
     frame["Revenue"] = frame["Quantity"] * frame["UnitPrice"]
     return frame.reset_index(drop=True), report
@@ -214,7 +225,8 @@ def make_sequences(interactions: pd.DataFrame) -> pd.Series:
     users, items = users[order], items[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     chunks = np.split(items, starts[1:])
-    return pd.Series([list(c) for c in chunks], index=pd.Index(users[starts], name="user_id"), name="items")
+    index = pd.Index(users[starts], name="user_id")
+    return pd.Series([list(c) for c in chunks], index=index, name="items")
 
 
 def load_online_retail(
@@ -243,7 +255,8 @@ def load_online_retail(
     interactions = (
         transactions.sort_values(["CustomerID", "InvoiceDate", "InvoiceNo"], kind="stable")
         .drop_duplicates(["CustomerID", "StockCode"], keep="first")
-        .rename(columns={"CustomerID": "user_id", "StockCode": "product_id", "InvoiceDate": "timestamp",
+        .rename(columns={"CustomerID": "user_id", "StockCode": "product_id",
+                         "InvoiceDate": "timestamp",
                          "Quantity": "quantity", "UnitPrice": "price"})
         [["user_id", "product_id", "timestamp", "quantity", "price"]]
         .reset_index(drop=True)

@@ -129,7 +129,8 @@ def leave_last_out(
     test_mask = eligible & (position_from_end == 0)
     valid_mask = eligible & (position_from_end == 1)
     train_mask = ~(test_mask | valid_mask)
-    parts = [ordered[m].drop(columns="_order").reset_index(drop=True) for m in (train_mask, valid_mask, test_mask)]
+    parts = [ordered[m].drop(columns="_order").reset_index(drop=True)
+             for m in (train_mask, valid_mask, test_mask)]
     return parts[0], parts[1], parts[2]
 
 
@@ -167,8 +168,9 @@ def _pairs_of(data) -> pd.DataFrame:
         )
     if pairs["product_text"].isna().any():
         raise CourseDataError(
-            f"{type(data).__name__}: {int(pairs['product_text'].isna().sum())} pairs have no product "
-            "text. Load the products (WANDS: product.csv) before asking for relevance pairs."
+            f"{type(data).__name__}: {int(pairs['product_text'].isna().sum())} pairs have no "
+            "product text. Load the products (WANDS: product.csv) before asking for relevance "
+            "pairs."
         )
     return pairs[PAIR_COLUMNS]
 

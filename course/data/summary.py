@@ -126,7 +126,8 @@ def summarise_minishop(tokenizer, sample: int, seed: int = 0) -> None:
     shop = make_minishop(seed)
     pairs = relevance_pairs(shop)
     _section(f"mini-shop (generated, seed {seed})")
-    print(f"products {len(shop.products):,}  queries {len(shop.queries):,}  labelled pairs {len(pairs):,}  "
+    print(f"products {len(shop.products):,}  queries {len(shop.queries):,}  "
+          f"labelled pairs {len(pairs):,}  "
           f"users {len(shop.users):,}  purchases {len(shop.purchases):,}")
     print(pd.crosstab(shop.queries["split"], shop.queries["family"]).to_string())
     print(label_distribution(pairs["label"]).to_string())
@@ -140,7 +141,8 @@ def summarise_wands(root, tokenizer, sample: int, has_products: bool) -> None:
     _section(f"WANDS ({data.folder})")
     print(f"queries {len(data.queries):,}  labelled pairs {len(data.labels):,}  "
           f"products {len(data.products):,}" if data.products is not None else
-          f"queries {len(data.queries):,}  labelled pairs {len(data.labels):,}  products: product.csv missing")
+          f"queries {len(data.queries):,}  labelled pairs {len(data.labels):,}  "
+          "products: product.csv missing")
     print(label_distribution(data.labels["label"]).to_string())
     print(data.report)
     _lengths("query", data.queries["query"], tokenizer, sample)
@@ -167,7 +169,8 @@ def summarise_online_retail(root, tokenizer, sample: int) -> None:
     lengths = data.sequences.map(len)
     print(f"customers {len(data.sequences):,}  items {len(data.items):,}  "
           f"interactions {len(data.interactions):,}  transactions {len(data.transactions):,}")
-    print(f"sequence length: median {float(lengths.median()):.0f}  mean {float(lengths.mean()):.1f}  "
+    print(f"sequence length: median {float(lengths.median()):.0f}  "
+          f"mean {float(lengths.mean()):.1f}  "
           f"max {int(lengths.max())}  customers with < 3 items {int((lengths < 3).sum()):,}")
     print(data.report)
     _lengths("item text", data.items["text"], tokenizer, sample)
@@ -176,10 +179,14 @@ def summarise_online_retail(root, tokenizer, sample: int) -> None:
 def summary_main(argv: list[str] | None = None) -> int:
     """``course data summary``: print a summary of every available data set. Returns 0."""
     parser = argparse.ArgumentParser(prog="course data summary", description=summary_main.__doc__)
-    parser.add_argument("--data-dir", help="folder with the real data sets (default: COURSE_DATA_DIR)")
-    parser.add_argument("--no-tokens", action="store_true", help="skip MiniLM token counts (faster)")
-    parser.add_argument("--sample", type=int, default=2000, help="texts measured per set (default 2000)")
-    parser.add_argument("--skip-minishop", action="store_true", help="do not summarise the mini-shop")
+    parser.add_argument("--data-dir",
+                        help="folder with the real data sets (default: COURSE_DATA_DIR)")
+    parser.add_argument("--no-tokens", action="store_true",
+                        help="skip MiniLM token counts (faster)")
+    parser.add_argument("--sample", type=int, default=2000,
+                        help="texts measured per set (default 2000)")
+    parser.add_argument("--skip-minishop", action="store_true",
+                        help="do not summarise the mini-shop")
     args = parser.parse_args(argv)
     root = args.data_dir
     tokenizer = None
@@ -195,7 +202,8 @@ def summary_main(argv: list[str] | None = None) -> int:
     if not args.skip_minishop:
         summarise_minishop(tokenizer, args.sample)
     if found["wands"]["available"]:
-        summarise_wands(root, tokenizer, args.sample, "product.csv" not in found["wands"]["missing"])
+        has_products = "product.csv" not in found["wands"]["missing"]
+        summarise_wands(root, tokenizer, args.sample, has_products)
     if found["esci"]["available"]:
         summarise_esci(root, tokenizer, args.sample)
     if found["online_retail"]["available"]:
