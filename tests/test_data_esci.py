@@ -69,12 +69,20 @@ def test_label_map_is_configurable(esci_dir):
         esci_label_map({"E": "Relevant"})
 
 
-def test_unknown_label_names_the_row(esci_dir):
+@pytest.mark.parametrize("multi_line, row, line", [
+    (False, 3, 5),
+    # header 1, row 0: 2, row 1: lines 3-5, row 2: lines 6-8, row 3: 9, row 4: 10, row 5: 11
+    (True, 5, 11),
+])
+def test_unknown_label_names_the_physical_line(esci_dir, multi_line, row, line):
     frame = sample_frame()
-    frame.loc[3, "esci_label"] = "Maybe"
+    if multi_line:
+        frame.loc[1, "product_description"] = "first line\nsecond line\nthird line"
+        frame.loc[2, "product_bullet_point"] = "a\n\nb"
+    frame.loc[row, "esci_label"] = "Maybe"
     frame.to_csv(esci_dir / "esci_sample.csv", index=False)
     with pytest.raises(CourseDataError, match=(
-            r"esci_sample.csv, line 5: column 'esci_label' has the unknown label 'Maybe'")):
+            rf"esci_sample.csv, line {line}: column 'esci_label' has the unknown label 'Maybe'")):
         load_esci(esci_dir, download=False)
 
 
@@ -167,18 +175,6 @@ def test_repeated_rows_are_counted_and_resolved(esci_dir):
     assert not data.examples.duplicated(["query_id", "product_id"]).any()
     assert list(data.examples.columns) == list(load_esci(esci_dir, download=False).examples.columns)
     assert data.examples.set_index("product_id").loc["B000000001", "label"] == "Partial"
-
-
-def test_lines_of_multi_line_records(esci_dir):
-    frame = sample_frame()
-    frame.loc[1, "product_description"] = "first line\nsecond line\nthird line"
-    frame.loc[2, "product_bullet_point"] = "a\n\nb"
-    frame.loc[5, "esci_label"] = "Maybe"
-    frame.to_csv(esci_dir / "esci_sample.csv", index=False)
-    # header 1, row0 2, row1 3-5, row2 6-8, row3 9, row4 10, row5 11
-    with pytest.raises(CourseDataError, match=(
-            r"esci_sample.csv, line 11: column 'esci_label' has the unknown label 'Maybe'")):
-        load_esci(esci_dir, download=False)
 
 
 def test_the_split_never_puts_one_query_on_both_sides(tmp_path):
