@@ -210,3 +210,18 @@ def test_one_home_for_labels_gains_and_sha256(tmp_path):
     path.write_bytes(b"abc")
     assert data.sha256_of(path) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+
+@given(st.lists(st.sampled_from(['a', ',', '"', '\n', '\r\n', '""', ' ']), max_size=25)
+       .map(lambda parts: "x,y\n" + "".join(parts)))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_quote_path_finds_what_the_quote_by_quote_scan_finds(text):
+    from course.data.records import _quoted_regions, _regular_quotes
+
+    raw = text.encode()
+    fast = _regular_quotes(np.frombuffer(raw, dtype=np.uint8), 0, ord(","))
+    if fast is None:  # an irregular quote: only the quote-by-quote scan applies
+        return
+    opens, closes, unclosed = _quoted_regions(raw, 0, ord(","))
+    assert unclosed == -1
+    assert (list(fast[0]), list(fast[1])) == (opens, closes)

@@ -167,6 +167,29 @@ def _terminators(raw: bytes, arr: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate([newlines, lone])) if len(lone) else newlines
 
 
+def _regular_quotes(arr: np.ndarray, begin: int, sep: int):
+    """Quoted fields, found at once when every quote is where a CSV writer puts it; else None.
+
+    That is: quotes pair up in order, each pair opens at the start of a field and closes
+    before a delimiter or the end of a line, or touches the next pair (a doubled quote).
+    Then the result is the one :func:`_quoted_regions` finds quote by quote.
+    """
+    quotes = np.flatnonzero(arr[begin:] == QUOTE) + begin
+    if len(quotes) % 2:
+        return None
+    if not len(quotes):
+        return quotes, quotes
+    opens, closes = quotes[0::2], quotes[1::2]
+    joined = opens[1:] == closes[:-1] + 1  # "" inside a field: one region, not two
+    before = arr[np.maximum(opens - 1, 0)]
+    starts = (opens == begin) | (before == sep) | (before == ord("\n")) | (before == ord("\r"))
+    after = arr[np.minimum(closes + 1, len(arr) - 1)]
+    ends = (closes + 1 >= len(arr)) | (after == sep) | (after == ord("\n")) | (after == ord("\r"))
+    if not (starts | np.append(False, joined)).all() or not (ends | np.append(joined, False)).all():
+        return None
+    return opens[np.append(True, ~joined)], closes[np.append(~joined, True)]
+
+
 def _quoted_regions(raw: bytes, begin: int, sep: int) -> tuple[list[int], list[int], int]:
     """Quoted fields as (opening, closing) quote positions; the last int is an unclosed one (-1)."""
     opens: list[int] = []
@@ -230,7 +253,8 @@ def scan_records(raw: bytes, sep: str, path: str | Path) -> RowSource:
     begin = len(BOM) if raw.startswith(BOM) else 0
     arr = np.frombuffer(raw, dtype=np.uint8)
     terms = _terminators(raw, arr)
-    opens, closes, unclosed = _quoted_regions(raw, begin, ord(sep))
+    regular = _regular_quotes(arr, begin, ord(sep))
+    opens, closes, unclosed = (*regular, -1) if regular else _quoted_regions(raw, begin, ord(sep))
     if unclosed >= 0:
         line = int(_line_of(terms, unclosed))
         raise CourseDataError(
@@ -270,19 +294,33 @@ def _check_swallowed(rows: RowSource, terms: np.ndarray, regions) -> None:
     multi = np.flatnonzero(last_inner > first_inner)
     if not len(multi):
         return
-    id_first = _records_start_with_id(rows)
-    ends = {rows.sep.encode(), b"\n", b"\r", b""}
-    for k in multi:
-        opened, closed = int(opens[k]), int(closes[k])
-        if rows.raw[closed + 1:closed + 2] not in ends:
-            _raise_swallowed(rows, terms, opened, closed, "its closing quote is not followed by "
-                             "a delimiter or the end of the line")
-        for t in range(int(first_inner[k]), int(last_inner[k])):
-            stop = int(terms[t + 1]) if t + 1 < len(terms) else len(rows.raw)
-            line = rows.raw[int(terms[t]) + 1:min(stop, closed)]
-            if _reads_as_record(line, rows, id_first):
-                _raise_swallowed(rows, terms, opened, closed,
-                                 f"line {t + 2} reads as a record of its own")
+    arr = np.frombuffer(rows.raw, dtype=np.uint8)
+    after = arr[np.minimum(closes[multi] + 1, len(arr) - 1)]
+    sep = ord(rows.sep)
+    broken = (closes[multi] + 1 < len(arr)) & (after != sep) & (after != ord("\n")) \
+        & (after != ord("\r"))
+    # Every line inside a multi-line field (region k of each), with its delimiter count,
+    # so that only the lines long enough to be a record are parsed one by one.
+    counts = last_inner[multi] - first_inner[multi]
+    region = np.repeat(multi, counts)
+    inner = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) \
+        + np.repeat(first_inner[multi], counts)
+    seps = np.flatnonzero(arr == sep)
+    per_line = np.diff(np.searchsorted(seps, np.concatenate([terms, [len(arr)]])))
+    candidate = per_line[inner] >= len(rows.header) - 1
+    id_first = _records_start_with_id(rows) if candidate.any() else False
+    first_broken = int(multi[int(broken.argmax())]) if broken.any() else len(opens)
+    for k, t in zip(region[candidate], inner[candidate], strict=True):
+        if k >= first_broken:  # the earlier problem is reported first
+            break
+        stop = int(terms[t + 1]) if t + 1 < len(terms) else len(rows.raw)
+        line = rows.raw[int(terms[t]) + 1:min(stop, int(closes[k]))]
+        if _reads_as_record(line, rows, id_first):
+            _raise_swallowed(rows, terms, int(opens[k]), int(closes[k]),
+                             f"line {t + 2} reads as a record of its own")
+    if first_broken < len(opens):
+        _raise_swallowed(rows, terms, int(opens[first_broken]), int(closes[first_broken]),
+                         "its closing quote is not followed by a delimiter or the end of the line")
 
 
 def _records_start_with_id(rows: RowSource, sample: int = 200) -> bool:
@@ -293,6 +331,8 @@ def _records_start_with_id(rows: RowSource, sample: int = 200) -> bool:
 
 def _reads_as_record(line: bytes, rows: RowSource, id_first: bool) -> bool:
     if line.count(rows.sep.encode()) < len(rows.header) - 1:
+        return False
+    if id_first and not re.match(rb"\s*-?\d", line):
         return False
     text = line.decode("utf-8", "replace").rstrip("\r")
     fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=rows.sep), [])
