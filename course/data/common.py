@@ -309,11 +309,12 @@ def resolve_duplicates(labels: pd.DataFrame, report: CleaningReport | None = Non
     return kept
 
 
-def raise_if_empty(report: CleaningReport, hints: dict[str, str] | None = None) -> None:
+def raise_if_empty(report: CleaningReport, hints: dict | None = None) -> None:
     """Raise when no row is left after the loader's filters, with the count of every filter.
 
     The likely cause is the filter that removed the most rows; ``hints`` maps a
-    rule to a sentence that explains it.
+    rule to a sentence that explains it, or to a function that returns one (called
+    only when the error is raised).
     """
     if report.rows_out > 0:
         return
@@ -321,6 +322,7 @@ def raise_if_empty(report: CleaningReport, hints: dict[str, str] | None = None) 
     counts = "; ".join(f"{rule}: {count:,}" for rule, count in drops)
     cause = max(drops, key=lambda item: item[1])[0] if drops else ""
     hint = (hints or {}).get(cause, f"most rows were dropped by the rule {cause!r}")
+    hint = hint() if callable(hint) else hint
     raise CourseDataError(
         f"{report.source}: no rows are left after cleaning ({report.rows_in:,} read; {counts}). "
         f"Likely cause: {hint}."

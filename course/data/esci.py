@@ -92,8 +92,9 @@ def esci_label_map(label_map: dict[str, str] | None = None) -> dict[str, str]:
 def find_esci(root: str | Path | None = None) -> Path | None:
     """The ESCI source found locally: the examples parquet, or ``esci_sample.csv``; else None."""
     bases = [Path(root).expanduser()] if root is not None else []
-    if root is None and data_root() is not None:
-        bases.append(data_root())
+    folder = data_root() if root is None else None
+    if folder is not None:
+        bases.append(folder)
     bases.append(config.cache_dir())
     relative = [EXAMPLES, f"esci/{EXAMPLES}", SAMPLE, f"esci_sample/{SAMPLE}"]
     for base in bases:
@@ -199,13 +200,14 @@ def load_esci(
     no_text = examples["product_text"] == ""
     report.add("product without any text", int(no_text.sum()))
     examples = examples[~no_text].reset_index(drop=True)
+    kept_letters = letters[keep][~no_text.to_numpy()]
     if examples.duplicated(["query_id", "product_id"]).any():
         examples = resolve_duplicates(examples, report)
+        kept_letters = examples["esci_label"].map(lambda v: LETTERS.get(v, v))
     else:  # the same two counts, without the cost of grouping
         report.add("duplicate (query, product) rows", 0, note="one row kept per pair")
         report.add("pairs with conflicting labels", 0, kind="fix")
-    kept_letters = examples["esci_label"].map(lambda v: LETTERS.get(v, v))
-    raise_if_empty(report, {_locale_rule(locale): _locale_hint(raw, locale)})
+    raise_if_empty(report, {_locale_rule(locale): lambda: _locale_hint(raw, locale)})
     for grade in "ESCI":
         report.add(f"ESCI {grade} -> {mapping[grade]}", int((kept_letters == grade).sum()),
                    kind="info")
@@ -221,14 +223,18 @@ def _locale_filter(raw: pd.DataFrame, locale: str | None, report: CleaningReport
     """Rows of ``locale`` (case and surrounding spaces ignored); every row when None."""
     if locale is None:
         return pd.Series(True, index=raw.index)
-    written = raw["product_locale"].astype("string").fillna("")
-    folded = written.str.strip().str.lower()
-    keep = (folded == locale.strip().lower()).to_numpy()
-    report.add(_locale_rule(locale), int((~keep).sum()))
-    respelled = int((keep & (written != folded).to_numpy()).sum())
+    values = raw["product_locale"]
+    wanted = locale.strip().lower()
+    keep = (values == wanted).fillna(False).to_numpy(dtype=bool)
+    # Other spellings: fold the few distinct values of the other rows, not every row.
+    others = pd.unique(values[~keep]) if not keep.all() else []
+    respelled = [v for v in others if isinstance(v, str) and v.strip().lower() == wanted]
     if respelled:
-        report.add("product_locale in another case or with spaces", respelled, kind="fix",
+        again = values.isin(respelled).to_numpy()
+        keep = keep | again
+        report.add("product_locale in another case or with spaces", int(again.sum()), kind="fix",
                    note=f"matched to {locale!r} regardless of case")
+    report.add(_locale_rule(locale), int((~keep).sum()))
     return pd.Series(keep, index=raw.index)
 
 
