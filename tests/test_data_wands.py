@@ -313,3 +313,16 @@ def test_compressed_label_file_under_a_plain_name(wands_dir):
     with pytest.raises(CourseDataError, match=(
             "label.csv: this file is compressed.*name it .gz or decompress it")):
         load_wands(wands_dir, download=False)
+
+
+def test_a_stray_quote_that_swallows_one_row_is_caught(wands_dir):
+    empty = ["", "", "", ""]
+    rows = [["10", "sofa", "Sofas", "Furniture", '"soft sofa'] + empty,
+            ["11", "tv stand", "Stands", "Furniture", 'fits a tv of 18"'] + empty,
+            ["12", "rug", "Rugs", "Decor", "wool"] + empty]
+    (wands_dir / "product.csv").write_text(
+        "\t".join(PRODUCT_COLUMNS) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+    # pandas alone merges product 11 into product 10's description, without a word:
+    assert pd.read_csv(wands_dir / "product.csv", sep="\t")["product_id"].tolist() == [10, 12]
+    with pytest.raises(CourseDataError, match=r"line 2: a quote .* line 3 reads as a record"):
+        load_wands(wands_dir, download=False)

@@ -283,8 +283,9 @@ def _check_swallowed(rows: RowSource, terms: np.ndarray, regions) -> None:
     the delimiter nor the end of a line (broken quoting), or when one of its lines
     reads as a record of its own: parsed alone, it has exactly as many fields as the
     header and, where every record of the file starts with a whole number (an id),
-    it starts with one too. The field's last line is read up to the closing quote.
-    Prose in a multi-line field that is meant rarely does either.
+    it starts with one too. The field's last line is read whole where records start
+    with an id (a meant field there is never in the first column), else up to the
+    closing quote. Prose in a multi-line field that is meant rarely does either.
     """
     opens, closes = regions
     if not len(opens) or len(rows.header) < 2:
@@ -314,8 +315,9 @@ def _check_swallowed(rows: RowSource, terms: np.ndarray, regions) -> None:
         if k >= first_broken:  # the earlier problem is reported first
             break
         stop = int(terms[t + 1]) if t + 1 < len(terms) else len(rows.raw)
-        line = rows.raw[int(terms[t]) + 1:min(stop, int(closes[k]))]
-        if _reads_as_record(line, rows, id_first):
+        if not (id_first and t == last_inner[k] - 1):  # the last line: up to the closing quote
+            stop = min(stop, int(closes[k]))
+        if _reads_as_record(rows.raw[int(terms[t]) + 1:stop], rows, id_first):
             _raise_swallowed(rows, terms, int(opens[k]), int(closes[k]),
                              f"line {t + 2} reads as a record of its own")
     if first_broken < len(opens):
