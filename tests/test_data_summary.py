@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -123,6 +124,9 @@ def test_a_bad_course_data_dir_is_a_warning_in_the_summary(tmp_path, monkeypatch
     monkeypatch.setenv("COURSE_DATA_DIR", str(target))
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.warns(UserWarning, match="COURSE_DATA_DIR=.*typo"):
+        assert not available_datasets()["wands"]["available"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the summary prints the warning, once
         assert summary_main(["--no-tokens", "--skip-minishop"]) == 0
     out = capsys.readouterr().out
     what = "does not exist" if make == "missing" else "is a file, not a folder"

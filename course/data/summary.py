@@ -198,7 +198,9 @@ def summary_main(argv: list[str] | None = None) -> int:
     problem = data_dir_problem() if root is None else None
     if problem:
         print(f"WARNING: {problem}")
-    found = available_datasets(root)
+    with warnings.catch_warnings():  # printed above, once
+        warnings.simplefilter("ignore")
+        found = available_datasets(root)
     if not args.skip_minishop:
         summarise_minishop(tokenizer, args.sample)
     if found["wands"]["available"]:
