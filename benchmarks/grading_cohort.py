@@ -36,12 +36,12 @@ from course.grading import (
     EXPECTED_OUTCOME,
     FAILED,
     GradeReport,
-    _coursedir,
     cohort_cases,
-    course_config,
+    course_directory,
     grade_lesson,
     make_submissions,
 )
+from course.release import generate_assignment
 
 LESSON = "00-course-map"
 GOOD_CASES = ("solution", "partial", "release")
@@ -83,16 +83,12 @@ def expected_score(case: str, points: list[float]) -> float | None:
 
 def build_course(where: Path, lesson: str) -> tuple[Path, Path]:
     """Copy the config and the lesson's source into ``where`` and release it there."""
-    from nbgrader.apps import NbGraderAPI
-
     shutil.copy2(ROOT / "nbgrader_config.py", where / "nbgrader_config.py")
     shutil.copytree(ROOT / "solutions" / lesson, where / "solutions" / lesson)
-    db = _coursedir(where).db_url
+    db = course_directory(where).db_url
     if str(where.resolve()) not in db:
         raise CourseGradingError(f"The copied course would use {db}, outside {where}: refusing.")
-    result = NbGraderAPI(config=course_config(where)).generate_assignment(lesson, force=True, create=True)
-    if not result["success"]:
-        raise CourseGradingError(f"generate_assignment failed: {result.get('error')}\n{result.get('log')}")
+    generate_assignment(where, lesson)
     return (where / "solutions" / lesson / f"{lesson}.ipynb",
             where / "notebooks" / lesson / f"{lesson}.ipynb")
 

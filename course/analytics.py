@@ -57,23 +57,23 @@ def gradebook_table(db_path_or_root: Path | str) -> pd.DataFrame:
     """
     from nbgrader.api import Gradebook
 
+    from course.grading import course_directory, tools_on_path
+
     path = Path(db_path_or_root)
     if not path.exists():
         raise CourseDataError(f"No gradebook at {path}: pass a gradebook.db or the course directory.")
     if path.is_dir():
-        from course.grading import _coursedir
-
-        coursedir = _coursedir(path)
+        if not (path / "nbgrader_config.py").is_file():
+            raise CourseDataError(f"No nbgrader_config.py in {path}: pass the course directory "
+                                  "(after `course grade LESSON`) or a gradebook.db.")
+        coursedir = course_directory(path)
         url, course_id = coursedir.db_url, coursedir.course_id
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
             raise CourseDataError(f"No gradebook.db in {path}: run `course grade LESSON` first.")
     else:
-        from course.grading import _tools_on_path
-
-        _tools_on_path()
         url, course_id = f"sqlite:///{path.resolve()}", "default_course"
     rows = []
-    with Gradebook(url, course_id) as gb:
+    with tools_on_path(), Gradebook(url, course_id) as gb:
         for assignment in gb.assignments:
             for notebook in assignment.notebooks:
                 for submission in gb.notebook_submissions(notebook.name, assignment.name):

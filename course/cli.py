@@ -25,8 +25,10 @@ def _release(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="course release", description=(
         "Regenerate notebooks/ (trainee release) from solutions/ with nbgrader, outputs stripped."))
     parser.add_argument("lessons", nargs="*", help="lesson ids, e.g. 00-course-map (default: all)")
+    parser.add_argument("--root", default=".",
+                        help="the course directory (default: the current directory)")
     args = parser.parse_args(argv)
-    for path in release(args.lessons or None):
+    for path in release(args.lessons or None, root=args.root):
         print(f"released {path}")
     return 0
 

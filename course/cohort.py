@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course.errors import CourseDataError, CourseGradingError
+from course.errors import CourseDataError
 
 QUIZ_LESSON = "quiz"
 CANARY = "instructor-canary"
@@ -199,9 +199,8 @@ def build_quiz_course(root: Path | str, items: tuple[QuizItem, ...] = QUIZ,
         CourseGradingError: nbgrader could not release the quiz.
     """
     import nbformat
-    from nbgrader.apps import NbGraderAPI
 
-    from course.grading import course_config
+    from course.release import generate_assignment
 
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -210,11 +209,7 @@ def build_quiz_course(root: Path | str, items: tuple[QuizItem, ...] = QUIZ,
     source = root / "source" / lesson / f"{lesson}.ipynb"
     source.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(quiz_notebook(items), source)
-    result = NbGraderAPI(config=course_config(root)).generate_assignment(lesson, force=True,
-                                                                          create=True)
-    if not result.get("success"):
-        raise CourseGradingError(
-            f"nbgrader could not release the quiz in {root}: {result.get('error')}\n{result.get('log')}")
+    generate_assignment(root, lesson)
     return source, root / "release" / lesson / f"{lesson}.ipynb"
 
 

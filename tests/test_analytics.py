@@ -169,13 +169,12 @@ def course_dir(tmp_path_factory):
     """A course directory whose gradebook holds HAND (built once: nbgrader runs alembic)."""
     from nbgrader.api import Gradebook
 
-    from course.grading import _tools_on_path
+    from course.grading import tools_on_path
 
-    _tools_on_path()
     root = tmp_path_factory.mktemp("gradebook")
     (root / "nbgrader_config.py").write_text(
         'c = get_config()\nc.CourseDirectory.course_id = "default_course"\n')
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "default_course") as gb:
+    with tools_on_path(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", "default_course") as gb:
         gb.add_assignment("L")
         gb.add_notebook("L", "L")
         for name, points in (("ex1", 1), ("ex2", 2), ("ex3", 1)):

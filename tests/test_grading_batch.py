@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from course import grading
-from course.errors import CourseGradingError
+from course.errors import CourseArgumentError, CourseGradingError
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import tiny_course  # noqa: E402
@@ -104,7 +104,7 @@ def test_precheck_rejects_a_notebook_that_breaks_the_schema(course, tmp_path):
 def test_make_case_rejects_an_unknown_case(course):
     _, source, release = course
     nb = nbformat.read(release, as_version=4)
-    with pytest.raises(CourseGradingError, match="Unknown submission case"):
+    with pytest.raises(CourseArgumentError, match="Unknown submission case"):
         grading.make_case("nonsense", nb, nbformat.read(source, as_version=4))
 
 
@@ -112,9 +112,9 @@ def test_cohort_cases_has_every_malformed_case_once():
     cases = grading.cohort_cases(40, seed=1)
     assert len(cases) == 40
     counts = {c: list(cases.values()).count(c) for c in grading.SUBMISSION_CASES}
-    bad = [c for c in grading.SUBMISSION_CASES if c not in ("solution", "partial", "release")]
-    assert all(counts[c] == 1 for c in bad)
-    assert sum(counts[c] for c in ("solution", "partial", "release")) == 30
+    bad = [c for c in grading.SUBMISSION_CASES if c not in grading.GOOD_CASES]
+    assert len(bad) == 14 and all(counts[c] == 1 for c in bad)
+    assert sum(counts[c] for c in grading.GOOD_CASES) == 40 - 14
 
 
 def test_grade_main_lists_ungradable_submissions(course, capsys):
@@ -152,7 +152,8 @@ def test_each_case_gets_its_documented_outcome(batch, case):
     "case, score",
     [("solution", 5), ("release", 0), ("partial", 3), ("deleted_test", 5), ("duplicated_cell", 5),
      ("edited_test", 0), ("infinite_loop", 4), ("sys_exit", 4), ("os_exit", 3),
-     ("import_error", 4), ("huge_output", 5), ("print_flood", 5)],
+     ("import_error", 4), ("huge_output", 5), ("print_flood", 5), ("metadata_stripped", 5),
+     ("bom", 5), ("crlf", 5)],
 )
 def test_scores_follow_the_policy(batch, case, score):
     _, report = batch
@@ -189,7 +190,7 @@ def test_nothing_is_lost(batch):
     assert {r.student for r in report.rows} == graded
     assert graded <= submitted
     assert not report.ok
-    assert sorted(report.failed) == ["invalid_json", "other_lesson"]
+    assert sorted(report.failed) == ["empty_notebook", "invalid_json", "other_lesson"]
     table = report.table()
     assert list(table.columns[:5]) == ["student", "score", "max_score", "status", "reason"]
     assert len(table) == len(graded)
