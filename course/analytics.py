@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course.errors import CourseDataError, CourseGradingError
+from course.errors import CourseArgumentError, CourseDataError, CourseError
 
 COLUMNS = ["student", "lesson", "exercise", "score", "max_score"]
 FLAGS = ["always_failing", "too_hard", "too_easy", "negative_discrimination", "low_discrimination"]
@@ -136,7 +136,7 @@ def item_statistics(df: pd.DataFrame, pass_mark: float = 1.0, rest: str = "cours
     """
     df = _check(df)
     if rest not in ("course", "lesson"):
-        raise CourseDataError(f"rest must be 'course' or 'lesson', got {rest!r}.")
+        raise CourseArgumentError(f"rest must be 'course' or 'lesson', got {rest!r}.")
     top = df.groupby(["lesson", "exercise"])["max_score"].max()
     blocks = [score_matrix(df)] if rest == "course" else [
         score_matrix(df, lesson) for lesson in sorted(df["lesson"].unique())]
@@ -228,7 +228,7 @@ def synthetic_cohort(n_students: int = 40, exercises: dict[str, tuple[str, float
     table = dict(exercises or DEFAULT_EXERCISES)
     for name in (broken, flat):
         if name is not None and name not in table:
-            raise CourseDataError(f"Planted exercise {name!r} is not one of {sorted(table)}.")
+            raise CourseArgumentError(f"Planted exercise {name!r} is not one of {sorted(table)}.")
     if flat is not None:
         lesson, b, _, points = table[flat]
         table[flat] = (lesson, b, 0.0, points)
@@ -291,7 +291,7 @@ def draw_distribution(dist: pd.DataFrame, axes) -> None:
     lessons = sorted(dist["lesson"].unique())
     axes = list(np.ravel(axes))
     if len(axes) != len(lessons):
-        raise CourseDataError(f"{len(lessons)} lessons need {len(lessons)} axes, got {len(axes)}.")
+        raise CourseArgumentError(f"{len(lessons)} lessons need {len(lessons)} axes, got {len(axes)}.")
     for ax, lesson in zip(axes, lessons, strict=True):
         ax.hist(dist.loc[dist["lesson"] == lesson, "percent"], bins=np.linspace(0, 100, 11),
                 color="tab:green", edgecolor="white")
@@ -412,7 +412,7 @@ def analytics_main(argv: list[str] | None = None) -> int:
     try:
         df = synthetic_cohort(args.synthetic) if args.synthetic else gradebook_table(args.root)
         report = write_report(df, args.out)
-    except (CourseDataError, CourseGradingError) as exc:
+    except CourseError as exc:
         print(f"course analytics: {exc}", file=sys.stderr)
         return 1
     flagged = pd.read_csv(Path(args.out) / "items.csv", dtype={"lesson": str, "exercise": str})

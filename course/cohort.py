@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError
 
 QUIZ_LESSON = "quiz"
 CANARY = "instructor-canary"
@@ -123,7 +123,7 @@ def planted(items: tuple[QuizItem, ...] = QUIZ) -> dict[str, str | None]:
     flat = [i.name for i in items if i.discrimination == 0]
     live = [i for i in items if not i.broken_test and i.discrimination > 0]
     if not live:
-        raise CourseDataError("The quiz needs at least one exercise that is neither broken nor flat.")
+        raise CourseArgumentError("The quiz needs at least one exercise that is neither broken nor flat.")
     return {"broken": broken[0] if broken else None, "flat": flat[0] if flat else None,
             "easiest": min(live, key=lambda i: i.difficulty).name,
             "hardest": max(live, key=lambda i: i.difficulty).name}
@@ -143,7 +143,7 @@ def draw_answers(n_students: int, items: tuple[QuizItem, ...] = QUIZ,
         boolean frame (True: the student writes a correct answer).
     """
     if n_students < 2:
-        raise CourseDataError(f"A cohort needs at least 2 students, got {n_students}.")
+        raise CourseArgumentError(f"A cohort needs at least 2 students, got {n_students}.")
     rng = np.random.default_rng(seed)
     ids = student_ids(n_students)
     skill = pd.Series(rng.normal(0.0, 1.0, n_students), index=ids, name="skill")

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from course.config import ROOT
-from course.errors import CourseGradingError
+from course.errors import CourseArgumentError, CourseGradingError
 
 NOTEBOOK_KEEP_METADATA = ("kernelspec", "language_info")
 
@@ -84,7 +84,8 @@ def release(selected: list[str] | None = None, *, root: Path | str = ROOT,
         The written release notebooks.
 
     Raises:
-        CourseGradingError: ``root`` is not a course, a lesson is unknown, or nbgrader failed.
+        CourseArgumentError: a lesson is unknown.
+        CourseGradingError: ``root`` is not a course, or nbgrader failed.
     """
     root = Path(root).resolve()
     if not (root / "nbgrader_config.py").is_file() or not lessons(root):
@@ -95,7 +96,7 @@ def release(selected: list[str] | None = None, *, root: Path | str = ROOT,
     chosen = selected or lessons(root)
     unknown = [lesson for lesson in chosen if not lesson_notebook(lesson, root=root).is_file()]
     if unknown:
-        raise CourseGradingError(
+        raise CourseArgumentError(
             f"No source notebook for {', '.join(unknown)}. Expected "
             f"solutions/<lesson>/<lesson>.ipynb in {root}; known lessons: "
             f"{', '.join(lessons(root))}.")

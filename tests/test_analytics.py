@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from course import analytics as A
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 # nbgrader's own Gradebook.add_submission sets off SQLAlchemy autoflush warnings; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
@@ -73,7 +73,7 @@ def test_rest_of_lesson_uses_only_that_lesson():
     assert by_lesson.loc[("L", "ex1"), "point_biserial"] == pytest.approx(1 / math.sqrt(3))
     by_course = A.item_statistics(two).set_index(["lesson", "exercise"])
     assert by_course.loc[("L", "ex1"), "point_biserial"] != pytest.approx(1 / math.sqrt(3))
-    with pytest.raises(CourseDataError, match="rest must be"):
+    with pytest.raises(CourseArgumentError, match="rest must be"):
         A.item_statistics(two, rest="everything")
 
 
@@ -110,7 +110,7 @@ def test_synthetic_cohort_shape_and_seed():
     assert df.equals(A.synthetic_cohort(n_students=40, seed=0))
     assert not df.equals(A.synthetic_cohort(n_students=40, seed=1))
     assert (df.loc[df.exercise == "recall_at_k", "score"] == 0).all()
-    with pytest.raises(CourseDataError, match="not one of"):
+    with pytest.raises(CourseArgumentError, match="not one of"):
         A.synthetic_cohort(broken="nope")
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from course import analytics, cohort
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
@@ -53,7 +53,7 @@ def test_draw_answers_is_seeded_and_follows_the_model():
 
 
 def test_draw_answers_needs_two_students():
-    with pytest.raises(CourseDataError, match="at least 2"):
+    with pytest.raises(CourseArgumentError, match="at least 2"):
         cohort.draw_answers(1)
 
 
@@ -133,7 +133,7 @@ def test_figures_do_not_touch_the_pyplot_backend():
     assert fig.axes and matplotlib.get_backend() == before
     two_lessons = analytics.lesson_distribution(analytics.synthetic_cohort(30))
     assert len(analytics.distribution_figure(two_lessons).axes) == two_lessons["lesson"].nunique()
-    with pytest.raises(CourseDataError, match="axes"):
+    with pytest.raises(CourseArgumentError, match="axes"):
         analytics.draw_distribution(two_lessons, fig.axes)
 
 

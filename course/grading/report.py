@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from course.errors import CourseGradingError
+from course.errors import CourseArgumentError
 
 GRADED, FLAGGED, FAILED = "graded", "flagged", "failed"
 
@@ -54,11 +54,11 @@ class GradeReport:
         return not self.failed
 
     def row(self, student: str) -> GradeRow:
-        """The row of one student (CourseGradingError if absent)."""
+        """The row of one student (CourseArgumentError if absent)."""
         for r in self.rows:
             if r.student == student:
                 return r
-        raise CourseGradingError(f"No row for student {student!r} in the {self.lesson} report.")
+        raise CourseArgumentError(f"No row for student {student!r} in the {self.lesson} report.")
 
     def to_text(self) -> str:
         """The summary table and a count line, as printed by ``course grade``."""
