@@ -1,4 +1,8 @@
-"""Issue 7 target: grade a cohort of 40 generated submissions of lesson 00, 10 malformed.
+"""Issue 7 target: grade a cohort of 40 generated submissions of lesson 00, 14 malformed.
+
+The submissions are written the way JupyterLab saves a notebook (nbformat JSON,
+each source a list of lines, indent 1, a trailing newline: ``jupyterlab_json``,
+which ``tests/test_grading_real_files.py`` checks against a real Jupyter server).
 
 The course is copied into a temporary directory (its own ``gradebook.db``,
 ``submitted/``, ``autograded/`` and ``feedback/``), so the repository's
@@ -35,6 +39,7 @@ from course.errors import CourseGradingError
 from course.grading import (
     EXPECTED_OUTCOME,
     FAILED,
+    GOOD_CASES,
     GradeReport,
     cohort_cases,
     course_directory,
@@ -44,7 +49,6 @@ from course.grading import (
 from course.release import generate_assignment
 
 LESSON = "00-course-map"
-GOOD_CASES = ("solution", "partial", "release")
 # Exercises (0-based, in order of answer cells) whose tests fail in each case;
 # "all" = every exercise, None = the notebook is not graded at all.
 FAILING_EXERCISES = {
@@ -52,6 +56,7 @@ FAILING_EXERCISES = {
     "deleted_test": set(), "duplicated_cell": set(), "edited_test": "all",
     "infinite_loop": {0}, "sys_exit": {0}, "import_error": {0}, "os_exit": "last",
     "huge_output": set(), "invalid_json": None, "other_lesson": None,
+    "empty_notebook": None, "metadata_stripped": set(), "bom": set(), "crlf": set(),
 }
 
 
@@ -118,6 +123,14 @@ def mismatches(report: GradeReport, cases: dict[str, str], points: list[float]) 
     return problems
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (kernels too)."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build, submit, grade, check; print the table, the wall time and any mismatch."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -136,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         cases = cohort_cases(args.students, seed=args.seed)
         make_submissions(source, release, where, LESSON, cases)
         points = points_per_exercise(source)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_seconds()
         report = grade_lesson(LESSON, root=where, jobs=args.jobs, cell_timeout=args.timeout)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
         report.print()
         table = report.table().assign(case=lambda t: t["student"].map(cases))
         print(table.groupby(["case", "status"]).size().rename("n").to_string())
@@ -146,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         malformed = sum(c not in GOOD_CASES for c in cases.values())
         print(f"\n{len(cases)} submissions ({malformed} malformed), "
               f"--jobs {args.jobs}, cell timeout {args.timeout} s: wall {wall:.1f} s, "
-              f"{wall / len(cases):.1f} s per submission; mismatches: {len(problems)}")
+              f"{wall / len(cases):.1f} s per submission, CPU {cpu:.1f} s (this process and "
+              f"its children); load average {os.getloadavg()[0]:.2f}; "
+              f"mismatches: {len(problems)}")
         for problem in problems:
             print("MISMATCH:", problem)
         return 1 if problems else 0
