@@ -70,7 +70,8 @@ def points_per_exercise(source_notebook: Path) -> list[float]:
             points.append(0.0)
         elif meta.get("grade") and not meta.get("solution"):
             if not points:
-                raise CourseGradingError(f"{source_notebook}: a test cell comes before any answer cell.")
+                raise CourseGradingError(
+                    f"{source_notebook}: a test cell comes before any answer cell.")
             points[-1] += float(meta.get("points", 0))
     return points
 
@@ -105,7 +106,8 @@ def mismatches(report: GradeReport, cases: dict[str, str], points: list[float]) 
     lost = sorted(set(cases) - set(seen))
     extra = sorted(set(seen) - set(cases))
     if lost or extra or len(seen) != len(set(seen)):
-        problems.append(f"rows lost {lost}, unexpected {extra}, duplicated: {len(seen) != len(set(seen))}")
+        problems.append(f"rows lost {lost}, unexpected {extra}, "
+                        f"duplicated: {len(seen) != len(set(seen))}")
     for row in report.rows:
         case = cases.get(row.student)
         if case is None:
@@ -113,7 +115,8 @@ def mismatches(report: GradeReport, cases: dict[str, str], points: list[float]) 
         status, words = EXPECTED_OUTCOME[case]
         want = expected_score(case, points)
         if row.status != status:
-            problems.append(f"{row.student} ({case}): status {row.status}, expected {status}; {row.reason}")
+            problems.append(f"{row.student} ({case}): status {row.status}, expected {status}; "
+                            f"{row.reason}")
         if words and words not in row.reason:
             problems.append(f"{row.student} ({case}): reason {row.reason!r} lacks {words!r}")
         if want is not None and row.score != want:

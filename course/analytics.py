@@ -61,7 +61,8 @@ def gradebook_table(db_path_or_root: Path | str) -> pd.DataFrame:
 
     path = Path(db_path_or_root)
     if not path.exists():
-        raise CourseDataError(f"No gradebook at {path}: pass a gradebook.db or the course directory.")
+        raise CourseDataError(
+            f"No gradebook at {path}: pass a gradebook.db or the course directory.")
     if path.is_dir():
         if not (path / "nbgrader_config.py").is_file():
             raise CourseDataError(f"No nbgrader_config.py in {path}: pass the course directory "
@@ -190,7 +191,8 @@ def flag_items(stats: pd.DataFrame, too_hard: float = 0.2, too_easy: float = 0.9
     out["negative_discrimination"] = (r < 0) & ~never
     out["low_discrimination"] = (r.isna() | ((r >= 0) & (r < min_discrimination))) & ~never
     out["flags"] = out[FLAGS].apply(lambda row: ", ".join(f for f in FLAGS if row[f]), axis=1)
-    out["advice"] = out[FLAGS].apply(lambda row: "; ".join(ADVICE[f] for f in FLAGS if row[f]), axis=1)
+    out["advice"] = out[FLAGS].apply(lambda row: "; ".join(ADVICE[f] for f in FLAGS if row[f]),
+                                     axis=1)
     return out
 
 
@@ -211,7 +213,8 @@ DEFAULT_EXERCISES: dict[str, tuple[str, float, float, float]] = {
 }
 
 
-def synthetic_cohort(n_students: int = 40, exercises: dict[str, tuple[str, float, float, float]] | None = None,
+def synthetic_cohort(n_students: int = 40,
+                     exercises: dict[str, tuple[str, float, float, float]] | None = None,
                      seed: int = 0, broken: str | None = "recall_at_k",
                      flat: str | None = "padding_waste") -> pd.DataFrame:
     """A gradebook-shaped table from a 2PL item-response model.
@@ -291,7 +294,8 @@ def draw_distribution(dist: pd.DataFrame, axes) -> None:
     lessons = sorted(dist["lesson"].unique())
     axes = list(np.ravel(axes))
     if len(axes) != len(lessons):
-        raise CourseArgumentError(f"{len(lessons)} lessons need {len(lessons)} axes, got {len(axes)}.")
+        raise CourseArgumentError(
+            f"{len(lessons)} lessons need {len(lessons)} axes, got {len(axes)}.")
     for ax, lesson in zip(axes, lessons, strict=True):
         ax.hist(dist.loc[dist["lesson"] == lesson, "percent"], bins=np.linspace(0, 100, 11),
                 color="tab:green", edgecolor="white")
@@ -377,13 +381,16 @@ def write_report(df: pd.DataFrame, out_dir: Path | str, **thresholds: float) -> 
         "![score distribution](distribution.png)",
         "",
         "Difficulty is mean score / max (higher is easier). Point-biserial correlates the "
-        "exercise with the student's score on all other exercises; upper_lower is the top-27% minus bottom-27% share.",
+        "exercise with the student's score on all other exercises; upper_lower is the "
+        "top-27% minus bottom-27% share.",
     ]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     page = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Grade analytics</title></head><body>",
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<title>Grade analytics</title></head><body>",
         "<h1>Grade analytics</h1>",
-        f"<p>{df['student'].nunique()} students, {len(flagged)} exercises, {len(to_fix)} flagged.</p>",
+        f"<p>{df['student'].nunique()} students, {len(flagged)} exercises, "
+        f"{len(to_fix)} flagged.</p>",
         "<h2>Exercises to fix</h2>",
         to_fix.to_html(index=False, escape=True) if len(to_fix) else "<p>None flagged.</p>",
         "<h2>All exercises</h2>",

@@ -40,7 +40,8 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "grade": ("autograde every submission of a lesson", _delegate("course.grading", "grade_main")),
     "analytics": ("turn the gradebook into an item-analysis report",
                   _delegate("course.analytics", "analytics_main")),
-    "data": ("summarise the data sets (course data summary)", _delegate("course.data", "summary_main")),
+    "data": ("summarise the data sets (course data summary)",
+             _delegate("course.data", "summary_main")),
     "mindmap": ("render or export a mind map", _delegate("course.mindmap", "cli_main")),
 }
 

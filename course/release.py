@@ -67,7 +67,8 @@ def generate_assignment(course_root: Path | str, lesson: str) -> None:
     if not result.get("success"):
         raise CourseGradingError(
             f"nbgrader could not release lesson {lesson!r} from "
-            f"{course_root / 'solutions' / lesson}:\n{result.get('log', '')}\n{result.get('error', '')}"
+            f"{Path(course_root) / 'solutions' / lesson}:\n{result.get('log', '')}\n"
+            f"{result.get('error', '')}"
         )
 
 

@@ -179,7 +179,8 @@ def course_dir(tmp_path_factory):
         gb.add_notebook("L", "L")
         for name, points in (("ex1", 1), ("ex2", 2), ("ex3", 1)):
             gb.add_grade_cell(name, "L", "L", max_score=points, cell_type="code")
-        for student, scores in {"a": (1, 2, 0), "b": (1, 2, 0), "c": (0, 2, 0), "d": (0, 0, 0)}.items():
+        hand = {"a": (1, 2, 0), "b": (1, 2, 0), "c": (0, 2, 0), "d": (0, 0, 0)}
+        for student, scores in hand.items():
             gb.add_student(student)
             gb.add_submission("L", student)
             for name, score in zip(("ex1", "ex2", "ex3"), scores, strict=True):

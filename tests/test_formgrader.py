@@ -98,7 +98,8 @@ def test_the_formgrader_lists_every_lesson_without_an_error(lab):
     assert status == 200 and b"formgrader" in page.lower(), f"{how}: formgrader page HTTP {status}"
     assert b"does not exist" not in page, f"{how}: the page shows the missing-exchange banner"
     status, body = server.request("/formgrader/api/assignments")
-    assert status == 200, f"{how}: formgrader API HTTP {status}: {body[:300]!r}\n{server.log_text()}"
+    assert status == 200, \
+        f"{how}: formgrader API HTTP {status}: {body[:300]!r}\n{server.log_text()}"
     listed = {a["name"]: a for a in json.loads(body)}
     print(how, "formgrader lists:", {n: a.get("status") for n, a in sorted(listed.items())})
     missing = sorted(set(lessons()) - set(listed))
@@ -126,7 +127,8 @@ def test_make_lab_turns_the_news_pop_up_off(lab):
                                   re.S).group(1))
     disabled = ANNOUNCEMENTS in config.get("disabledExtensions", [])
     print(how, "announcements (news pop-up) disabled:", disabled)
-    assert disabled == (how == "make lab"), f"{how}: disabledExtensions {config['disabledExtensions']}"
+    assert disabled == (how == "make lab"), \
+        f"{how}: disabledExtensions {config['disabledExtensions']}"
 
 
 def _environ_of_kernel(kernel_id: str) -> dict[str, str]:

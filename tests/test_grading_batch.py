@@ -72,14 +72,17 @@ def test_precheck_accepts_the_solution_and_rejects_garbage(course, tmp_path):
     source = grading.source_cells(root, LESSON)
     written = grading.make_submissions(
         source_path, release_path, tmp_path, LESSON,
-        {"good": "solution", "bad": "invalid_json", "foreign": "other_lesson", "tests": "edited_test"})
+        {"good": "solution", "bad": "invalid_json", "foreign": "other_lesson",
+         "tests": "edited_test"})
     good = grading.precheck(written["good"], source, max_output_bytes=10**6)
     assert (good.fatal, good.notes, good.code_cells) == ("", [], 6)
     assert grading.precheck(written["bad"], source, max_output_bytes=10**6).fatal.startswith(
         "invalid notebook")
-    assert "another lesson" in grading.precheck(written["foreign"], source, max_output_bytes=10**6).fatal
+    foreign = grading.precheck(written["foreign"], source, max_output_bytes=10**6)
+    assert "another lesson" in foreign.fatal
     edited = grading.precheck(written["tests"], source, max_output_bytes=10**6)
-    assert not edited.fatal and "edited read-only cell(s) test_add, test_square, test_mean" in edited.notes[0]
+    assert not edited.fatal
+    assert "edited read-only cell(s) test_add, test_square, test_mean" in edited.notes[0]
 
 
 def test_precheck_rejects_json_that_is_not_a_notebook(course, tmp_path):
@@ -92,11 +95,13 @@ def test_precheck_rejects_json_that_is_not_a_notebook(course, tmp_path):
 
 def test_precheck_rejects_a_notebook_that_breaks_the_schema(course, tmp_path):
     root, source_path, release_path = course
-    written = grading.make_submissions(source_path, release_path, tmp_path, LESSON, {"s": "solution"})
+    written = grading.make_submissions(source_path, release_path, tmp_path, LESSON,
+                                       {"s": "solution"})
     raw = json.loads(written["s"].read_text())
     del raw["cells"][1]["source"]
     written["s"].write_text(json.dumps(raw))
-    found = grading.precheck(written["s"], grading.source_cells(root, LESSON), max_output_bytes=10**6)
+    found = grading.precheck(written["s"], grading.source_cells(root, LESSON),
+                             max_output_bytes=10**6)
     assert found.fatal == "invalid notebook: ValueError: not a valid nbformat 4 notebook: " \
         "'source' is a required property"
 
@@ -234,7 +239,8 @@ def test_parallel_jobs_merge_into_the_real_gradebook(course, batch, capsys):
 def test_a_worker_that_overruns_the_wall_clock_is_killed(course):
     root, source, release = course
     grading.make_submissions(source, release, root, LESSON, {"slowpoke": "solution"})
-    worker = grading.GradingWorker(cell_timeout=CELL_TIMEOUT, max_output_bytes=10**6, feedback=False)
+    worker = grading.GradingWorker(cell_timeout=CELL_TIMEOUT, max_output_bytes=10**6,
+                                   feedback=False)
     try:
         result = worker.grade(root, LESSON, "slowpoke", wall_timeout=0.5)
     finally:

@@ -65,7 +65,8 @@ def test_the_release_saved_by_nbformat_is_not_flagged(course, tmp_path):
 
 def test_the_solution_saved_by_nbformat_is_not_flagged(course, tmp_path):
     _, source, _, cells = course
-    for name, nb in {"canary": nbformat.read(source, as_version=4), "solved": _solved(course)}.items():
+    notebooks = {"canary": nbformat.read(source, as_version=4), "solved": _solved(course)}
+    for name, nb in notebooks.items():
         path = tmp_path / f"{name}.ipynb"
         nbformat.write(nb, path)
         found = _check(path, cells)
@@ -75,7 +76,7 @@ def test_the_solution_saved_by_nbformat_is_not_flagged(course, tmp_path):
 def test_an_edited_test_is_still_flagged(course, tmp_path):
     _, _, release, cells = course
     nb = nbformat.read(release, as_version=4)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test-profile")
+    test = next(c for c in nb.cells if grading.cell_grade_id(c) == "test-profile")
     test.source += "\nassert True"
     nbformat.write(nb, tmp_path / "edited.ipynb")
     found = _check(tmp_path / "edited.ipynb", cells)
@@ -122,8 +123,9 @@ def test_cells_copied_into_a_new_notebook_get_their_metadata_back(course, tmp_pa
     nbformat.write(stripped, tmp_path / "stripped.ipynb")
     found = _check(tmp_path / "stripped.ipynb", cells)
     assert not found.fatal and found.repaired
-    assert found.notes == ["nbgrader metadata missing (cells copied into a new notebook?): 5 "
-                           "cell(s) matched to the release by cell id, content or place, and graded"]
+    assert found.notes == [
+        "nbgrader metadata missing (cells copied into a new notebook?): 5 cell(s) matched to "
+        "the release by cell id, content or place, and graded"]
     ids = [grading.cell_grade_id(c) for c in found.notebook.cells]
     assert [i for i in ids if i] == cells["grade_ids"]
 

@@ -34,18 +34,22 @@ def _autograde(root, lesson, submissions):
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)
         result = api.autograde(lesson, student, force=True, create=True)
-        assert result["success"], f"autograde of {student} failed:\n{result.get('log')}\n{result.get('error')}"
+        assert result["success"], \
+            f"autograde of {student} failed:\n{result.get('log')}\n{result.get('error')}"
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         for student in submissions:
-            notebook = gb.find_submission_notebook(lesson, lesson, student)  # (notebook, assignment, student)
-            scores[student] = {g.name: (g.score, g.max_score) for g in notebook.grades if g.max_score}
+            # (notebook, assignment, student)
+            notebook = gb.find_submission_notebook(lesson, lesson, student)
+            scores[student] = {g.name: (g.score, g.max_score) for g in notebook.grades
+                               if g.max_score}
     return scores
 
 
 def _partly_wrong(solution, release):
     """The solution, with its first answer cell replaced by the released stub."""
     nb = nbformat.from_dict(solution)
-    stubs = {c.id: c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    stubs = {c.id: c.source for c in release.cells
+             if c.metadata.get("nbgrader", {}).get("solution")}
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
             cell.source = stubs[cell.id]

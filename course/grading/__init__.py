@@ -53,6 +53,8 @@ from course.grading.cases import (
     jupyterlab_json,
     make_case,
     make_submissions,
+    nbgrader_cell,
+    python_notebook,
     solved,
 )
 from course.grading.cli import grade_main
@@ -73,9 +75,11 @@ from course.grading.worker import RESULT_MARK, GradingWorker, autograde_one
 __all__ = [
     "EXPECTED_OUTCOME", "FAILED", "FLAGGED", "GOOD_CASES", "GRADED", "KERNEL_DIED",
     "RESULT_MARK", "SUBMISSION_CASES", "TRUNCATED_MARK", "GradeReport", "GradeRow",
-    "GradingWorker", "PreCheck", "autograde_one", "cell_grade_id", "cohort_cases", "copied_into_new_notebook",
+    "GradingWorker", "PreCheck", "autograde_one", "cell_grade_id", "cohort_cases",
+    "copied_into_new_notebook",
     "course_config", "course_directory", "grade_lesson", "grade_main", "gradebook_path",
     "inject", "inspect_autograded", "jupyterlab_json", "make_case", "make_submissions",
+    "nbgrader_cell", "python_notebook",
     "precheck", "read_submission", "solved", "source_cells", "student_scores", "tools_env",
     "tools_on_path",
 ]

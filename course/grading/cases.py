@@ -67,6 +67,37 @@ def jupyterlab_json(nb) -> str:
     return nbformat.v4.writes_json(nb) + "\n"
 
 
+def nbgrader_cell(kind: str, source: str, grade_id: str, points: int = 0):
+    """A source-notebook cell with nbgrader metadata.
+
+    ``kind``: ``"answer"`` (code the student writes), ``"tests"`` (read-only code
+    worth ``points``) or ``"note"`` (read-only Markdown).
+
+    Raises:
+        CourseArgumentError: an unknown kind.
+    """
+    import nbformat
+
+    if kind not in ("answer", "tests", "note"):
+        raise CourseArgumentError(f"kind must be answer, tests or note, got {kind!r}.")
+    meta = {"grade": kind == "tests", "grade_id": grade_id, "locked": kind != "answer",
+            "schema_version": 3, "solution": kind == "answer", "task": False}
+    if kind == "tests":
+        meta["points"] = points
+    make = nbformat.v4.new_markdown_cell if kind == "note" else nbformat.v4.new_code_cell
+    return make(source, metadata={"nbgrader": meta})
+
+
+def python_notebook(cells: list):
+    """A notebook of ``cells`` for the ``python3`` kernel."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
 def _solution_text(source: str) -> str:
     """The code between BEGIN/END SOLUTION markers, markers removed."""
     kept = [line for line in source.splitlines()

@@ -94,7 +94,8 @@ def _validate(nb) -> None:
         try:
             validate(copy.deepcopy(nb))
         except ValidationError as exc:
-            raise Unreadable(f"ValueError: not a valid nbformat 4 notebook: {exc.message}") from None
+            message = f"ValueError: not a valid nbformat 4 notebook: {exc.message}"
+            raise Unreadable(message) from None
 
 
 def precheck(path: Path, source: dict[str, Any], *, max_output_bytes: int) -> PreCheck:
