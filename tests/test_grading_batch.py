@@ -248,3 +248,32 @@ def test_a_worker_that_overruns_the_wall_clock_is_killed(course):
     assert result["success"] is False
     assert "wall clock" in result["error"] and "killed" in result["error"]
     assert worker.proc.poll() is not None
+
+
+def test_path_is_set_only_where_nbgrader_runs_its_tools(monkeypatch):
+    import os
+    import threading
+
+    from course.config import ROOT
+
+    scripts = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    grading.course_config(ROOT)  # nbgrader_config.py fixes PATH for a Jupyter server ...
+    assert os.environ["PATH"] == "/usr/bin:/bin"  # ... but not for this process
+    inside = []
+
+    def nested() -> None:
+        with grading.tools_on_path():
+            inside.append(os.environ["PATH"].split(os.pathsep)[0])
+
+    with grading.tools_on_path():
+        threads = [threading.Thread(target=nested) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert os.environ["PATH"].split(os.pathsep)[0] == scripts
+    assert inside == [scripts] * 4
+    assert os.environ["PATH"] == "/usr/bin:/bin"
+    assert grading.tools_env()["PATH"].split(os.pathsep)[0] == scripts
+    assert os.environ["PATH"] == "/usr/bin:/bin"
