@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt "$(TORCH)" -e ".[dev]"
 	touch $(STAMP)
 
+# .jupyter/ holds the course's JupyterLab settings (no news pop-up); the user's own config wins.
 lab: $(STAMP)
 	@$(BIN)/course mindmap fonts
+	JUPYTER_CONFIG_PATH=$(CURDIR)/.jupyter$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH)) \
 	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=$(CURDIR) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00-course-map/00-course-map.ipynb
 

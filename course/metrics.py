@@ -19,10 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from course.data.common import GAINS, LABELS  # noqa: F401 - one home: course.data
 from course.errors import CourseDataError, CourseError
-
-LABELS = ("Exact", "Partial", "Irrelevant")
-GAINS = {"Exact": 1.0, "Partial": 0.5, "Irrelevant": 0.0}
 
 
 def _pair(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from course.data import (
     vocab,
 )
 from course.data.minishop import add_typo
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_relevance_pairs_shape_and_split_filter(shop):
     assert pairs["product_text"].notna().all()
     test = relevance_pairs(shop, split="test")
     assert set(test["split"]) == {"test"} and 0 < len(test) < len(pairs)
-    with pytest.raises(CourseDataError, match="Unknown split"):
+    with pytest.raises(CourseArgumentError, match="Unknown split"):
         relevance_pairs(shop, split="dev")
 
 
@@ -171,7 +171,7 @@ def test_to_dataset_dict_has_one_dataset_per_split(small):
     for name, part in dd.items():
         assert part.features["label"].names == LABELS
         assert set(part["split"]) == {name}
-    with pytest.raises(CourseDataError, match="fold"):
+    with pytest.raises(CourseArgumentError, match="fold"):
         to_dataset_dict(pairs, split_col="fold")
 
 
@@ -201,7 +201,7 @@ def test_leave_last_out_collapses_repeats_and_keeps_short_users_in_train():
     train, valid, test = leave_last_out(purchases)
     assert list(test["product_id"]) == ["c"] and list(valid["product_id"]) == ["b"]
     assert list(train["product_id"]) == ["a", "x", "y"]  # repeat of 'a' collapsed; user 2 too short
-    with pytest.raises(CourseDataError, match="item"):
+    with pytest.raises(CourseArgumentError, match="item"):
         leave_last_out(purchases.rename(columns={"product_id": "item"}))
 
 
@@ -229,9 +229,9 @@ def test_tastes_drive_purchases(shop):
 
 
 def test_bad_sizes_raise():
-    with pytest.raises(CourseDataError, match="n_products"):
+    with pytest.raises(CourseArgumentError, match="n_products"):
         make_minishop(n_products=10)
-    with pytest.raises(CourseDataError, match="label_noise"):
+    with pytest.raises(CourseArgumentError, match="label_noise"):
         make_minishop(label_noise=1.5)
 
 
@@ -257,7 +257,7 @@ def test_split_queries_is_deterministic_and_sized():
     a, b = split_queries(queries, seed=7), split_queries(queries, seed=7)
     assert a["split"].equals(b["split"])
     assert a["split"].value_counts().to_dict() == {"train": 140, "valid": 30, "test": 30}
-    with pytest.raises(CourseDataError, match="shares"):
+    with pytest.raises(CourseArgumentError, match="shares"):
         split_queries(queries, valid=0.6, test=0.6)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from course.data import vocab
 from course.data.common import FAMILIES, LABELS
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError
 
 ATTRIBUTES = ("size", "colour", "style", "material")  # natural word order before the type
 ATTRIBUTE_WEIGHTS = {"colour": 0.4, "material": 0.25, "style": 0.25, "size": 0.1}
@@ -65,12 +65,12 @@ def make_minishop(
         test_fraction: share of queries in the test split.
     """
     if n_products < 60 or n_queries < 3 or n_users < 1:
-        raise CourseDataError(
+        raise CourseArgumentError(
             "make_minishop needs n_products >= 60, n_queries >= 3 and n_users >= 1; "
             f"got {n_products}, {n_queries}, {n_users}. Use larger sizes."
         )
     if not 0.0 <= label_noise < 1.0:
-        raise CourseDataError(f"label_noise must be in [0, 1); got {label_noise}.")
+        raise CourseArgumentError(f"label_noise must be in [0, 1); got {label_noise}.")
     rng = np.random.default_rng(seed)
     products = make_products(rng, n_products)
     queries, labels = make_queries(rng, products, n_queries, label_noise, valid_fraction, test_fraction)
@@ -256,7 +256,7 @@ def make_queries(
             if text not in seen:
                 break
         else:  # pragma: no cover - only with absurdly many queries
-            raise CourseDataError(f"Could not make {n_queries} distinct queries; use fewer.")
+            raise CourseArgumentError(f"Could not make {n_queries} distinct queries; use fewer.")
         seen[text] = split
         query_rows.append({
             "query_id": query_id, "query": text, "family": family, "split": split,
