@@ -44,14 +44,19 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import live_server  # noqa: E402
 from test_formgrader import START_PATHS, _bare_env, _command, _copy_course, _errors_in  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# One xdist worker runs the whole module (make test uses --dist loadgroup), so each
+# JupyterLab is started once.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 ARTIFACTS = ROOT / "build" / "browser"
-IN_CI = os.environ.get("COURSE_CI") == "1"
 LESSONS = ("00-course-map", "02-tokenization")
 KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
 RUN_TIMEOUT_S = 300
 PROMPTS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell'))
     .map(c => (c.querySelector('.jp-InputPrompt') || {textContent: ''}).textContent.trim())"""
+
+
+def _in_ci() -> bool:
+    return os.environ.get("COURSE_CI") == "1"
 
 
 def _chromium() -> str:
@@ -62,7 +67,7 @@ def _chromium() -> str:
         return found
     reason = ("no Chromium: install Debian's package (apt-get install chromium) or set "
               "COURSE_CHROMIUM to a Chromium binary")
-    if IN_CI:
+    if _in_ci():
         pytest.fail(f"{reason}; in CI, .ci/run installs it")
     pytest.skip(reason)
 
@@ -89,7 +94,7 @@ def browser(tmp_path_factory):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        if IN_CI:
+        if _in_ci():
             raise
         pytest.skip(f"Playwright is not installed ({exc}): pip install -e '.[dev]'")
     tmp = tmp_path_factory.mktemp("chromium")
@@ -356,3 +361,13 @@ def test_the_book_opens_its_map_links_land_and_search_finds(browser, book_server
         hit = page.locator(".md-search-result__link[href*='02-tokenization']").first
         hit.wait_for(timeout=30_000)
         assert not watch.errors(), f"browser errors on the book: {watch.errors()}"
+
+
+@pytest.mark.parametrize("ci", ["1", ""])
+def test_no_chromium_skips_with_a_reason_but_fails_in_ci(ci, monkeypatch):
+    monkeypatch.setenv("COURSE_CI", ci)
+    monkeypatch.delenv("COURSE_CHROMIUM", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(expected, match="apt-get install chromium"):
+        _chromium()
