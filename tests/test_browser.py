@@ -359,7 +359,9 @@ def test_the_book_opens_its_map_links_land_and_search_finds(browser, book_server
         page.locator("input.md-search__input").first.click()
         page.keyboard.type("wordpiece")
         hit = page.locator(".md-search-result__link[href*='02-tokenization']").first
-        hit.wait_for(timeout=30_000)
+        hit.wait_for(state="attached", timeout=30_000)
+        meta = page.locator(".md-search-result__meta").first.inner_text()
+        assert re.search(r"\d+ matching", meta), f"search says {meta!r}"
         assert not watch.errors(), f"browser errors on the book: {watch.errors()}"
 
 
