@@ -191,3 +191,24 @@ def test_the_builder_refuses_a_site_with_solution_code(tmp_path, monkeypatch):
     with pytest.raises(CourseError, match="solution code"):
         cli.build_book({}, tmp_path / "out", "smoke", ROOT)
     assert not site.exists()
+
+
+def test_the_book_says_how_to_execute_a_lesson_it_lacks(tmp_path):
+    from course.book import executed_releases
+    from course.errors import CourseError
+
+    with pytest.raises(CourseError, match=r"course run --release --profile cpu"):
+        executed_releases("cpu", release_dir=tmp_path, execute=False, lessons=["00-course-map"])
+
+
+def test_an_executed_copy_of_an_older_release_is_not_reused(tmp_path):
+    from course.book import executed_releases
+    from course.errors import CourseError
+
+    stale = tmp_path / "cpu" / "00-course-map.ipynb"
+    stale.parent.mkdir()
+    nb = nbformat.read(lesson_notebook("00-course-map", "notebooks"), as_version=4)
+    nb.metadata["course_run"] = {"source_sha256": "0" * 64, "error": None}
+    nbformat.write(nb, stale)
+    with pytest.raises(CourseError, match="No up-to-date executed release"):
+        executed_releases("cpu", release_dir=tmp_path, execute=False, lessons=["00-course-map"])
