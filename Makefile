@@ -48,7 +48,8 @@ book: $(STAMP)
 	$(BIN)/course book --profile $(PROFILE)
 
 test: $(STAMP)
-	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest \
+		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 release: $(STAMP)
 	$(BIN)/course release

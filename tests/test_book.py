@@ -90,7 +90,8 @@ def test_the_book_has_every_lesson_in_lesson_order(book):
     index = _html(book.site / "index.html")
     assert sorted(book.pages) == LESSONS, "one page per lesson of notebooks/"
     nav = [index.find(f'href="{lesson}/{lesson}.html"') for lesson in LESSONS]
-    assert all(i >= 0 for i in nav), f"the index links every lesson: {dict(zip(LESSONS, nav, strict=True))}"
+    found = dict(zip(LESSONS, nav, strict=True))
+    assert all(i >= 0 for i in nav), f"the index links every lesson: {found}"
     assert nav == sorted(nav), "lessons are listed in lesson order"
     for lesson, page in book.pages.items():
         nb = nbformat.read(lesson_notebook(lesson, "notebooks"), as_version=4)
