@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "data": ("summarise the data sets (course data summary)",
              _delegate("course.data", "summary_main")),
     "mindmap": ("render or export a mind map", _delegate("course.mindmap", "cli_main")),
+    "book": ("build the course as a static website (make book)",
+             _delegate("course.book", "book_main")),
 }
 
 

@@ -18,6 +18,8 @@ from course.config import ROOT
 from course.errors import CourseArgumentError, CourseGradingError
 
 NOTEBOOK_KEEP_METADATA = ("kernelspec", "language_info")
+# The tag JupyterLab (and nbclient) read as "this cell may fail: run on".
+MAY_FAIL_TAG = "raises-exception"
 
 
 def lessons(root: Path | str = ROOT) -> list[str]:
@@ -32,8 +34,31 @@ def lesson_notebook(lesson: str, kind: str = "solutions", root: Path | str = ROO
     return Path(root) / kind / lesson / f"{lesson}.ipynb"
 
 
-def normalize_notebook(path: Path) -> None:
-    """Strip outputs, execution counts and run metadata; rewrite in canonical JSON."""
+def is_graded_test(cell: nbformat.NotebookNode) -> bool:
+    """True for an autograded test cell (nbgrader ``grade`` without ``solution``)."""
+    grader = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(grader.get("grade")) and not grader.get("solution")
+
+
+def let_run_all_continue(nb: nbformat.NotebookNode) -> None:
+    """Tag every graded test cell ``raises-exception``, so Run All goes on past it.
+
+    In the unsolved release an exercise's test fails. Without the tag, JupyterLab's Run All
+    stops there (the kernel drops every queued cell) and the rest of the lesson never runs.
+    nbgrader ignores tags (they are not in its checksums), so grading is unchanged. Only
+    releases get the tag: papermill runs the solutions and must still fail on a broken test.
+    """
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if is_graded_test(cell) and MAY_FAIL_TAG not in tags:
+            cell.metadata["tags"] = [*tags, MAY_FAIL_TAG]
+
+
+def normalize_notebook(path: Path, release: bool = False) -> None:
+    """Strip outputs, execution counts and run metadata; rewrite in canonical JSON.
+
+    With ``release``, also :func:`let_run_all_continue`.
+    """
     nb = nbformat.read(path, as_version=4)
     nb.metadata = nbformat.NotebookNode(
         {k: nb.metadata[k] for k in NOTEBOOK_KEEP_METADATA if k in nb.metadata}
@@ -45,6 +70,8 @@ def normalize_notebook(path: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+    if release:
+        let_run_all_continue(nb)
     nbformat.validate(nb)
     text = nbformat.writes(nb, version=4)
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
@@ -116,7 +143,7 @@ def release(selected: list[str] | None = None, *, root: Path | str = ROOT,
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(scratch / "notebooks" / lesson, target)
             for notebook in target.glob("*.ipynb"):
-                normalize_notebook(notebook)
+                normalize_notebook(notebook, release=True)
             written.append(target / f"{lesson}.ipynb")
     return written
 
@@ -124,5 +151,5 @@ def release(selected: list[str] | None = None, *, root: Path | str = ROOT,
 def _release_in_place(lesson: str, root: Path) -> Path:
     generate_assignment(root, lesson)
     for notebook in (root / "notebooks" / lesson).glob("*.ipynb"):
-        normalize_notebook(notebook)
+        normalize_notebook(notebook, release=True)
     return lesson_notebook(lesson, "notebooks", root)
