@@ -11,6 +11,7 @@ from course.errors import CourseArgumentError, CourseDataError
 
 CHOICES = ("mini-shop", "online_retail")
 SHOP_USERS = 3000  # mini-shop shoppers for lesson 04 (the generator's default is 500)
+SHOP_PRODUCTS = 1200  # the generator's default catalog
 
 
 def load_sequences(
@@ -18,6 +19,7 @@ def load_sequences(
     seed: int = 42,
     max_users: int | None = None,
     shop_users: int = SHOP_USERS,
+    shop_products: int = SHOP_PRODUCTS,
 ) -> tuple[dict, dict, str]:
     """Time-ordered purchases per user and the text of every item.
 
@@ -30,6 +32,7 @@ def load_sequences(
         seed: seed of the mini-shop and of the user sample.
         max_users: keep a seeded random sample of this many users (all when None).
         shop_users: how many shoppers mini-shop generates.
+        shop_products: how many products mini-shop generates (fewer encode faster).
 
     Returns:
         ``(sequences, item_text, data_used)``: ``{user: [item, ...]}``, ``{item: text}``, a name.
@@ -46,7 +49,7 @@ def load_sequences(
             texts = dict(zip(retail.items["product_id"].astype(str), retail.items["text"],
                              strict=True))
             return _limit(sequences, max_users, seed), texts, "online_retail"
-    shop = data.make_minishop(seed=seed, n_users=shop_users)
+    shop = data.make_minishop(seed=seed, n_products=shop_products, n_users=shop_users)
     ordered = shop.purchases.sort_values(["user_id", "timestamp"], kind="stable")
     sequences = {u: list(group["product_id"]) for u, group in ordered.groupby("user_id", sort=True)}
     texts = dict(zip(shop.products["product_id"], shop.products["text"], strict=True))

@@ -309,24 +309,32 @@ def _candidates(rng, query_id, attrs, columns, product_ids, noise: float) -> dic
 # two-colour palette: every product is weighted by how well it fits their taste
 # (multipliers below) times a flattened popularity, and most purchases continue a
 # "project": the next product is a complement of the previous one (sofa -> cushion).
-TASTE_MULTIPLIERS = {"style": 6.0, "colour": 5.0, "colour_2": 3.0, "material": 2.0, "price": 1.5}
-POPULARITY_EXPONENT = 0.6  # applied to the products' Zipf-like popularity (exponent 0.9)
-COMPLEMENT_PROBABILITY = 0.6  # chance that the next purchase continues the project
+# Some styles and colours are more common than others, so best sellers share attributes
+# a text model can read; the per-product popularity (hidden from text) is mild.
+TASTE_MULTIPLIERS = {"style": 10.0, "colour": 8.0, "colour_2": 4.0, "material": 2.0, "price": 1.5}
+POPULARITY_EXPONENT = 0.3  # applied to the products' Zipf-like popularity (exponent 0.9)
+COMPLEMENT_PROBABILITY = 0.8  # chance that the next purchase continues the project
+STYLE_SHARES = {"modern": 0.28, "scandinavian": 0.22, "minimalist": 0.16, "rustic": 0.14,
+                "industrial": 0.11, "vintage": 0.09}
+COLOUR_SHARES = {"grey": 0.18, "white": 0.15, "beige": 0.13, "black": 0.11, "blue": 0.1,
+                 "green": 0.09, "brown": 0.08, "pink": 0.06, "yellow": 0.05, "red": 0.05}
 
 
 def make_users(rng: np.random.Generator, n_users: int) -> pd.DataFrame:
     """Shoppers with latent tastes: a style, a two-colour palette, a material, a price band.
 
+    Styles and colours are drawn with :data:`STYLE_SHARES` and :data:`COLOUR_SHARES`;
     ``n_purchases`` (5-30, median about 10) is how many distinct products each one buys.
     """
-    colours = list(vocab.COLOURS)
-    first = rng.integers(0, len(colours), n_users)
-    second = (first + rng.integers(1, len(colours), n_users)) % len(colours)  # never the first
+    colours = np.asarray(list(COLOUR_SHARES), dtype=object)
+    shares = np.asarray(list(COLOUR_SHARES.values()))
+    palette = np.stack([rng.choice(len(colours), 2, replace=False, p=shares)
+                        for _ in range(n_users)]).reshape(n_users, 2)
     return pd.DataFrame({
         "user_id": np.arange(n_users),
-        "taste_style": rng.choice(list(vocab.STYLES), n_users),
-        "taste_colour": np.asarray(colours, dtype=object)[first],
-        "taste_colour_2": np.asarray(colours, dtype=object)[second],
+        "taste_style": rng.choice(list(STYLE_SHARES), n_users, p=list(STYLE_SHARES.values())),
+        "taste_colour": colours[palette[:, 0]],
+        "taste_colour_2": colours[palette[:, 1]],
         "taste_material": rng.choice(list(vocab.MATERIALS), n_users),
         "taste_price_band": rng.integers(0, 3, n_users),
         "n_purchases": np.clip(4 + rng.geometric(1 / 9, n_users), 5, 30),
