@@ -374,6 +374,10 @@ def test_two_tower_checks_that_the_towers_fit(tiny_parts):
     assert TwoTower(items).dim == 8 and TwoTower(items).user_tower.mlp[0].in_features == 8
     with pytest.raises(CourseArgumentError, match="UserTower"):
         TwoTower(items, UserTower(dim=16))
+    with pytest.raises(CourseArgumentError, match="from_encoder"):  # the old signature
+        TwoTower(items.encoder, tokenizer, item_texts(), projection_dim=8)
+    built = TwoTower(items)
+    assert built.encoder is items.encoder and built.item_cache is items.item_cache
     with pytest.raises(CourseArgumentError, match="empty"):
         ItemTower(load_encoder(resolved), tokenizer, [])
 

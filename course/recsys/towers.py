@@ -259,8 +259,14 @@ class TwoTower(nn.Module):
         user_tower: a :class:`UserTower` of the item tower's size (default: a new one).
     """
 
-    def __init__(self, item_tower: ItemTower, user_tower: UserTower | None = None):
+    def __init__(self, item_tower: ItemTower, user_tower: UserTower | None = None, *args, **kwargs):
         super().__init__()
+        if args or kwargs or not isinstance(item_tower, ItemTower):  # the signature before 2026-11
+            raise CourseArgumentError(
+                f"TwoTower takes an ItemTower (and optionally a UserTower), got "
+                f"{type(item_tower).__name__}. To build both towers from an encoder, call "
+                "TwoTower.from_encoder(encoder, tokenizer, item_texts, projection_dim=...)."
+            )
         user_tower = user_tower if user_tower is not None else UserTower(item_tower.dim)
         if user_tower.mlp[0].in_features != item_tower.dim:
             raise CourseArgumentError(
@@ -291,6 +297,16 @@ class TwoTower(nn.Module):
     def half_life(self) -> float:
         """The user tower's recency half-life, in purchases."""
         return self.user_tower.half_life
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The item tower's encoder."""
+        return self.item_tower.encoder
+
+    @property
+    def item_cache(self) -> torch.Tensor:
+        """The item tower's cached encoder outputs, ``[num_items, hidden]`` (frozen mode only)."""
+        return self.item_tower.item_cache
 
     def train(self, mode: bool = True):
         """Like ``nn.Module.train``; a frozen encoder stays in eval mode."""
