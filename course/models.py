@@ -146,7 +146,10 @@ def resolve_model(name: str | None = None, *, quiet: bool = False) -> ResolvedMo
     snapshot = _hub_snapshot(requested, local_only=config.offline())
     if snapshot:
         return ResolvedModel(requested, requested, snapshot, "hub")
-    why = "offline mode is on" if config.offline() else "it is not cached and the hub is unreachable"
+    why = (
+        "offline mode is on" if config.offline()
+        else "it is not cached and the hub is unreachable"
+    )
     reason = f"Requested {requested!r} but {why}; using the packaged MiniLM instead."
     if not quiet:
         warnings.warn(reason, stacklevel=2)
@@ -194,7 +197,9 @@ def load_classifier(
     )
 
 
-def load_encoder(model: ResolvedModel, *, attn_implementation: str = "sdpa", seed: int = config.DEFAULT_SEED):
+def load_encoder(
+    model: ResolvedModel, *, attn_implementation: str = "sdpa", seed: int = config.DEFAULT_SEED
+):
     """The bare BERT encoder (no head), e.g. for a two-tower item tower."""
     import torch
     from transformers import AutoModel, BertModel

@@ -173,7 +173,9 @@ def run_main(argv: list[str] | None = None) -> int:
     """``course run [LESSON...] [--profile P] [--out DIR] [--online]``."""
     parser = argparse.ArgumentParser(prog="course run", description=__doc__.splitlines()[0])
     parser.add_argument("lessons", nargs="*", help="lesson ids (default: all)")
-    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("COURSE_PROFILE", "cpu"))
+    parser.add_argument(
+        "--profile", choices=PROFILES, default=os.environ.get("COURSE_PROFILE", "cpu")
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "build")
     parser.add_argument("--online", action="store_true", help="allow hub downloads")
     parser.add_argument("--release", action="store_true",
@@ -191,11 +193,13 @@ def run_main(argv: list[str] | None = None) -> int:
         else:
             runs.append(run_lesson(lesson, profile=args.profile, out_dir=args.out,
                                    offline=not args.online))
-        tqdm.write(f"{lesson}: {runs[-1].seconds:.1f} s" + (f"  FAILED {runs[-1].error}" if runs[-1].error else ""))
+        failed = f"  FAILED {runs[-1].error}" if runs[-1].error else ""
+        tqdm.write(f"{lesson}: {runs[-1].seconds:.1f} s{failed}")
     table = metrics_table(runs)
     import pandas as pd
 
-    with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 80):
+    wide = ("display.max_rows", None, "display.width", 160, "display.max_colwidth", 80)
+    with pd.option_context(*wide):
         print(table.to_string(index=False))
     where = args.out / "release" if args.release else args.out
     print(f"\nexecuted notebooks: {where / args.profile}")

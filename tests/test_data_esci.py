@@ -26,12 +26,15 @@ COLUMNS = ["example_id", "query", "query_id", "product_id", "product_locale", "e
 
 def sample_frame() -> pd.DataFrame:
     rows = []
-    for i, (label, locale) in enumerate([("E", "us"), ("S", "us"), ("C", "us"), ("I", "us"),
-                                         ("Exact", "us"), ("Substitute", "es"), ("I", "us"), ("E", "jp")]):
+    labels_and_locales = [("E", "us"), ("S", "us"), ("C", "us"), ("I", "us"),
+                          ("Exact", "us"), ("Substitute", "es"), ("I", "us"), ("E", "jp")]
+    for i, (label, locale) in enumerate(labels_and_locales):
         rows.append({
-            "example_id": i, "query": f"query {i // 2}", "query_id": i // 2, "product_id": f"B0{i:08d}",
+            "example_id": i, "query": f"query {i // 2}", "query_id": i // 2,
+            "product_id": f"B0{i:08d}",
             "product_locale": locale, "esci_label": label, "small_version": 1, "large_version": 1,
-            "product_title": f"Product <b>{i}</b>", "product_description": "Line one<br/>line   two",
+            "product_title": f"Product <b>{i}</b>",
+            "product_description": "Line one<br/>line   two",
             "product_bullet_point": "fast, cheap", "product_brand": "Acme", "product_color": "red",
             "product_text": "ignored", "language": "en",
         })
@@ -52,15 +55,18 @@ def test_default_mapping_and_locale_filter(esci_dir):
     data = load_esci(esci_dir, download=False)
     assert list(data.pairs.columns) == PAIR_COLUMNS
     assert data.report.count("product_locale other than 'us'") == 2
-    assert list(data.examples["label"]) == ["Exact", "Partial", "Irrelevant", "Irrelevant", "Exact", "Irrelevant"]
+    assert list(data.examples["label"]) == [
+        "Exact", "Partial", "Irrelevant", "Irrelevant", "Exact", "Irrelevant"]
     assert data.report.count("ESCI C -> Irrelevant") == 1
     assert data.label_map == DEFAULT_LABEL_MAP
-    assert data.examples["product_text"].iloc[0] == "Product 0. Acme. red. Line one line two. fast, cheap"
+    first_text = data.examples["product_text"].iloc[0]
+    assert first_text == "Product 0. Acme. red. Line one line two. fast, cheap"
     assert (data.pairs.groupby("query_id")["split"].nunique() == 1).all()
 
 
 def test_label_map_is_configurable(esci_dir):
-    data = load_esci(esci_dir, download=False, label_map={"Complement": "Partial", "S": "Irrelevant"}, locale=None)
+    label_map = {"Complement": "Partial", "S": "Irrelevant"}
+    data = load_esci(esci_dir, download=False, label_map=label_map, locale=None)
     assert list(data.examples["label"][:4]) == ["Exact", "Irrelevant", "Partial", "Irrelevant"]
     assert len(data.examples) == 8
     with pytest.raises(CourseArgumentError, match="label_map entry 'X'"):
@@ -131,7 +137,8 @@ def test_real_esci_sample():
     data = load_esci(download=False)
     print(data.report)
     assert len(data.examples) == 200 and data.report.rows_in == 200
-    assert data.examples["label"].value_counts().to_dict() == {"Exact": 138, "Partial": 49, "Irrelevant": 13}
+    counts = data.examples["label"].value_counts().to_dict()
+    assert counts == {"Exact": 138, "Partial": 49, "Irrelevant": 13}
     assert set(data.pairs["label"]) <= set(LABELS)
     assert not data.pairs["product_text"].str.contains("<br").any()
     pairs = relevance_pairs(data, "train")

@@ -45,7 +45,8 @@ def test_tables_have_the_contract_columns(shop):
     assert list(shop.labels.columns[:3]) == ["query_id", "product_id", "label"]
     assert set(shop.purchases.columns) >= {"user_id", "product_id", "timestamp"}
     assert "user_id" in shop.users.columns and "taste_style" in shop.users.columns
-    assert (shop.products["text"] == shop.products["title"] + ". " + shop.products["description"]).all()
+    products = shop.products
+    assert (products["text"] == products["title"] + ". " + products["description"]).all()
 
 
 def test_defaults_are_big_enough_for_lessons_03_and_04(shop):
@@ -107,9 +108,11 @@ def test_stored_grades_match_a_recomputation(small):
     queries = small.queries.set_index("query_id")
     for query_id, group in list(small.labels.groupby("query_id"))[:10]:
         row = queries.loc[query_id]
-        attrs = {"type": row["q_type"], **{a: row[f"q_{a}"] for a in ("size", "colour", "style", "material")
-                                           if isinstance(row[f"q_{a}"], str)}}
-        expected = grade(attrs, small.products.set_index("product_id").loc[group["product_id"]].reset_index())
+        attrs = {"type": row["q_type"], **{
+            a: row[f"q_{a}"] for a in ("size", "colour", "style", "material")
+            if isinstance(row[f"q_{a}"], str)}}
+        candidates = small.products.set_index("product_id").loc[group["product_id"]]
+        expected = grade(attrs, candidates.reset_index())
         assert list(group["clean_label"]) == list(expected)
 
 
@@ -128,7 +131,8 @@ def test_held_out_synonyms_never_appear_in_training_queries_or_products(shop):
     held_out = {s for _, syns, *_ in vocab.PRODUCT_TYPES.values() for s in syns[1:]}
     train = shop.queries[shop.queries["split"] == "train"]["query"]
     assert not any(s in f" {q} " for q in train for s in [f" {h} " for h in held_out])
-    test_syn = shop.queries[(shop.queries["split"] == "test") & (shop.queries["family"] == "synonym")]
+    queries = shop.queries
+    test_syn = queries[(queries["split"] == "test") & (queries["family"] == "synonym")]
     assert len(test_syn) >= 20
     assert all(any(f" {h} " in f" {q} " for h in held_out) for q in test_syn["query"])
     texts = " " + " ".join(shop.products["text"].str.lower()) + " "
@@ -318,8 +322,10 @@ def test_add_typo_always_changes_the_phrase(word, seed):
     assert add_typo(np.random.default_rng(seed), f"red {word}") != f"red {word}"
 
 
-@given(st.lists(st.sampled_from(["sofa", "Sofa ", "red rug", "lamp", "RED  rug", "desk", "bed", "mat"]),
-                min_size=1, max_size=30), st.integers(0, 100))
+QUERY_TEXTS = ["sofa", "Sofa ", "red rug", "lamp", "RED  rug", "desk", "bed", "mat"]
+
+
+@given(st.lists(st.sampled_from(QUERY_TEXTS), min_size=1, max_size=30), st.integers(0, 100))
 @settings(max_examples=60, deadline=None)
 def test_split_queries_never_puts_one_text_in_two_splits(texts, seed):
     queries = pd.DataFrame({"query_id": range(len(texts)), "query": texts})
@@ -351,7 +357,8 @@ def _macro_f1_by_family(shop):
         mask = (test["family"] == family).to_numpy()
         truth = test["label"][mask]
         scores[family] = f1_score(truth, predicted[mask], average="macro")
-        scores[f"{family}_majority"] = f1_score(truth, [truth.mode()[0]] * mask.sum(), average="macro")
+        majority = [truth.mode()[0]] * mask.sum()
+        scores[f"{family}_majority"] = f1_score(truth, majority, average="macro")
     return scores
 
 

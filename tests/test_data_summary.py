@@ -13,7 +13,8 @@ import pytest
 from course.data import available_datasets, label_distribution, summary_main, text_length_stats
 
 QUERY = "query_id\tquery\tquery_class\n0\tred sofa\tSofas\n1\toak desk\tDesks\n"
-LABEL = "id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tIrrelevant\n2\t1\t11\tPartial\n3\t1\t11\tPartial\n"
+LABEL = ("id\tquery_id\tproduct_id\tlabel\n"
+         "0\t0\t10\tExact\n1\t0\t11\tIrrelevant\n2\t1\t11\tPartial\n3\t1\t11\tPartial\n")
 RETAIL = (
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     "536365,85123A,WHITE HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
@@ -96,7 +97,7 @@ def test_summary_on_the_real_data(capsys):
         pytest.skip("COURSE_DATA_DIR not set: the real data sets are not available here")
     found = available_datasets()
     print({k: (v["available"], v["where"]) for k, v in found.items()})
-    assert found["wands"]["available"] and found["esci"]["available"] and found["online_retail"]["available"]
+    assert all(found[name]["available"] for name in ("wands", "esci", "online_retail"))
 
 
 def test_summary_lists_exactly_the_missing_files(data_dir, capsys):

@@ -27,18 +27,21 @@ LABEL_ROWS = [(0, 10, "Exact"), (0, 11, "Irrelevant"), (1, 11, "Exact"), (1, 12,
               (0, 10, "Exact"),                      # duplicate, same label
               (1, 12, "Exact"), (1, 12, "Exact"),    # conflict: Exact wins 2:1
               (2, 10, "Partial")]                    # conflict tie: the less relevant grade wins
+LABEL_HEADER = "id\tquery_id\tproduct_id\tlabel\n"
 
 
 def label_text(rows=LABEL_ROWS) -> str:
-    return "id\tquery_id\tproduct_id\tlabel\n" + "".join(
+    return LABEL_HEADER + "".join(
         f"{i}\t{q}\t{p}\t{lab}\n" for i, (q, p, lab) in enumerate(rows))
 
 
 def product_text() -> str:
     rows = [
-        ["10", "red velvet sofa", "Sofas", "Furniture / Sofas", "a soft red sofa", "color:red|material:velvet", "3", "4.5", "2"],
+        ["10", "red velvet sofa", "Sofas", "Furniture / Sofas", "a soft red sofa",
+         "color:red|material:velvet", "3", "4.5", "2"],
         ["11", "oak writing desk", "Desks", "Furniture / Desks", "", "material:oak", "", "", ""],
-        ["12", "blue wool rug", "Rugs", "Decor / Rugs", "warm wool", "color:blue", "10", "4.0", "7"],
+        ["12", "blue wool rug", "Rugs", "Decor / Rugs", "warm wool",
+         "color:blue", "10", "4.0", "7"],
     ]
     return "\t".join(PRODUCT_COLUMNS) + "\n" + "".join("\t".join(r) + "\n" for r in rows)
 
@@ -60,7 +63,8 @@ def test_loads_generated_files_and_resolves_duplicates(wands_dir):
     assert list(data.pairs.columns) == PAIR_COLUMNS
     assert len(data.labels) == 6
     labels = data.labels.set_index(["query_id", "product_id"])["label"]
-    assert labels[(1, 12)] == "Exact" and labels[(2, 10)] == "Irrelevant" and labels[(0, 10)] == "Exact"
+    assert labels[(1, 12)] == "Exact" and labels[(0, 10)] == "Exact"
+    assert labels[(2, 10)] == "Irrelevant"
     assert data.report.count("duplicate (query, product) rows") == 4
     assert data.report.count("pairs with conflicting labels") == 2
     assert data.report.rows_out == 6
@@ -105,15 +109,19 @@ def test_labels_of_unknown_products_are_counted(wands_dir):
 
 @pytest.mark.parametrize("content, pattern", [
     ("", r"label.csv is empty"),
-    ("id\tquery_id\tproduct_id\tlabel\n", r"label.csv has a header but no data rows"),
-    ("id,query_id,product_id,label\n0,0,10,Exact\n", r"label.csv looks comma-separated.*tab-separated"),
-    ("id\tquery_id\tproduct\tlabel\n0\t0\t10\tExact\n", r"label.csv lacks the column\(s\) \['product_id'\]"),
-    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tRelevant\n", r"label.csv, line 3: column 'label' has the unknown label 'Relevant'"),
-    ("id\tquery_id\tproduct_id\tlabel\n0\t0\tten\tExact\n", r"label.csv, line 2: column 'product_id' holds 'ten'"),
-    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t\t11\tExact\n", r"label.csv, line 3: column 'query_id' is empty"),
-    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\textra\tfield\n",
+    (LABEL_HEADER, r"label.csv has a header but no data rows"),
+    ("id,query_id,product_id,label\n0,0,10,Exact\n",
+     r"label.csv looks comma-separated.*tab-separated"),
+    ("id\tquery_id\tproduct\tlabel\n0\t0\t10\tExact\n",
+     r"label.csv lacks the column\(s\) \['product_id'\]"),
+    (LABEL_HEADER + "0\t0\t10\tExact\n1\t0\t11\tRelevant\n",
+     r"label.csv, line 3: column 'label' has the unknown label 'Relevant'"),
+    (LABEL_HEADER + "0\t0\tten\tExact\n", r"label.csv, line 2: column 'product_id' holds 'ten'"),
+    (LABEL_HEADER + "0\t0\t10\tExact\n1\t\t11\tExact\n",
+     r"label.csv, line 3: column 'query_id' is empty"),
+    (LABEL_HEADER + "0\t0\t10\tExact\textra\tfield\n",
      r"label.csv, line 2 has 6 fields, but the header line has 4"),
-    ("id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tExact\tx\n",
+    (LABEL_HEADER + "0\t0\t10\tExact\n1\t0\t11\tExact\tx\n",
      r"label.csv, line 3 has 5 fields, but the header line has 4"),
 ])
 def test_bad_label_files_name_the_file_and_place(wands_dir, content, pattern):
@@ -123,7 +131,8 @@ def test_bad_label_files_name_the_file_and_place(wands_dir, content, pattern):
 
 
 def test_non_utf8_byte_names_the_line(wands_dir):
-    (wands_dir / "query.csv").write_bytes(QUERY.encode() + "3\tcaf\xe9 chair\tChairs\n".encode("latin-1"))
+    latin1_row = "3\tcaf\xe9 chair\tChairs\n".encode("latin-1")
+    (wands_dir / "query.csv").write_bytes(QUERY.encode() + latin1_row)
     with pytest.raises(CourseDataError, match=(
             r"query.csv, line 5, character 6: byte 0xe9 is not valid UTF-8")):
         load_wands(wands_dir, download=False)
@@ -142,8 +151,10 @@ def test_renamed_product_column(wands_dir):
         load_wands(wands_dir, download=False)
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from(LABELS)), min_size=1, max_size=40))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from(LABELS)),
+                min_size=1, max_size=40))
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_duplicate_policy_properties(rows):
     labels = pd.DataFrame(rows, columns=["query_id", "product_id", "label"])
     kept = resolve_duplicates(labels)
@@ -156,7 +167,8 @@ def test_duplicate_policy_properties(rows):
         assert kept[(kept.query_id == q) & (kept.product_id == p)]["label"].item() == expected
 
 
-@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from(LABELS)), min_size=1, max_size=30))
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from(LABELS)),
+                min_size=1, max_size=30))
 @settings(max_examples=40, deadline=None)
 def test_label_parser_round_trip(rows):
     import tempfile
@@ -194,7 +206,8 @@ def test_real_wands_counts(real_wands):
 
 
 def test_category_hierarchy_with_underscore_is_accepted(wands_dir):
-    (wands_dir / "product.csv").write_text(product_text().replace("category hierarchy", "category_hierarchy"))
+    renamed = product_text().replace("category hierarchy", "category_hierarchy")
+    (wands_dir / "product.csv").write_text(renamed)
     data = load_wands(wands_dir, download=False)
     assert data.products["category hierarchy"].tolist()[0] == "Furniture / Sofas"
 

@@ -21,7 +21,8 @@ EXPECTED = {
     "00-course-map": {
         "profile": ("==", "smoke"),
         "model_source": ("==", "packaged"),
-        "datasets_found": ("==", 4 if REAL_DATA else 1),  # mini-shop, plus WANDS, ESCI, Online Retail
+        # mini-shop, plus WANDS, ESCI and Online Retail where the real data is found
+        "datasets_found": ("==", 4 if REAL_DATA else 1),
         "exercise_precision_ok": ("==", True),
         "course_map_nodes": (">=", 20),
         "my_branch_children": (">=", 3),
@@ -45,7 +46,8 @@ EXPECTED = {
         "relations": [
             ("fixed padding wastes more than dynamic",
              lambda m: m["pad_waste_fixed_128"] > m["pad_waste_dynamic"] + 0.2),
-            ("bucketing wastes less than dynamic", lambda m: m["pad_waste_bucketed"] < m["pad_waste_dynamic"]),
+            ("bucketing wastes less than dynamic",
+             lambda m: m["pad_waste_bucketed"] < m["pad_waste_dynamic"]),
             # Measured on titles it was not trained on: unseen characters are [UNK] (0 would
             # mean the held-out titles leaked into training), far fewer than in English.
             ("the tiny Chinese WordPiece meets unseen characters on held-out titles",
@@ -142,5 +144,7 @@ def test_lesson_runs_and_records_its_metrics(lesson, executed):
     for description, check in expected.pop("relations", []):
         assert check(run.metrics), f"{lesson}: {description} failed; metrics: {run.metrics}"
     for name, (op, value) in expected.items():
-        assert name in run.metrics, f"{lesson} did not record {name!r}; it recorded {sorted(run.metrics)}"
-        assert OPS[op](run.metrics[name], value), f"{lesson}: {name} = {run.metrics[name]!r}, expected {op} {value!r}"
+        assert name in run.metrics, (
+            f"{lesson} did not record {name!r}; it recorded {sorted(run.metrics)}")
+        assert OPS[op](run.metrics[name], value), (
+            f"{lesson}: {name} = {run.metrics[name]!r}, expected {op} {value!r}")

@@ -39,8 +39,9 @@ class MiniShop:
 
     def __repr__(self) -> str:
         return (
-            f"MiniShop(seed={self.seed}, products={len(self.products)}, queries={len(self.queries)}, "
-            f"labels={len(self.labels)}, users={len(self.users)}, purchases={len(self.purchases)})"
+            f"MiniShop(seed={self.seed}, products={len(self.products)}, "
+            f"queries={len(self.queries)}, labels={len(self.labels)}, users={len(self.users)}, "
+            f"purchases={len(self.purchases)})"
         )
 
 
@@ -73,7 +74,9 @@ def make_minishop(
         raise CourseArgumentError(f"label_noise must be in [0, 1); got {label_noise}.")
     rng = np.random.default_rng(seed)
     products = make_products(rng, n_products)
-    queries, labels = make_queries(rng, products, n_queries, label_noise, valid_fraction, test_fraction)
+    queries, labels = make_queries(
+        rng, products, n_queries, label_noise, valid_fraction, test_fraction
+    )
     users = make_users(rng, n_users)
     purchases = make_purchases(rng, products, users)
     return MiniShop(products, queries, labels, purchases, users, seed)
