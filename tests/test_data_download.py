@@ -49,7 +49,9 @@ def server():
     Handler.hits = []
     Handler.truncate = {"broken.tsv"}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for it (0.5 s by default, after every test).
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", Handler
     httpd.shutdown()
