@@ -71,6 +71,7 @@ analytics: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Regenerate the lock from the current environment (after changing pyproject.toml).
 lock: $(STAMP)

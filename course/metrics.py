@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from course.data.common import GAINS, LABELS  # noqa: F401 - one home: course.data
 from course.errors import CourseArgumentError, CourseDataError
 
 
-def _pair(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.ndim != 1 or y_pred.ndim != 1:
         raise CourseArgumentError(
@@ -39,14 +40,14 @@ def _pair(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[np.ndarray, np.
     return y_true, y_pred
 
 
-def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Share of predictions equal to the true label."""
     y_true, y_pred = _pair(y_true, y_pred)
     return float(np.mean(y_true == y_pred))
 
 
 def per_class_report(
-    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
 ) -> pd.DataFrame:
     """Precision, recall, F1 and support for each label (0 where a ratio is 0/0).
 
@@ -69,14 +70,14 @@ def per_class_report(
     )
 
 
-def macro_f1(y_true: Sequence[Any], y_pred: Sequence[Any],
+def macro_f1(y_true: ArrayLike, y_pred: ArrayLike,
              labels: Sequence[Any] | None = None) -> float:
     """Unweighted mean of the per-class F1 scores (as sklearn ``f1_score(average="macro")``)."""
     return float(per_class_report(y_true, y_pred, labels)["f1"].mean())
 
 
 def confusion_matrix(
-    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
 ) -> np.ndarray:
     """Counts ``cm[i, j]`` of examples with true label ``labels[i]`` predicted as ``labels[j]``."""
     y_true, y_pred = _pair(y_true, y_pred)
@@ -134,7 +135,7 @@ def expected_gain(probs: np.ndarray, gains: Sequence[float] = (1.0, 0.5, 0.0)) -
     return probs @ np.asarray(gains, dtype=float)
 
 
-def dcg(relevance_in_rank_order: Sequence[float], k: int) -> float:
+def dcg(relevance_in_rank_order: ArrayLike, k: int) -> float:
     """Discounted cumulative gain of the first ``k`` items: ``sum rel_i / log2(i + 1)``."""
     rel = np.asarray(relevance_in_rank_order, dtype=float)[:k]
     return float(np.sum(rel / np.log2(np.arange(2, rel.size + 2))))

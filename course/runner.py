@@ -193,8 +193,8 @@ def run_main(argv: list[str] | None = None) -> int:
         else:
             runs.append(run_lesson(lesson, profile=args.profile, out_dir=args.out,
                                    offline=not args.online))
-        failed = f"  FAILED {runs[-1].error}" if runs[-1].error else ""
-        tqdm.write(f"{lesson}: {runs[-1].seconds:.1f} s{failed}")
+        note = f"  FAILED {runs[-1].error}" if runs[-1].error else ""
+        tqdm.write(f"{lesson}: {runs[-1].seconds:.1f} s{note}")
     table = metrics_table(runs)
     import pandas as pd
 

@@ -74,6 +74,18 @@ def test_a_link_to_a_lesson_not_written_yet_becomes_plain_text():
     assert dropped == ["../05-x/05-x.ipynb"]
 
 
+def test_a_page_gives_its_ids_references_and_heading_anchors():
+    from course.book.site import _Page
+
+    page = _Page()
+    page.feed('<h2 id="1.-Tokens">1. Tokens <a class="headerlink" href="#1.-Tokens">¶</a></h2>'
+              '<p id="" class="x">text <a href="../a.html">a</a> <img src="m.png" alt=""></p>'
+              '<div href="not-a-link"></div><script src="s.js"></script>')
+    assert page.ids == {"1.-Tokens"}  # an empty id is no id
+    assert page.refs == ["#1.-Tokens", "../a.html", "m.png", "s.js"]
+    assert page.headings == {"1. Tokens": "1.-Tokens"}  # without the pilcrow link
+
+
 # --- the built book --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -365,6 +365,11 @@ def test_user_tower_is_the_normalised_pooled_history_until_trained():
         UserTower(dim=4, half_life=0.0)
 
 
+def test_item_tower_needs_an_encoder_with_a_hidden_size():
+    with pytest.raises(CourseArgumentError, match=r"Linear\) has no config.hidden_size"):
+        ItemTower(torch.nn.Linear(2, 2), tokenizer=None, item_texts=["a sofa"])
+
+
 def test_two_tower_checks_that_the_towers_fit(tiny_parts):
     from course.models import load_encoder
 

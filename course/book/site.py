@@ -96,17 +96,17 @@ class _Page(HTMLParser):
         self._heading: tuple[str, list[str]] | None = None
         self._skip = 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        attrs = dict(attrs)
-        if attrs.get("id"):
-            self.ids.add(attrs["id"])
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value for name, value in attrs if value}
+        if "id" in values:
+            self.ids.add(values["id"])
         for name in ("href", "src"):
-            if attrs.get(name) and tag in ("a", "img", "script", "link"):
-                self.refs.append(attrs[name])
-        if re.fullmatch(r"h[1-6]", tag) and attrs.get("id"):
-            self._heading = (attrs["id"], [])
+            if name in values and tag in ("a", "img", "script", "link"):
+                self.refs.append(values[name])
+        if re.fullmatch(r"h[1-6]", tag) and "id" in values:
+            self._heading = (values["id"], [])
         elif self._heading and tag == "a" and \
-                {"anchor-link", "headerlink"} & set((attrs.get("class") or "").split()):
+                {"anchor-link", "headerlink"} & set(values.get("class", "").split()):
             self._skip += 1  # the pilcrow link a heading ends with is not part of its text
 
     def handle_endtag(self, tag: str) -> None:
@@ -241,7 +241,7 @@ def solution_lines(root: Path = ROOT, min_chars: int = 12) -> dict[str, set[str]
     """
     import nbformat
 
-    released = set()  # what trainees see anyway: the releases and the mind maps
+    released: set[str] = set()  # what trainees see anyway: the releases and the mind maps
     for path in (root / "notebooks").glob("*/*.ipynb"):
         for cell in nbformat.read(path, as_version=4).cells:
             released.update(_normal(line) for line in cell.source.splitlines())

@@ -11,7 +11,9 @@ which no training query and no product text contains.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -82,7 +84,10 @@ def make_minishop(
     return MiniShop(products, queries, labels, purchases, users, seed)
 
 
-def _pick(rng: np.random.Generator, options: list) -> object:
+_T = TypeVar("_T")
+
+
+def _pick(rng: np.random.Generator, options: Sequence[_T]) -> _T:
     return options[int(rng.integers(len(options)))]
 
 
@@ -382,7 +387,7 @@ def make_purchases(rng: np.random.Generator, products: pd.DataFrame,
             current = weights
             continues = previous is not None and rng.random() < COMPLEMENT_PROBABILITY
             if continues:
-                current = np.where(complement_mask[types[previous]], weights, 0.0)
+                current = np.where(complement_mask[str(types[previous])], weights, 0.0)
                 if current.sum() <= 0:
                     current, continues = weights, False
             item = _draw(rng, current)

@@ -61,6 +61,11 @@ class RowSource:
     header: list[str] = field(default_factory=list)
     header_line: int = 1
 
+    @property
+    def starts(self) -> np.ndarray:
+        """``offsets``, or no offsets at all for sources without text (xlsx, parquet)."""
+        return self.offsets if self.offsets is not None else np.empty(0, dtype=np.int64)
+
     def number(self, position: int) -> int:
         """The line (or row) number of the data row at ``position`` (from 0)."""
         if self.lines is not None:
@@ -327,7 +332,7 @@ def _check_swallowed(rows: RowSource, terms: np.ndarray, regions) -> None:
 
 def _records_start_with_id(rows: RowSource, sample: int = 200) -> bool:
     pattern = re.compile(rb"\s*-?\d+\s*" + re.escape(rows.sep.encode()))
-    offsets = rows.offsets[:sample] if rows.offsets is not None else []
+    offsets = rows.starts[:sample]
     return len(offsets) > 0 and all(pattern.match(rows.raw, int(o)) for o in offsets)
 
 
@@ -344,8 +349,9 @@ def _reads_as_record(line: bytes, rows: RowSource, id_first: bool) -> bool:
 
 
 def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, why: str) -> None:
-    start = int(rows.offsets[np.searchsorted(rows.offsets, opened, side="right") - 1]) \
-        if len(rows.offsets) and opened >= rows.offsets[0] else opened
+    starts = rows.starts
+    start = int(starts[np.searchsorted(starts, opened, side="right") - 1]) \
+        if len(starts) and opened >= starts[0] else opened
     prefix = rows.raw[start:opened].decode("utf-8", "replace")
     index = len(next(csv.reader(io.StringIO(prefix, newline=""), delimiter=rows.sep), [""]))
     index = max(index - 1, 0) if prefix else 0
@@ -360,17 +366,18 @@ def _raise_swallowed(rows: RowSource, terms, opened: int, closed: int, why: str)
 
 def field_count_error(rows: RowSource) -> CourseDataError | None:
     """The first record with more fields than the header, as an error (None if there is none)."""
-    if rows.offsets is None or not len(rows.offsets):
+    starts = rows.starts
+    if not len(starts):
         return None
     raw, arr = rows.raw, np.frombuffer(rows.raw, dtype=np.uint8)
     seps = np.flatnonzero(arr == ord(rows.sep))
-    opens, closes, _ = _quoted_regions(raw, int(rows.offsets[0]), ord(rows.sep))
+    opens, closes, _ = _quoted_regions(raw, int(starts[0]), ord(rows.sep))
     if opens:
         opens_a, closes_a = np.asarray(opens), np.asarray(closes)
         index = np.searchsorted(opens_a, seps, side="right") - 1
         seps = seps[~((index >= 0) & (seps < closes_a[np.maximum(index, 0)]))]
-    record = np.searchsorted(rows.offsets, seps, side="right") - 1
-    counts = np.bincount(record[record >= 0], minlength=len(rows.offsets)) + 1
+    record = np.searchsorted(starts, seps, side="right") - 1
+    counts = np.bincount(record[record >= 0], minlength=len(starts)) + 1
     too_many = np.flatnonzero(counts > len(rows.header))
     if not len(too_many):
         return None
@@ -383,8 +390,9 @@ def field_count_error(rows: RowSource) -> CourseDataError | None:
 
 
 def _spans_lines(rows: RowSource, i: int) -> bool:
-    stop = int(rows.offsets[i + 1]) if i + 1 < len(rows.offsets) else len(rows.raw)
-    body = rows.raw[int(rows.offsets[i]):stop].rstrip(b"\r\n \t")
+    starts = rows.starts
+    stop = int(starts[i + 1]) if i + 1 < len(starts) else len(rows.raw)
+    body = rows.raw[int(starts[i]):stop].rstrip(b"\r\n \t")
     return b"\n" in body or b"\r" in body
 
 

@@ -48,8 +48,8 @@ def grade_lesson(lesson: str, *, root: Path | str = ".", students: list[str] | N
     source = source_cells(root, lesson)
     names = _students(root, lesson, students)
     started = time.perf_counter()
-    settings = dict(cell_timeout=cell_timeout, max_output_bytes=max_output_bytes,
-                    feedback=feedback)
+    settings: dict[str, Any] = dict(cell_timeout=cell_timeout,
+                                    max_output_bytes=max_output_bytes, feedback=feedback)
     todo: queue.Queue = queue.Queue()
     for name in names:
         todo.put(name)

@@ -203,7 +203,7 @@ def _edited_cells(cells: list, source: dict[str, Any]) -> list[str]:
     edited: list[str] = []
     for cell in cells:
         name = cell_grade_id(cell)
-        if name in source["locked"] and name not in edited:
+        if name is not None and name in source["locked"] and name not in edited:
             try:
                 checksum = compute_checksum(cell)
             except Exception:  # malformed metadata: nbgrader restores the cell anyway

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from course.grading.gradebook import tools_env, tools_on_path
 
@@ -74,9 +74,9 @@ class GradingWorker:
         self.settings = [str(cell_timeout), str(max_output_bytes), "1" if feedback else "0"]
         self.proc: subprocess.Popen | None = None
         self.lines: queue.Queue = queue.Queue()
-        self.stderr = None
+        self.stderr: IO[str] | None = None
 
-    def _start(self) -> None:
+    def _start(self) -> subprocess.Popen:
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "course.grading", "--_serve", *self.settings],
@@ -84,15 +84,18 @@ class GradingWorker:
             start_new_session=True, bufsize=1, env=tools_env())
         self.lines = queue.Queue()
         threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True).start()
+        return self.proc
 
     def grade(self, root: Path, lesson: str, student: str, wall_timeout: float) -> dict[str, Any]:
         """Autograde one student in the child; a failure comes back as ``success: False``."""
-        if self.proc is None or self.proc.poll() is not None:
-            self._start()
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            proc = self._start()
+        assert proc.stdin is not None  # started with stdin=PIPE
         request = json.dumps({"root": str(root), "lesson": lesson, "student": student})
         try:
-            self.proc.stdin.write(request + "\n")
-            self.proc.stdin.flush()
+            proc.stdin.write(request + "\n")
+            proc.stdin.flush()
         except OSError:
             return self._crashed()
         deadline = time.monotonic() + wall_timeout
@@ -110,8 +113,10 @@ class GradingWorker:
 
     def _crashed(self) -> dict[str, Any]:
         self.close()
-        self.stderr.seek(0)
-        tail = [t for t in self.stderr.read().splitlines() if t.strip()][-1:]
+        tail: list[str] = []
+        if self.stderr is not None:
+            self.stderr.seek(0)
+            tail = [t for t in self.stderr.read().splitlines() if t.strip()][-1:]
         code = self.proc.returncode if self.proc else None
         return {"success": False, "feedback": False,
                 "error": f"autograde process died (exit {code}): {(tail or [''])[0][:300]}"}

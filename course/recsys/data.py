@@ -309,7 +309,7 @@ def split_cold_items(
     is_cold[cold] = True
     train, users, histories, targets = [], [], [], []
     for u, seq in enumerate(sequences):
-        warm = []
+        warm: list[int] = []
         found = False
         for item in seq:
             if is_cold[item]:

@@ -104,10 +104,10 @@ def evaluate_baselines(train_sequences: Sequence[Sequence[int]], users: Sequence
     ``users`` are rows of ``train_sequences``, whose training sequence is their
     history; ``targets`` their held-out items.
     """
-    users = np.asarray(users)
-    histories = [list(train_sequences[u]) for u in users]
+    rows = np.asarray(users).tolist()
+    histories = [list(train_sequences[u]) for u in rows]
     models = fit_baselines(train_sequences, num_items)
-    return evaluate_models(models, histories, targets, k=k, users=users, num_items=num_items)
+    return evaluate_models(models, histories, targets, k=k, users=rows, num_items=num_items)
 
 
 def comparison_table(results: Mapping[str, Mapping[str, float]]):

@@ -8,6 +8,7 @@ answers ``recommend(histories, k)`` the same way, so one call evaluates them all
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,8 +85,11 @@ class Recommender:
         return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` (or similar) wrapper, else the model."""
+def unwrap(model: nn.Module) -> Any:
+    """The model inside a ``DistributedDataParallel`` (or similar) wrapper, else the model.
+
+    Typed ``Any``: the wrapped model is whatever was wrapped (here a ``TwoTower``).
+    """
     return getattr(model, "module", model)
 
 

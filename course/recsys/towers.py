@@ -70,6 +70,8 @@ class UserTower(nn.Module):
         hidden: width of the MLP (default: twice ``dim``).
     """
 
+    log_half_life: torch.Tensor  # a parameter, or a buffer when the half-life is fixed
+
     def __init__(self, dim: int, half_life: float = 5.0, learn_half_life: bool = True,
                  hidden: int | None = None):
         super().__init__()
@@ -77,15 +79,17 @@ class UserTower(nn.Module):
             raise CourseArgumentError(f"dim must be positive, got {dim}.")
         if half_life <= 0:
             raise CourseArgumentError(f"half_life must be positive, got {half_life}.")
+        self.dim = dim
         log_hl = torch.tensor(math.log(half_life))
         if learn_half_life:
             self.log_half_life = nn.Parameter(log_hl)
         else:
             self.register_buffer("log_half_life", log_hl)
         width = hidden or 2 * dim
-        self.mlp = nn.Sequential(nn.Linear(dim, width), nn.GELU(), nn.Linear(width, dim))
-        nn.init.zeros_(self.mlp[2].weight)  # residual branch starts at zero: u = pooled history
-        nn.init.zeros_(self.mlp[2].bias)
+        last = nn.Linear(width, dim)
+        nn.init.zeros_(last.weight)  # residual branch starts at zero: u = pooled history
+        nn.init.zeros_(last.bias)
+        self.mlp = nn.Sequential(nn.Linear(dim, width), nn.GELU(), last)
 
     @property
     def half_life(self) -> float:
@@ -124,6 +128,11 @@ class ItemTower(nn.Module):
             (frozen mode only), e.g. another tower's ``item_cache``, to skip encoding.
     """
 
+    # buffers, registered in __init__ (item_cache only with a frozen encoder)
+    item_input_ids: torch.Tensor
+    item_attention_mask: torch.Tensor
+    item_cache: torch.Tensor
+
     def __init__(self, encoder: nn.Module, tokenizer, item_texts: Sequence[str], *,
                  projection_dim: int | None = None, freeze_encoder: bool = True,
                  max_length: int = 64, batch_size: int = 64, progress: bool = True,
@@ -133,7 +142,7 @@ class ItemTower(nn.Module):
             raise CourseArgumentError("item_texts is empty; pass the text of every item.")
         self.encoder, self.tokenizer = encoder, tokenizer
         self.max_length, self.freeze_encoder, self.progress = max_length, freeze_encoder, progress
-        hidden = encoder.config.hidden_size
+        hidden = _hidden_size(encoder)
         self.dim = projection_dim or hidden
         self.projection = _projection(hidden, projection_dim)
         tokens = tokenizer(list(item_texts), padding=True, truncation=True,
@@ -149,7 +158,7 @@ class ItemTower(nn.Module):
 
     def _catalog_cache(self, texts: list[str], batch_size: int,
                        given: torch.Tensor | None) -> torch.Tensor:
-        hidden = self.encoder.config.hidden_size
+        hidden = _hidden_size(self.encoder)
         if given is None:
             return self.encode_items(texts, batch_size=batch_size)
         if tuple(given.shape) != (len(texts), hidden):
@@ -188,7 +197,7 @@ class ItemTower(nn.Module):
         was_training = self.encoder.training
         self.encoder.eval()
         order = np.argsort([len(t) for t in texts], kind="stable")
-        out = torch.empty(len(texts), self.encoder.config.hidden_size, device=device)
+        out = torch.empty(len(texts), _hidden_size(self.encoder), device=device)
         for start in tqdm(range(0, len(texts), batch_size), desc="encoding items", unit="batch",
                           disable=not self.progress):
             rows = order[start : start + batch_size]
@@ -241,6 +250,17 @@ class ItemTower(nn.Module):
         return F.normalize(self.projection(base), dim=-1)
 
 
+def _hidden_size(encoder: nn.Module) -> int:
+    """The width of the encoder's token vectors (a Hugging Face ``config.hidden_size``)."""
+    size = getattr(getattr(encoder, "config", None), "hidden_size", None)
+    if not isinstance(size, int):
+        raise CourseArgumentError(
+            f"The encoder ({type(encoder).__name__}) has no config.hidden_size; pass a Hugging "
+            "Face encoder, e.g. course.models.load_encoder(...)."
+        )
+    return size
+
+
 def _projection(hidden: int, projection_dim: int | None) -> nn.Module:
     """A ``Linear`` to ``projection_dim`` that starts orthogonal (keeps the encoder's geometry)."""
     if not projection_dim:
@@ -268,9 +288,9 @@ class TwoTower(nn.Module):
                 "TwoTower.from_encoder(encoder, tokenizer, item_texts, projection_dim=...)."
             )
         user_tower = user_tower if user_tower is not None else UserTower(item_tower.dim)
-        if user_tower.mlp[0].in_features != item_tower.dim:
+        if user_tower.dim != item_tower.dim:
             raise CourseArgumentError(
-                f"The user tower takes {user_tower.mlp[0].in_features}-d item vectors but the "
+                f"The user tower takes {user_tower.dim}-d item vectors but the "
                 f"item tower gives {item_tower.dim}-d ones; build UserTower(item_tower.dim)."
             )
         self.item_tower, self.user_tower = item_tower, user_tower

@@ -92,7 +92,9 @@ def make_loss_fn(
             return cosine_loss(users, pos)
         if kind.startswith("softmax"):
             ids = batch["positive"].to(users.device)
-            correction = None if kind == "softmax" else log_q.to(users.device)[ids]
+            correction = None
+            if kind == "softmax_logq" and log_q is not None:  # log_q was checked above
+                correction = log_q.to(users.device)[ids]
             return in_batch_softmax_loss(users, pos, temperature, item_ids=ids, log_q=correction)
         if neg is None or neg.shape[1] == 0:
             raise CourseArgumentError(
