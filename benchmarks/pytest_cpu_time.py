@@ -93,5 +93,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
           f"{sum(r[1] for r in rows):.1f} of them in {len(rows)} tests; "
           f"load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     busiest = max((w["cpu"] for w in xdist), default=0.0)
-    write(f"idle-machine wall estimate: about {own + busiest:.0f} s (the controller's CPU "
-          "seconds plus the busiest worker's), more where tests wait rather than compute")
+    what = "the controller's CPU seconds plus the busiest worker's" if xdist else "its CPU seconds"
+    write(f"idle-machine wall estimate: about {own + busiest:.0f} s ({what}), more where tests "
+          "wait rather than compute")
