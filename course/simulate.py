@@ -34,7 +34,7 @@ from course.errors import CourseArgumentError, CourseDataError
 
 GRADES = ("Exact", "Partial", "Irrelevant")
 DEFAULT_ATTRACTIVENESS = {"Exact": 0.5, "Partial": 0.2, "Irrelevant": 0.04}
-DEFAULT_PURCHASE = {"Exact": 0.12, "Partial": 0.03, "Irrelevant": 0.0}
+DEFAULT_PURCHASE = {"Exact": 0.06, "Partial": 0.015, "Irrelevant": 0.0}
 INTERVENTIONS = ("none", "swap", "shuffle")
 ARMS = ("control", "treatment")
 COUNTS = ("visits", "clicked", "purchased", "clicks", "revenue", "revenue_sq")

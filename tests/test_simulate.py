@@ -196,8 +196,8 @@ def test_expected_metrics_in_closed_form_for_one_result():
     model = sim.ShopperModel()
     metrics = sim.expected_metrics(shoppers, lists, model)
     assert metrics["ctr"] == pytest.approx(0.5)
-    assert metrics["conversion"] == pytest.approx(0.5 * (0.12 + 0.24) / 2)
-    assert metrics["revenue"] == pytest.approx(40 * 0.5 * (0.12 + 0.24) / 2)
+    assert metrics["conversion"] == pytest.approx(0.5 * (0.06 + 0.12) / 2)
+    assert metrics["revenue"] == pytest.approx(40 * 0.5 * (0.06 + 0.12) / 2)
     assert metrics["clicks"] == pytest.approx(0.5)
 
 
