@@ -184,43 +184,68 @@ def _without(attribution: Attribution, drop: np.ndarray) -> dict[str, list[int]]
             "attention_mask": [1] * len(ids)}
 
 
-def deletion_curves(model, tokenizer, attributions: list[Attribution], ks=(1, 2, 3, 4, 5),
-                    n_random: int = 3, seed: int = 0, batch_size: int = 64) -> pd.DataFrame:
+def _same_inputs(sets: dict[str, list[Attribution]]) -> list[Attribution]:
+    first = next(iter(sets.values()))
+    for name, attrs in sets.items():
+        same = len(attrs) == len(first) and all(
+            a.input_ids == b.input_ids and a.target == b.target
+            for a, b in zip(attrs, first, strict=True))
+        if not same:
+            raise CourseArgumentError(
+                f"Attributions {name!r} are not of the same pairs and targets as the others."
+            )
+    return first
+
+
+def deletion_curves(model, tokenizer, attributions, ks=(1, 2, 3, 4, 5), n_random: int = 3,
+                    seed: int = 0, batch_size: int = 64) -> pd.DataFrame:
     """The deletion test: the fall of each pair's target probability after deleting tokens.
 
     For each ``k``: delete the ``k`` ordinary tokens with the highest attribution
     (``top``), or ``k`` tokens drawn at random (``random``, averaged over ``n_random``
     draws). Deleting means removing them from the input, as if they had never been typed.
 
+    Args:
+        attributions: one method's list of :class:`Attribution`, or ``{method: list}``
+            for several methods over the same pairs (they then share the random deletions).
+
     Returns:
-        One row per pair and ``k``: ``pair, k, p0, drop_top, drop_random``, where
-        ``drop = p0 - p(after)`` (positive when the deletion lowered the probability).
+        One row per pair and ``k`` (and ``method`` when given a dict): ``pair, k, p0,
+        drop_top, drop_random``, where ``drop = p0 - p(after)`` (positive when the
+        deletion lowered the probability).
     """
+    sets = attributions if isinstance(attributions, dict) else {"": attributions}
+    base = _same_inputs(sets)
     rng = np.random.default_rng(seed)
     rows, index = [], []
-    for i, attr in enumerate(attributions):
+    for i, attr in enumerate(base):
         ordinary = np.flatnonzero(~attr.special)
-        ranked = ordinary[np.argsort(-attr.scores[ordinary], kind="stable")]
         for k in ks:
             if k > len(ordinary):
                 continue
-            rows.append(_without(attr, ranked[:k]))
-            index.append((i, k, "top"))
             for _ in range(n_random):
                 rows.append(_without(attr, rng.choice(ordinary, size=k, replace=False)))
-                index.append((i, k, "random"))
+                index.append((i, k, "random", ""))
+            for name, attrs in sets.items():
+                ranked = ordinary[np.argsort(-attrs[i].scores[ordinary], kind="stable")]
+                rows.append(_without(attr, ranked[:k]))
+                index.append((i, k, "top", name))
     if not rows:
         raise CourseArgumentError("No pair has enough tokens to delete k of them.")
     probs = probabilities(model, rows, tokenizer.pad_token_id, batch_size=batch_size)
-    frame = pd.DataFrame(index, columns=["pair", "k", "kind"])
-    frame["p_after"] = probs[np.arange(len(rows)), [attributions[i].target for i, _, _ in index]]
-    frame["p0"] = [attributions[i].probability for i, _, _ in index]
-    frame["drop"] = frame["p0"] - frame["p_after"]
-    wide = frame.pivot_table(index=["pair", "k"], columns="kind", values="drop", aggfunc="mean")
-    wide = wide.rename(columns={"top": "drop_top", "random": "drop_random"}).reset_index()
-    wide.columns.name = None
-    wide["p0"] = [attributions[i].probability for i in wide["pair"]]
-    return wide[["pair", "k", "p0", "drop_top", "drop_random"]]
+    frame = pd.DataFrame(index, columns=["pair", "k", "kind", "method"])
+    targets = np.array([base[i].target for i in frame["pair"]])
+    frame["drop"] = np.array([base[i].probability for i in frame["pair"]]) - probs[
+        np.arange(len(rows)), targets]
+    random = frame[frame["kind"] == "random"].groupby(["pair", "k"])["drop"].mean()
+    top = frame[frame["kind"] == "top"].set_index(["method", "pair", "k"])["drop"]
+    out = top.rename("drop_top").reset_index()
+    out["drop_random"] = random.loc[list(zip(out["pair"], out["k"], strict=True))].to_numpy()
+    out["p0"] = [base[i].probability for i in out["pair"]]
+    columns = ["pair", "k", "p0", "drop_top", "drop_random"]
+    if isinstance(attributions, dict):
+        return out[["method", *columns]]
+    return out[columns]
 
 
 def deletion_summary(curves: pd.DataFrame) -> pd.DataFrame:
@@ -288,15 +313,22 @@ def rank_correlation(a: Attribution, b: Attribution, absolute: bool = False) -> 
 
 
 def sanity_check(model, tokenizer, queries, products, levels=(1, 2, 4), *, method: str = "ig",
-                 seed: int = 0, **kwargs) -> pd.DataFrame:
+                 trained: list[Attribution] | None = None, seed: int = 0,
+                 **kwargs) -> pd.DataFrame:
     """Model randomisation test: attributions of the trained model against re-initialised ones.
 
     Each randomised model explains the class the *trained* model predicted. For each
     level (number of re-initialised blocks, see :func:`randomise_top`) it reports the
     mean Spearman correlation with the trained model's attributions, signed and of
     absolute values. Near 1 would mean the explanation ignores what the model learned.
+    ``trained`` reuses attributions already computed for the same pairs and method.
     """
-    trained = attribute(model, tokenizer, queries, products, method=method, **kwargs)
+    if trained is None:
+        trained = attribute(model, tokenizer, queries, products, method=method, **kwargs)
+    elif len(trained) != len(queries):
+        raise CourseArgumentError(
+            f"Got {len(trained)} trained attributions for {len(queries)} pairs."
+        )
     targets = [a.target for a in trained]
     names = block_names(model)
     rows = []

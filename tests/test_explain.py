@@ -8,6 +8,7 @@ deleting the most-attributed words must hurt more than deleting random ones.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -141,10 +142,17 @@ def test_explanations_of_a_trained_model_pass_the_deletion_test(tokenizer, train
     assert list(summary.index) == [1, 2, 3]
     assert (summary["gap"] > 2 * summary["gap_se"]).all(), summary
     # the inverted ranking (least attributed first) must do worse than the real one
-    for a in out:
-        a.scores = -a.scores
-    inverted = explain.deletion_summary(explain.deletion_curves(trained, tokenizer, out, ks=(1,)))
-    assert inverted.loc[1, "drop_top"] < summary.loc[1, "drop_top"]
+    inverted = [explain.Attribution(a.input_ids, a.tokens, -a.scores, a.segment, a.special,
+                                    a.target, a.probability) for a in out]
+    both = explain.deletion_curves(trained, tokenizer, {"real": out, "inverted": inverted},
+                                   ks=(1, 2, 3), n_random=3, seed=0)
+    assert set(both["method"]) == {"real", "inverted"} and len(both) == 6 * len(out)
+    real = both[both["method"] == "real"].drop(columns="method").reset_index(drop=True)
+    pd.testing.assert_frame_equal(real, curves, check_dtype=False)  # same random deletions
+    by_method = both.groupby("method")["drop_top"].mean()
+    assert by_method["inverted"] < by_method["real"]
+    with pytest.raises(CourseArgumentError, match="same pairs"):
+        explain.deletion_curves(trained, tokenizer, {"a": out, "b": out[1:]})
 
 
 def test_deletion_curves_measure_the_fall_in_probability(tokenizer, trained, pairs):
@@ -184,6 +192,11 @@ def test_sanity_check_separates_a_trained_from_a_random_model(tokenizer, trained
     assert list(table["top_block"]) == ["classifier", "embeddings"]
     assert table.loc[1, "spearman"] < 0.5, table
     out = explain.attribute(trained, tokenizer, *pairs, method="gxi", progress=False)
+    again = explain.sanity_check(trained, tokenizer, *pairs, levels=(1, 5), method="gxi",
+                                 trained=out, progress=False)
+    pd.testing.assert_frame_equal(again, table)
+    with pytest.raises(CourseArgumentError, match="trained attributions"):
+        explain.sanity_check(trained, tokenizer, *pairs, trained=out[:3])
     assert explain.rank_correlation(out[0], out[0]) == pytest.approx(1.0)
     with pytest.raises(CourseArgumentError, match="different inputs"):
         explain.rank_correlation(out[0], out[1])
