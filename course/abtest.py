@@ -243,7 +243,8 @@ def analyse_visits(visits: pd.DataFrame, alpha: float = 0.05, n_resamples: int =
 
     CTR and conversion: the z-test and its interval, beside a bootstrap interval.
     Revenue per visit: a bootstrap interval (revenue is skewed; no z-test). With
-    ``by_user`` the bootstrap resamples visitors, the unit of randomisation.
+    ``by_user`` the bootstrap resamples visitors, the unit of randomisation (when every
+    visitor came once, that is the same as resampling visits, and it does the latter).
     """
     rows = []
     arms = {arm: visits[visits["arm"] == arm] for arm in ("control", "treatment")}
@@ -252,9 +253,11 @@ def analyse_visits(visits: pd.DataFrame, alpha: float = 0.05, n_resamples: int =
             "Both arms need visits: the 'arm' column must hold control and treatment."
         )
     c, t = arms["control"], arms["treatment"]
+    # With one visit per user, resampling users is resampling visits: take the faster path.
+    by_user = by_user and not (c["visitor"].is_unique and t["visitor"].is_unique)
+    clusters = {"clusters_control": c["visitor"], "clusters_treatment": t["visitor"]}
     for metric, column in [("ctr", "clicked"), ("conversion", "purchased"),
                            ("revenue_per_visit", "revenue")]:
-        clusters = {"clusters_control": c["visitor"], "clusters_treatment": t["visitor"]}
         low, high = bootstrap_diff_ci(c[column], t[column], n_resamples=n_resamples,
                                       alpha=alpha, seed=seed, **(clusters if by_user else {}))
         row = {"metric": metric, "control": c[column].mean(), "treatment": t[column].mean(),

@@ -143,3 +143,18 @@ def test_analyse_visits_reads_out_a_simulated_test():
     assert np.isnan(table.loc["revenue_per_visit", "p_value"])
     with pytest.raises(CourseDataError, match="Both arms"):
         abtest.analyse_visits(visits[visits["arm"] == "control"])
+    by_visit = abtest.analyse_visits(visits, n_resamples=300, by_user=False)
+    pd.testing.assert_frame_equal(by_visit, table)  # one visit per user: the same resampling
+
+
+def test_analyse_visits_resamples_users_who_come_back():
+    frame = pd.DataFrame({"query_id": np.repeat(np.arange(5), 4), "product_id": np.arange(20),
+                          "label": ["Exact", "Partial", "Irrelevant", "Irrelevant"] * 5,
+                          "score": np.tile([4.0, 3, 2, 1], 5)})
+    lists = sim.rank_results(frame)
+    shoppers = sim.Shoppers(np.ones((2, 20)), np.full(20, 10.0), np.arange(20))
+    design = sim.Experiment(n_visitors=3000, visits_per_visitor=4.0)
+    visits = sim.run_experiment(shoppers, lists, lists, experiment=design, seed=2)
+    by_user = abtest.analyse_visits(visits, n_resamples=300, by_user=True)
+    by_visit = abtest.analyse_visits(visits, n_resamples=300, by_user=False)
+    assert not np.allclose(by_user["boot_low"], by_visit["boot_low"])
