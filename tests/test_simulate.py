@@ -106,6 +106,15 @@ def test_click_rates_match_the_position_based_model():
         assert abs(row["mean"] - expected) < 5 * se + 1e-3, (position, label, row["mean"], expected)
 
 
+def test_click_log_from_other_column_names():
+    frame = candidates(2).rename(columns={"score": "bm25", "label": "truth"})
+    log = sim.simulate_clicks(frame, sessions_per_query=3, score="bm25", label="truth", seed=0)
+    ranked = sim.rank_results(frame, score="bm25", label="truth")
+    assert log["product_id"].iloc[:10].tolist() == ranked.product_ids[0].tolist()
+    assert log.groupby("product_id")["label"].first().to_dict() == dict(
+        zip(frame["product_id"], frame["truth"], strict=True))
+
+
 def test_sessions_per_query_mapping_and_short_lists():
     frame = candidates(3)
     frame = frame[~((frame["query_id"] == 100) & (frame["product_id"] % 100 >= 4))]  # 4 shown
