@@ -168,3 +168,17 @@ def test_tfidf_predictor_runs_the_suite(shop, suite):
     result = behaviour.run_suite(suite, behaviour.tfidf_predictor(pairs[pairs["split"] == "train"]))
     assert result.failure_rate("upper case") == 0.0  # TF-IDF lower-cases its input
     assert len(result.summary) == len(suite)
+
+
+def test_cross_encoder_predictor_returns_probabilities_in_row_order(one_thread):
+    from course import models
+
+    resolved = models.resolve_model("tiny")
+    model = models.load_classifier(resolved, list(behaviour.LABELS), seed=0)
+    predict = behaviour.cross_encoder_predictor(model, models.load_tokenizer(resolved),
+                                                max_length=32, batch_size=2)
+    frame = pd.DataFrame({"query": ["red sofa", "oak table", "lamp"],
+                          "product_text": ["a red sofa", "x", "a long text " * 20]})
+    probs = predict(frame)
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert np.allclose(predict(frame.iloc[[2, 0]]), probs[[2, 0]], atol=1e-5)
