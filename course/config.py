@@ -127,16 +127,3 @@ def environment_report() -> dict[str, Any]:
         "executable": sys.executable,
     }
     return report
-
-
-def put_python_on_path() -> None:
-    """Put this interpreter's ``bin`` first on ``PATH``.
-
-    nbgrader shells out to ``alembic`` and papermill starts ``python3`` kernels
-    by name; both must come from the course's environment even when a user
-    runs ``.venv/bin/course`` without activating it.
-    """
-    bindir = str(Path(sys.executable).parent)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    if parts[0] != bindir:
-        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p != bindir]])

