@@ -113,8 +113,9 @@ EXPECTED = {
              and m["pop_popularity_coverage"] < m["pop_item_knn_coverage"]),
             ("95% intervals cover the simulator's true uplift about 95% of the time",
              lambda m: 0.9 <= m["coverage_conversion"] <= 0.99),
+            # 500 A/A tests: one standard error of the rate is 0.01; a broken test is far off
             ("A/A tests read once are false positives about alpha of the time",
-             lambda m: 0.025 <= m["aa_one_look_fpr"] <= 0.075),
+             lambda m: 0.01 <= m["aa_one_look_fpr"] <= 0.09),
             ("daily peeking at least doubles the false-positive rate",
              lambda m: m["aa_peeking_fpr"] >= 2 * m["aa_one_look_fpr"]),
         ],
