@@ -93,6 +93,35 @@ EXPECTED = {
              lambda m: m["cold_text_recall10"] > m["cold_best_id_recall10"] + 0.1),
         ],
     },
+    "06-trust-business-value": {
+        "profile": ("==", "smoke"),
+        "n_deletion_pairs": (">=", 16),
+        "n_behaviour_tests": ("==", 7),
+        "behaviour_kinds": ("==", ["DIR", "INV", "MFT"]),
+        "fail_tfidf_upper_case": ("==", 0.0),  # TF-IDF lower-cases its input
+        "fail_model_upper_case": ("==", 0.0),  # so does the uncased tokenizer
+        "fail_tfidf_query_typos": (">", 0.0),  # word overlap cannot see through a typo
+        "penalty_selected_on": ("==", "valid"),
+        "n_coverage_experiments": (">=", 200),
+        "n_aa_tests": (">=", 500),
+        "sample_size_per_arm": (">", 1000),
+        "relations": [
+            ("integrated gradients: top-k deletions beat random ones on average",
+             lambda m: m["deletion_score_ig"] > 0),
+            ("a fully re-initialised model explains differently",
+             lambda m: max(m["sanity_spearman_ig_all"], m["sanity_spearman_gxi_all"]) < 0.5),
+            ("popularity recommends only the head, and covers less than item-kNN",
+             lambda m: m["pop_popularity_tail_share"] == 0
+             and m["pop_popularity_coverage"] < m["pop_item_knn_coverage"]),
+            ("95% intervals cover the simulator's true uplift about 95% of the time",
+             lambda m: 0.9 <= m["coverage_conversion"] <= 0.99),
+            # 500 A/A tests: one standard error of the rate is 0.01; a broken test is far off
+            ("A/A tests read once are false positives about alpha of the time",
+             lambda m: 0.01 <= m["aa_one_look_fpr"] <= 0.09),
+            ("daily peeking at least doubles the false-positive rate",
+             lambda m: m["aa_peeking_fpr"] >= 2 * m["aa_one_look_fpr"]),
+        ],
+    },
     "08-course-optimisation": {
         "n_students_graded": ("==", 6),
         "n_submissions_failed": ("==", 0),
