@@ -24,7 +24,7 @@ from course.errors import CourseArgumentError
 PERCENTILES = (50, 95, 99)
 
 
-def _as_timings(values: Sequence[float], name: str = "timings") -> np.ndarray:
+def _as_timings(values: Sequence[float] | np.ndarray, name: str = "timings") -> np.ndarray:
     array = np.asarray(values, dtype=float).ravel()
     if array.size == 0:
         raise CourseArgumentError(f"{name} is empty; time at least one call.")
@@ -33,7 +33,7 @@ def _as_timings(values: Sequence[float], name: str = "timings") -> np.ndarray:
     return array
 
 
-def percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
     """Nearest-rank percentile: the smallest value with at least ``q`` % of values at or below it.
 
     ``sorted(values)[ceil(q / 100 * n) - 1]`` (the first value for ``q = 0``). Unlike an

@@ -24,11 +24,12 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from course.errors import CourseArgumentError, CourseModelError
+from course.errors import CourseArgumentError, CourseDataError, CourseModelError
 
 LORA_TARGETS = ("query", "value")
 
@@ -211,7 +212,7 @@ def head_features(model, dataset, collate_fn, batch_size: int = 64) -> torch.Ten
     encoder = model.base_model
     encoder.eval()
     order = np.argsort(dataset.lengths, kind="stable")
-    features = None
+    features: torch.Tensor | None = None
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         batch = collate_fn([dataset[int(i)] for i in rows])
@@ -220,6 +221,8 @@ def head_features(model, dataset, collate_fn, batch_size: int = 64) -> torch.Ten
         if features is None:
             features = torch.empty(len(order), cls.shape[1])
         features[torch.from_numpy(rows)] = cls.float()
+    if features is None:
+        raise CourseDataError("head_features got an empty dataset; it needs at least one example.")
     return features
 
 
@@ -238,7 +241,9 @@ def train_head(
     Returns the trained head: ``head(features) -> logits``.
     """
     base = model.base_model
-    pooler = copy.deepcopy(base.pooler) if getattr(base, "pooler", None) else torch.nn.Identity()
+    pooler: Any = (
+        copy.deepcopy(base.pooler) if getattr(base, "pooler", None) else torch.nn.Identity()
+    )
     head = torch.nn.Sequential(
         pooler.dense if hasattr(pooler, "dense") else pooler,
         torch.nn.Tanh() if hasattr(pooler, "dense") else torch.nn.Identity(),
@@ -407,7 +412,7 @@ def _train_head_method(
         : steps * batch_size
     ]
     subset = torch.utils.data.Subset(train_ds, used)
-    subset.lengths = [train_ds.lengths[i] for i in used]
+    subset.lengths = [train_ds.lengths[i] for i in used]  # type: ignore[attr-defined]
     train_features = head_features(base, subset, collate_fn)
     valid_features = head_features(base, valid_ds, collate_fn)
     labels = [train_ds.labels[i] for i in used]

@@ -23,6 +23,7 @@ import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ class BiEncoder(nn.Module):
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
-        self.encoder = encoder
+        self.encoder: Any = encoder  # a Hugging Face model (save_pretrained, ...)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` token ids and mask -> ``[B, d]`` unit vectors."""
@@ -141,7 +142,7 @@ def encode_texts(
         raise CourseDataError("encode_texts got no texts.")
     device = next(model.parameters()).device
     order = np.argsort([len(x) for x in ids], kind="stable")
-    out = None
+    out: torch.Tensor | None = None
     model.eval()
     starts = range(0, len(order), batch_size)
     for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
@@ -151,6 +152,7 @@ def encode_texts(
         if out is None:
             out = torch.empty(len(ids), vectors.shape[1])
         out[torch.from_numpy(rows)] = vectors
+    assert out is not None  # ids is not empty, so the loop ran
     return out
 
 
@@ -209,8 +211,8 @@ class CrossEncoderScorer:
     Irrelevant 0 for the course's classifiers).
     """
 
-    model: nn.Module
-    tokenizer: object
+    model: Any  # a Hugging Face sequence classifier
+    tokenizer: Any
     max_length: int = 64
     batch_size: int = 64
     gains: tuple[float, ...] = (1.0, 0.5, 0.0)
@@ -265,7 +267,7 @@ class TwoStageSearch:
 
     catalog: pd.DataFrame
     bi_encoder: BiEncoder
-    tokenizer: object
+    tokenizer: Any
     item_vectors: torch.Tensor
     reranker: CrossEncoderScorer | None = None
     rrf_k: int = 60
@@ -290,6 +292,11 @@ class TwoStageSearch:
         """Unit vectors of the queries."""
         return encode_texts(self.bi_encoder, self.tokenizer, queries, self.query_length)
 
+    def _bm25(self) -> BM25Index:
+        if self.bm25 is None:  # __post_init__ builds it
+            raise CourseModelError("This pipeline has no BM25 index.")
+        return self.bm25
+
     def retrieve(
         self,
         query: str,
@@ -305,7 +312,7 @@ class TwoStageSearch:
         lists = []
         if method in ("bm25", "hybrid"):
             start = time.perf_counter()
-            lists.append(self.bm25.search(query, k)[0])
+            lists.append(self._bm25().search(query, k)[0])
             timings["bm25"] = (time.perf_counter() - start) * 1000
         if method in ("dense", "hybrid"):
             start = time.perf_counter()
@@ -349,9 +356,10 @@ class TwoStageSearch:
         if method not in METHODS:
             raise CourseArgumentError(f"method must be one of {METHODS}, got {method!r}.")
         k = min(k, len(self.catalog))
-        lexical = dense = None
+        lexical: list[np.ndarray] = []
+        dense: list[np.ndarray] = []
         if method in ("bm25", "hybrid"):
-            lexical = [self.bm25.search(q, k)[0] for q in queries]
+            lexical = [self._bm25().search(q, k)[0] for q in queries]
         if method in ("dense", "hybrid"):
             dense = list(
                 topk_retrieval(self.query_vectors(queries), self.item_vectors, k)[1].numpy()
@@ -392,7 +400,11 @@ class TwoStageSearch:
         )
         self.bi_encoder.encoder.save_pretrained(folder / "bi_encoder")
         self.tokenizer.save_pretrained(folder / "bi_encoder")
-        manifest = {"rrf_k": self.rrf_k, "query_length": self.query_length, "reranker": None}
+        manifest: dict[str, Any] = {
+            "rrf_k": self.rrf_k,
+            "query_length": self.query_length,
+            "reranker": None,
+        }
         if self.reranker is not None:
             if any("quantized" in type(m).__module__ for m in self.reranker.model.modules()):
                 raise CourseModelError(

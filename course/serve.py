@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from course.errors import CourseArgumentError, CourseError
 
 MAX_QUERY_CHARS = 512
@@ -35,32 +37,36 @@ MAX_PAIRS = 64
 # ------------------------------------------------------------------- requests
 
 
-def _request_models():
-    """The pydantic request schemas (built lazily, so importing this module stays cheap)."""
-    from pydantic import BaseModel, ConfigDict, Field, field_validator
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
 
-    class Strict(BaseModel):
-        model_config = ConfigDict(strict=True, extra="forbid")
 
-    def not_blank(value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain a non-space character")
-        return value
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain a non-space character")
+    return value
 
-    class SearchRequest(Strict):
-        query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-        k: int = Field(default=10, ge=1, le=MAX_K)
-        _blank = field_validator("query")(not_blank)
 
-    class Pair(Strict):
-        query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-        product: str = Field(min_length=1, max_length=MAX_PRODUCT_CHARS)
-        _blank = field_validator("query", "product")(not_blank)
+class SearchRequest(_Strict):
+    """``POST /search``: a query and how many products to return."""
 
-    class ScoreRequest(Strict):
-        pairs: list[Pair] = Field(min_length=1, max_length=MAX_PAIRS)
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    _blank = field_validator("query")(_not_blank)
 
-    return SearchRequest, ScoreRequest
+
+class Pair(_Strict):
+    """One (query, product text) pair to score."""
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    product: str = Field(min_length=1, max_length=MAX_PRODUCT_CHARS)
+    _blank = field_validator("query", "product")(_not_blank)
+
+
+class ScoreRequest(_Strict):
+    """``POST /score``: up to ``MAX_PAIRS`` pairs."""
+
+    pairs: list[Pair] = Field(min_length=1, max_length=MAX_PAIRS)
 
 
 def _field_errors(exc) -> list[dict[str, str]]:
@@ -87,7 +93,6 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
-    search_request, score_request = _request_models()
     worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
     counts = {"requests": 0, "errors": 0}
     app = FastAPI(title="mini-shop search", version="1")
@@ -119,7 +124,7 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False):
         }
 
     @app.post("/search")
-    async def search(body: search_request) -> dict[str, Any]:
+    async def search(body: SearchRequest) -> dict[str, Any]:
         result = await in_worker(lambda: pipeline.search(body.query, k=body.k, depth=depth))
         return {
             "query": body.query,
@@ -129,7 +134,7 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False):
         }
 
     @app.post("/score")
-    async def score(body: score_request):
+    async def score(body: ScoreRequest):
         if pipeline.reranker is None:
             return JSONResponse(status_code=503, content={"error": "this service has no re-ranker"})
         queries = [p.query for p in body.pairs]
