@@ -9,7 +9,7 @@ import pytest
 import torch
 from toydata import LABELS, toy_pairs
 
-from course.errors import CourseArgumentError
+from course.errors import CourseArgumentError, CourseDataError
 from course.models import load_classifier, load_tokenizer, resolve_model
 from course.peft_tuning import (
     adalora_allocation,
@@ -174,6 +174,14 @@ def test_frozen_encoder_features_and_head(data):
     with torch.no_grad():
         accuracy = (trained(toy).argmax(dim=1) == labels).float().mean().item()
     assert accuracy > 0.8
+
+
+def test_head_features_of_an_empty_dataset_is_a_clear_error(data):
+    dataset, collator = data
+    empty = torch.utils.data.Subset(dataset, [])
+    empty.lengths = []
+    with pytest.raises(CourseDataError, match="empty dataset"):
+        head_features(tiny(), empty, collator)
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "adalora", "head"])
