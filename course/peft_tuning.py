@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,11 @@ import torch
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
 
 LORA_TARGETS = ("query", "value")
+# peft 0.21 still calls transformers 5's deprecated ``is_gradient_checkpointing`` on every
+# wrap, merge and adapter load; the warning is about peft's code, not the trainee's.
+warnings.filterwarnings(
+    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 
 def _linear_shapes(model: torch.nn.Module, targets: Sequence[str]) -> list[tuple[int, int]]:
