@@ -41,7 +41,7 @@ COUNTS = ("visits", "clicked", "purchased", "clicks", "revenue", "revenue_sq")
 
 
 def examination_probabilities(depth: int, eta: float = 1.0) -> np.ndarray:
-    """``theta_r = r ** -eta`` for positions ``r = 1 .. depth``: the chance a shopper looks there."""
+    """``theta_r = r ** -eta`` for positions ``r = 1 .. depth``: the chance of a look there."""
     if int(depth) < 1:
         raise CourseArgumentError(f"depth must be at least 1; got {depth}.")
     if eta < 0:
@@ -52,7 +52,9 @@ def examination_probabilities(depth: int, eta: float = 1.0) -> np.ndarray:
 def _check_probabilities(name: str, values: Mapping[str, float]) -> None:
     missing = [g for g in GRADES if g not in values]
     if missing:
-        raise CourseArgumentError(f"{name} needs a probability for each of {GRADES}; missing {missing}.")
+        raise CourseArgumentError(
+            f"{name} needs a probability for each of {GRADES}; missing {missing}."
+        )
     bad = {g: v for g, v in values.items() if not 0.0 <= float(v) <= 1.0}
     if bad:
         raise CourseArgumentError(f"{name} probabilities must lie in [0, 1]; got {bad}.")
@@ -72,7 +74,9 @@ class ShopperModel:
 
     depth: int = 10
     eta: float = 1.0
-    attractiveness: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_ATTRACTIVENESS))
+    attractiveness: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_ATTRACTIVENESS)
+    )
     purchase: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PURCHASE))
 
     def __post_init__(self) -> None:
@@ -85,7 +89,7 @@ class ShopperModel:
         return examination_probabilities(self.depth, self.eta)
 
     def by_grade(self, which: str) -> np.ndarray:
-        """``attractiveness`` or ``purchase`` as an array in :data:`GRADES` order, plus 0 for empty."""
+        """``attractiveness`` or ``purchase`` in :data:`GRADES` order, plus 0 for an empty slot."""
         table = {"attractiveness": self.attractiveness, "purchase": self.purchase}[which]
         return np.array([float(table[g]) for g in GRADES] + [0.0])
 
@@ -168,7 +172,9 @@ def _sessions(query_ids: np.ndarray, sessions_per_query) -> np.ndarray:
     else:
         counts = np.full(len(query_ids), int(sessions_per_query))
     if (counts < 0).any() or counts.sum() == 0:
-        raise CourseArgumentError("sessions_per_query must give at least one session, none negative.")
+        raise CourseArgumentError(
+            "sessions_per_query must give at least one session, none negative."
+        )
     return np.repeat(np.arange(len(query_ids)), counts)
 
 
@@ -225,9 +231,13 @@ def simulate_clicks(
     """
     model = model or ShopperModel()
     if intervention not in INTERVENTIONS:
-        raise CourseArgumentError(f"intervention must be one of {INTERVENTIONS}; got {intervention!r}.")
+        raise CourseArgumentError(
+            f"intervention must be one of {INTERVENTIONS}; got {intervention!r}."
+        )
     if not 0.0 <= intervention_share <= 1.0:
-        raise CourseArgumentError(f"intervention_share must lie in [0, 1]; got {intervention_share}.")
+        raise CourseArgumentError(
+            f"intervention_share must lie in [0, 1]; got {intervention_share}."
+        )
     if isinstance(results, pd.DataFrame):
         results = rank_results(results, score=score, depth=model.depth)
     rng = np.random.default_rng(seed)
@@ -267,14 +277,15 @@ def estimate_propensities(log: pd.DataFrame) -> pd.DataFrame:
     _check_columns(log, ["session_id", "position", "rank", "clicked", "intervention"], "log")
     if (log["intervention"] == "swap").any():
         _check_columns(log, ["swapped_with"], "log")
-        top = log[log["rank"] == 1]
-        by = top.groupby("swapped_with")
-        table = pd.DataFrame({"sessions": by["session_id"].nunique(), "clicks": by["clicked"].sum()})
+        by = log[log["rank"] == 1].groupby("swapped_with")
+        table = pd.DataFrame({"sessions": by["session_id"].nunique(),
+                              "clicks": by["clicked"].sum()})
         table.index.name = "position"
     elif (log["intervention"] == "shuffle").any():
         shuffled = log[log["intervention"] == "shuffle"]
         by = shuffled.groupby("position")
-        table = pd.DataFrame({"sessions": by["session_id"].nunique(), "clicks": by["clicked"].sum()})
+        table = pd.DataFrame({"sessions": by["session_id"].nunique(),
+                              "clicks": by["clicked"].sum()})
     else:
         raise CourseDataError(
             "The log has no randomised sessions; simulate it with intervention='swap' or "
@@ -421,9 +432,13 @@ class Experiment:
         if self.n_visitors < 2 or self.days < 1:
             raise CourseArgumentError(f"need n_visitors >= 2 and days >= 1; got {self}.")
         if self.visits_per_visitor < 1.0:
-            raise CourseArgumentError(f"visits_per_visitor must be >= 1; got {self.visits_per_visitor}.")
+            raise CourseArgumentError(
+                f"visits_per_visitor must be >= 1; got {self.visits_per_visitor}."
+            )
         if not 0.0 < self.treatment_share < 1.0:
-            raise CourseArgumentError(f"treatment_share must lie in (0, 1); got {self.treatment_share}.")
+            raise CourseArgumentError(
+                f"treatment_share must lie in (0, 1); got {self.treatment_share}."
+            )
 
 
 def assign_arms(visitor_ids: np.ndarray, salt: int = 0, treatment_share: float = 0.5) -> np.ndarray:
@@ -433,7 +448,8 @@ def assign_arms(visitor_ids: np.ndarray, salt: int = 0, treatment_share: float =
     and a new ``salt`` re-randomises for the next experiment. The hash is SplitMix64.
     """
     with np.errstate(over="ignore"):
-        x = np.asarray(visitor_ids, dtype=np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
+        x = np.asarray(visitor_ids, dtype=np.uint64)
+        x = x + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x = x ^ (x >> np.uint64(31))
@@ -463,9 +479,10 @@ def _outcomes(visits: dict[str, np.ndarray], arms: list[dict[str, np.ndarray]],
               rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Clicks, purchases and revenue of each visit, position by position."""
     arm, query, persona = visits["arm"], visits["query"], visits["persona"]
-    click = np.where(arm[:, None] == 1, arms[1]["click"][query], arms[0]["click"][query])
-    buy = np.where(arm[:, None] == 1, arms[1]["buy"][persona, query], arms[0]["buy"][persona, query])
-    price = np.where(arm[:, None] == 1, arms[1]["price"][query], arms[0]["price"][query])
+    treated = arm[:, None] == 1
+    click = np.where(treated, arms[1]["click"][query], arms[0]["click"][query])
+    buy = np.where(treated, arms[1]["buy"][persona, query], arms[0]["buy"][persona, query])
+    price = np.where(treated, arms[1]["price"][query], arms[0]["price"][query])
     clicked = rng.random(click.shape) < click
     bought = clicked & (rng.random(click.shape) < buy)
     return {
@@ -477,7 +494,9 @@ def _outcomes(visits: dict[str, np.ndarray], arms: list[dict[str, np.ndarray]],
 
 def _arm_probabilities(shoppers, control, treatment, model) -> list[dict[str, np.ndarray]]:
     if not np.array_equal(control.query_ids, treatment.query_ids):
-        raise CourseDataError("control and treatment must rank the same queries, in the same order.")
+        raise CourseDataError(
+            "control and treatment must rank the same queries, in the same order."
+        )
     arms = [visit_probabilities(shoppers, r, model) for r in (control, treatment)]
     depth = min(a["click"].shape[1] for a in arms)
     return [{k: v[..., :depth] for k, v in a.items()} for a in arms]

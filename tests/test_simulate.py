@@ -255,8 +255,8 @@ def test_repeat_visitors_keep_their_arm_and_persona():
     lists = sim.rank_results(frame)
     design = sim.Experiment(n_visitors=3000, visits_per_visitor=3.0, days=7)
     visits = sim.run_experiment(toy_shoppers(frame), lists, lists, experiment=design, seed=1)
-    per_visitor = visits.groupby("visitor").agg(arms=("arm", "nunique"), personas=("persona", "nunique"),
-                                                n=("day", "size"))
+    per_visitor = visits.groupby("visitor").agg(
+        arms=("arm", "nunique"), personas=("persona", "nunique"), n=("day", "size"))
     assert (per_visitor["arms"] == 1).all() and (per_visitor["personas"] == 1).all()
     assert 2.8 < per_visitor["n"].mean() < 3.2
     assert visits["day"].between(0, 6).all()
