@@ -109,7 +109,8 @@ def weekly_traffic(
                 f"Week {week} needs {n_old} old and {n_new} new queries; there are "
                 f"{len(old_ids)} and {len(new_ids)}. Lower queries_per_week."
             )
-        for season, frame, ids, count in (("old", old, old_ids, n_old), ("new", new, new_ids, n_new)):
+        draws = (("old", old, old_ids, n_old), ("new", new, new_ids, n_new))
+        for season, frame, ids, count in draws:
             chosen = rng.choice(ids, size=count, replace=False)
             frames.append(frame[frame["query_id"].isin(chosen)].assign(week=week, season=season))
     return pd.concat(frames, ignore_index=True)

@@ -141,9 +141,9 @@ class FeatureDataset(torch.utils.data.Dataset):
     """``{"features", "labels"}`` items from a feature matrix and label ids."""
 
     def __init__(self, features: np.ndarray, labels: np.ndarray | None = None):
-        self.features = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels),
-                                                                  dtype=torch.long)
+        self.features = torch.tensor(np.asarray(features), dtype=torch.float32)
+        self.labels = None if labels is None else torch.tensor(np.asarray(labels),
+                                                               dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.features)
