@@ -8,7 +8,9 @@ lower positions less often. This module turns such a log into training labels:
 * :func:`click_labels`: one row per shown (query, product) with its impressions, its
   naive click-through rate and its inverse-propensity-weighted (IPW) rate, an unbiased
   estimate of P(click | examined) when the propensities are right;
-* :func:`fit_ranker`: a ridge regression from pair features to any of those targets;
+* :func:`label_sources`: the shown pairs with naive, IPW and human labels side by side;
+* :func:`fit_rankers`: ridge regressions from pair features to those targets, and
+  :func:`ranking_quality` to compare them by NDCG@10 on human labels;
 * :func:`plot_propensities`: estimated against true propensities.
 
 References: Joachims, Swaminathan & Schnabel 2017, *Unbiased Learning-to-Rank with
@@ -17,7 +19,7 @@ Biased Feedback*; Wang et al. 2016, *Learning to Rank with Selection Bias in Per
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -106,25 +108,72 @@ def click_labels(
     return table.reset_index()
 
 
-def fit_ranker(
-    features: np.ndarray, target: np.ndarray, alpha: float = 1000.0
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Ridge regression on standardised features; returns ``score(features) -> scores``.
+def label_sources(
+    log: pd.DataFrame,
+    pairs: pd.DataFrame,
+    propensities: Mapping | pd.Series | pd.DataFrame,
+    max_weight: float = 10.0,
+) -> pd.DataFrame:
+    """The shown pairs with three labels each: naive clicks, IPW clicks and the human grade.
 
-    A pointwise ranker: it predicts the target (a click rate or a human gain) and each
-    query's candidates are sorted by the prediction.
+    Args:
+        log: a click log (``course.simulate.simulate_clicks``).
+        pairs: the labelled pairs the log was drawn from (``query_id, product_id, label``
+            and whatever else should come along, such as ``query`` and ``product_text``).
+        propensities: ``theta`` per position, for :func:`click_labels`.
+
+    Returns:
+        :func:`click_labels` joined with ``pairs``, plus ``human`` (the grade as a gain:
+        Exact 1, Partial 0.5, Irrelevant 0).
+    """
+    table = click_labels(log, propensities, max_weight)
+    joined = table.merge(pairs, on=["query_id", "product_id"], how="left", validate="1:1")
+    if joined["label"].isna().any():
+        missing = joined.loc[joined["label"].isna(), ["query_id", "product_id"]].head(3)
+        raise CourseDataError(
+            f"{int(joined['label'].isna().sum())} shown pairs have no human label in pairs "
+            f"(first: {missing.to_dict('records')}); pass the pairs the log was drawn from."
+        )
+    return joined.assign(human=joined["label"].map(GAINS))
+
+
+def fit_rankers(
+    features: np.ndarray, targets: pd.DataFrame, alpha: float | Sequence[float] = 1000.0
+) -> Callable[[np.ndarray], pd.DataFrame]:
+    """One ridge regression per target column, on standardised features, in one fit.
+
+    Pointwise rankers: each predicts its target (a click rate or a human gain), and a
+    query's candidates are sorted by the prediction. ``alpha`` is one strength for all
+    targets or one per column.
+
+    Returns:
+        ``score(features) -> DataFrame`` with one column of scores per target.
     """
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    target = np.asarray(target, dtype=float)
-    if len(features) != len(target) or len(target) == 0:
+    if len(features) != len(targets) or len(targets) == 0:
         raise CourseArgumentError(
-            f"features ({len(features)} rows) and target ({len(target)}) must match and be > 0."
+            f"features ({len(features)} rows) and targets ({len(targets)}) must match and be > 0."
         )
-    model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(features, target)
-    return model.predict
+    alphas = np.broadcast_to(np.asarray(alpha, dtype=float), (targets.shape[1],)).copy()
+    model = make_pipeline(StandardScaler(), Ridge(alpha=alphas))
+    model.fit(features, targets.to_numpy(dtype=float))
+    names = list(targets.columns)
+
+    def score(x: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(np.asarray(model.predict(x)).reshape(len(x), -1), columns=names)
+
+    return score
+
+
+def ranking_quality(frame: pd.DataFrame, scores: pd.DataFrame, k: int = 10) -> pd.Series:
+    """NDCG@k of each score column on ``frame``'s human labels (``course.metrics``)."""
+    from course.metrics import ndcg_at_k
+
+    return pd.Series({name: ndcg_at_k(frame.assign(score=scores[name].to_numpy()), k=k)
+                      for name in scores.columns}, name=f"ndcg@{k}")
 
 
 def plot_propensities(table: pd.DataFrame, ax=None):

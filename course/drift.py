@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from course.baselines import tokenize_words
 from course.data.common import LABELS
 from course.errors import CourseArgumentError, CourseDataError
+from course.metrics import macro_f1
 
 # Held out of the first season by default: three categories whose words the others lack.
 NEW_SEASON_TYPES = ("cushion", "curtain", "throw", "lamp", "rug", "mirror")
@@ -210,6 +211,25 @@ def weekly_statistics(
     return pd.DataFrame(rows).set_index("week")
 
 
+def drift_free_weeks(reference: pd.DataFrame, queries_per_week: int, n_weeks: int = 200,
+                     seed: int = 0) -> list[np.ndarray]:
+    """Row indices of ``n_weeks`` simulated weeks without drift (a bootstrap by query).
+
+    Each week draws ``queries_per_week`` queries of ``reference`` *with replacement*, with
+    all their rows, so a week varies as much as a fresh sample of that size would.
+    """
+    groups = reference.groupby("query_id").indices
+    if not groups or queries_per_week < 1:
+        raise CourseArgumentError(
+            f"Need a non-empty reference and queries_per_week >= 1; got {len(groups)} queries "
+            f"and {queries_per_week}."
+        )
+    ids = np.array(list(groups))
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([groups[q] for q in rng.choice(ids, size=queries_per_week)])
+            for _ in range(n_weeks)]
+
+
 def reference_thresholds(
     monitor: Monitor,
     reference: pd.DataFrame,
@@ -220,28 +240,41 @@ def reference_thresholds(
     quantile: float = 0.99,
     seed: int = 0,
 ) -> pd.Series:
-    """Alarm thresholds: the ``quantile`` of each statistic over simulated drift-free weeks.
+    """Alarm thresholds: the ``quantile`` of each statistic over :func:`drift_free_weeks`.
 
-    Each simulated week draws ``queries_per_week`` whole queries of ``reference`` (a
-    held-out sample of the period the model was trained for, not the monitor's own
-    reference) and computes the statistics, so a threshold is what normal week-to-week
-    noise reaches once in ``1 / (1 - quantile)`` weeks.
+    ``reference`` is a held-out sample of the period the model was trained for (not the
+    monitor's own reference), with the model's ``predictions`` and ``scores`` on it. A
+    threshold is what normal week-to-week noise exceeds once in ``1 / (1 - quantile)`` weeks.
     """
     predictions, scores = np.asarray(predictions), np.asarray(scores)
-    groups = reference.groupby("query_id").indices
-    ids = np.array(list(groups))
-    if queries_per_week > len(ids):
-        raise CourseArgumentError(
-            f"The reference has {len(ids)} queries; a week needs {queries_per_week}."
-        )
-    rng = np.random.default_rng(seed)
     rows = []
-    for _ in range(n_weeks):
-        chosen = rng.choice(ids, size=queries_per_week, replace=False)
-        idx = np.concatenate([groups[q] for q in chosen])
+    for idx in drift_free_weeks(reference, queries_per_week, n_weeks, seed):
         queries = reference["query"].iloc[idx].drop_duplicates()
         rows.append(monitor.statistics(queries, predictions[idx], scores[idx]))
     return pd.DataFrame(rows).quantile(quantile).rename("threshold")
+
+
+def weekly_macro_f1(traffic: pd.DataFrame, predictions: Sequence) -> pd.Series:
+    """Macro-F1 of ``predictions`` (label names or ids) against ``traffic["label"]``, per week."""
+    predictions = np.asarray(predictions)
+    truth = traffic["label"].to_numpy()
+    if predictions.dtype.kind not in "OUS":
+        truth = np.array([LABELS.index(label) for label in truth])
+    keys = list(LABELS) if predictions.dtype.kind in "OUS" else list(range(len(LABELS)))
+    scores = {week: macro_f1(truth[idx], predictions[idx], labels=keys)
+              for week, idx in traffic.groupby("week").indices.items()}
+    return pd.Series(scores, name="macro_f1").rename_axis("week")
+
+
+def accuracy_floor(reference: pd.DataFrame, predictions: Sequence, queries_per_week: int,
+                   n_weeks: int = 200, quantile: float = 0.01, seed: int = 0) -> float:
+    """The macro-F1 that only ``quantile`` of drift-free weeks fall below: "accuracy dropped"."""
+    predictions = np.asarray(predictions)
+    weeks = drift_free_weeks(reference, queries_per_week, n_weeks, seed)
+    frames = [reference.iloc[idx].assign(week=i) for i, idx in enumerate(weeks)]
+    stacked = pd.concat(frames, ignore_index=True)
+    scores = weekly_macro_f1(stacked, np.concatenate([predictions[idx] for idx in weeks]))
+    return float(scores.quantile(quantile))
 
 
 def first_week_above(values: pd.Series, threshold: float) -> int | None:
@@ -373,7 +406,8 @@ def plot_tradeoff(table: pd.DataFrame, before: dict[str, float], chosen: float |
 
 
 __all__ = [
-    "NEW_SEASON_TYPES", "Monitor", "Seasons", "choose_replay_ratio", "first_week_above",
+    "NEW_SEASON_TYPES", "Monitor", "Seasons", "accuracy_floor", "choose_replay_ratio",
+    "drift_free_weeks", "first_week_above", "weekly_macro_f1",
     "first_week_below", "label_shares", "label_shift", "oov_rate", "plot_monitor",
     "plot_tradeoff", "psi", "recovery", "reference_thresholds", "replay_mix", "replay_tradeoff",
     "season_pairs", "vocabulary", "weekly_statistics", "weekly_traffic",

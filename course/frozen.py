@@ -117,7 +117,8 @@ class _Output:
 
 
 class HeadClassifier(nn.Module):
-    """An MLP over frozen pair features: ``Linear -> GELU -> Dropout -> Linear``.
+    """A head over frozen pair features: ``Linear -> GELU -> Dropout -> Linear``, or one
+    ``Linear`` (softmax regression) when ``hidden`` is 0.
 
     ``forward(features, labels=None)`` returns an object with ``logits`` and ``loss``
     (cross-entropy when labels are given), like a Hugging Face classifier, so
@@ -128,8 +129,11 @@ class HeadClassifier(nn.Module):
                  dropout: float = 0.1, seed: int = 0):
         super().__init__()
         torch.manual_seed(seed)
-        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, n_classes))
+        if hidden:
+            self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
+                                     nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        else:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_classes))
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> _Output:
         logits = self.net(features)
@@ -154,9 +158,16 @@ class FeatureDataset(torch.utils.data.Dataset):
             item["labels"] = self.labels[i]
         return item
 
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """A whole batch in one indexing step (the DataLoader uses it when it exists)."""
+        return self[torch.as_tensor(indices)]
 
-def collate_features(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Stack feature items into one batch."""
+
+def collate_features(items: list[dict[str, torch.Tensor]] | dict[str, torch.Tensor]
+                     ) -> dict[str, torch.Tensor]:
+    """Stack feature items into one batch (a batch from ``__getitems__`` passes through)."""
+    if isinstance(items, dict):
+        return items
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
 
 

@@ -157,3 +157,52 @@ def head_fit_predict(features: Callable[[pd.DataFrame], np.ndarray], C: float = 
         return head(features(evaluate))
 
     return fit_predict
+
+
+def finetune_cross_encoder(
+    train_pairs: pd.DataFrame,
+    eval_pairs: pd.DataFrame,
+    model_name: str | None = None,
+    *,
+    epochs: float = 1,
+    max_steps: int | None = None,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    head_lr: float | None = 2e-3,
+    max_length: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+):
+    """Fine-tune lesson 03's cross-encoder on ``train_pairs``; probabilities on ``eval_pairs``.
+
+    The recipe of lesson 03: every weight trained, class-weighted cross-entropy, a larger
+    learning rate for the new head, length-bucketed dynamic padding. No early stopping,
+    so nothing is chosen on ``eval_pairs``.
+
+    Returns:
+        ``(probs, result)``: ``[len(eval_pairs), 3]`` class probabilities and the
+        ``course.train.TrainResult``.
+    """
+    from course import models, text, train
+    from course.data.common import LABELS
+
+    resolved = models.resolve_model(model_name)
+    tokenizer = models.load_tokenizer(resolved)
+
+    def encode(frame: pd.DataFrame, labelled: bool = True):
+        return text.PairDataset.from_texts(
+            tokenizer, frame["query"].tolist(), frame["product_text"].tolist(),
+            frame["label"].tolist() if labelled else None, label_names=LABELS,
+            max_length=max_length)
+
+    train_ds, eval_ds = encode(train_pairs), encode(eval_pairs, labelled=False)
+    collator = text.DynamicPaddingCollator(tokenizer)
+    model = models.load_classifier(resolved, list(LABELS), seed=seed)
+    config = train.TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+                               head_lr=head_lr, warmup_ratio=0.1, seed=seed, progress=progress)
+    weights = train.balanced_class_weights(train_ds.labels, len(LABELS))
+    sampler = text.LengthBucketSampler(train_ds.lengths, batch_size, seed=seed)
+    result = train.fit(model, train_ds, config, collate_fn=collator, sampler=sampler,
+                       loss_fn=train.class_weighted_loss(weights))
+    probs = train.predict(model, eval_ds, collator, batch_size=64, progress=progress)
+    return probs, result

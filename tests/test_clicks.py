@@ -72,14 +72,32 @@ def test_ipw_ctr_recovers_attractiveness_where_naive_ctr_is_biased():
     assert low["naive_ctr"].mean() < 0.1 < low["ipw_ctr"].mean()
 
 
-def test_fit_ranker_learns_a_linear_target_and_checks_shapes():
+def test_fit_rankers_learn_each_target_with_its_own_strength():
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 3))
-    target = x @ np.array([1.0, -2.0, 0.0])
-    score = clicks.fit_ranker(x, target, alpha=1.0)
-    assert np.corrcoef(score(x), target)[0, 1] > 0.99
+    x = rng.normal(size=(300, 3))
+    targets = pd.DataFrame({"a": x @ np.array([1.0, -2.0, 0.0]), "b": x[:, 2]})
+    score = clicks.fit_rankers(x, targets, alpha=[1.0, 1e6])
+    out = score(x)
+    assert list(out.columns) == ["a", "b"] and len(out) == 300
+    assert np.corrcoef(out["a"], targets["a"])[0, 1] > 0.99
+    assert out["b"].std() < 0.05 * targets["b"].std(), "a huge alpha shrinks b to its mean"
     with pytest.raises(CourseArgumentError):
-        clicks.fit_ranker(x, target[:10])
+        clicks.fit_rankers(x, targets.head(10))
+
+
+def test_label_sources_join_human_labels_and_rank_quality():
+    pairs = _candidates(30)
+    log = simulate.simulate_clicks(pairs, 50, seed=2)
+    table = clicks.label_sources(log, pairs, {k: 1 / k for k in range(1, 11)})
+    assert set(table["human"]) <= {0.0, 0.5, 1.0}
+    assert len(table) == len(log[["query_id", "product_id"]].drop_duplicates())
+    assert (table["human"] == table["label"].map(clicks.GAINS)).all()
+    with pytest.raises(CourseDataError, match="no human label"):
+        clicks.label_sources(log, pairs.iloc[5:], {k: 1 / k for k in range(1, 11)})
+    perfect = pd.DataFrame({"truth": pairs["label"].map(clicks.GAINS).to_numpy(),
+                            "reverse": -pairs["label"].map(clicks.GAINS).to_numpy()})
+    quality = clicks.ranking_quality(pairs, perfect)
+    assert quality["truth"] == pytest.approx(1.0) and quality["reverse"] < 0.8
 
 
 def test_plot_propensities_shows_estimate_and_truth():
