@@ -24,6 +24,7 @@ LESSONS = (
     "04-ranking-recommender",
     "05-efficient-deployment",
     "06-trust-business-value",
+    "07-labels-and-drift",
     "08-course-optimisation",
 )
 ALL_MAPS = ("course",) + LESSONS
