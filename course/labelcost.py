@@ -93,26 +93,27 @@ def labels_needed(curve: pd.DataFrame, model: str, target: float, family: str = 
     return float(np.exp(np.log(x0) + share * (np.log(x1) - np.log(x0))))
 
 
-def label_savings(curve: pd.DataFrame, pretrained: str, baseline: str) -> pd.DataFrame:
-    """Per family: the score both models reach, and the labels each needs for it.
+def label_savings(curve: pd.DataFrame, pretrained: str, baseline: str, at: int) -> pd.DataFrame:
+    """Per family: what ``pretrained`` reaches with ``at`` labels, and what the baseline needs.
 
-    The common score is the lower of the two models' best mean scores. ``saving`` is the
-    baseline's labels divided by the pretrained model's (above 1: the pretrained model
-    needs fewer labels). Also reports each model's mean score at the smallest size.
+    ``saving`` is the baseline's labels for the pretrained model's score divided by ``at``:
+    above 1 the pretrained model saves labels, ``inf`` means the baseline never reaches
+    that score within the curve. When the baseline already reaches it at the smallest size,
+    the saving is at most (smallest size / ``at``). ``reverse_labels`` is the same question
+    the other way round: labels the pretrained model needs for the baseline's score at ``at``.
     """
+    if at not in set(curve["size"]):
+        sizes = sorted(curve["size"].unique())
+        raise CourseArgumentError(f"at={at} is not a size of the curve: {sizes}.")
     rows = []
-    smallest = curve["size"].min()
     for family in curve["family"].unique():
         summary = curve_summary(curve, family)["mean"]
-        target = min(summary.loc[pretrained].max(), summary.loc[baseline].max())
-        need_p = labels_needed(curve, pretrained, target, family)
-        need_b = labels_needed(curve, baseline, target, family)
+        mine, theirs = summary.loc[(pretrained, at)], summary.loc[(baseline, at)]
+        need = labels_needed(curve, baseline, mine, family)
         rows.append({
-            "family": family, "common_score": target,
-            f"{pretrained}_labels": need_p, f"{baseline}_labels": need_b,
-            "saving": need_b / need_p,
-            f"{pretrained}_at_{smallest}": summary.loc[(pretrained, smallest)],
-            f"{baseline}_at_{smallest}": summary.loc[(baseline, smallest)],
+            "family": family, f"{pretrained} @ {at}": mine, f"{baseline} @ {at}": theirs,
+            "baseline_labels": need, "saving": need / at,
+            "reverse_labels": labels_needed(curve, pretrained, theirs, family),
         })
     return pd.DataFrame(rows).set_index("family")
 

@@ -164,3 +164,33 @@ def test_plot_monitor_has_a_panel_per_statistic_and_accuracy():
     thresholds = pd.Series({"oov_rate": 0.05, "label_shift": 0.1, "score_psi": 0.1})
     fig = drift.plot_monitor(weekly, thresholds, accuracy_floor=0.55)
     assert len(fig.axes) == 4
+
+
+def test_drift_free_weeks_resample_whole_queries_with_replacement():
+    reference = pd.DataFrame({"query_id": np.repeat(np.arange(5), 3)})
+    weeks = drift.drift_free_weeks(reference, queries_per_week=20, n_weeks=3, seed=0)
+    assert len(weeks) == 3 and all(len(idx) == 60 for idx in weeks), "20 queries of 3 rows"
+    ids = reference["query_id"].to_numpy()
+    for idx in weeks:
+        counts = pd.Series(ids[idx]).value_counts()
+        assert (counts % 3 == 0).all(), "a query comes with all its rows"
+    with pytest.raises(CourseArgumentError):
+        drift.drift_free_weeks(reference.iloc[:0], 5)
+
+
+def test_weekly_macro_f1_and_the_accuracy_floor():
+    traffic = pd.DataFrame({"week": [0, 0, 0, 1, 1, 1],
+                            "label": ["Exact", "Partial", "Irrelevant"] * 2})
+    predictions = np.array([0, 1, 2, 0, 0, 0])
+    scores = drift.weekly_macro_f1(traffic, predictions)
+    assert scores.loc[0] == 1.0 and scores.loc[1] == pytest.approx(0.5 / 3)  # Exact: P 1/3, R 1
+    named = drift.weekly_macro_f1(traffic, np.array(["Exact", "Partial", "Irrelevant"] * 2))
+    assert (named == 1.0).all()
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"query_id": np.repeat(np.arange(40), 10),
+                              "label": rng.choice(["Exact", "Partial", "Irrelevant"], 400)})
+    truth = reference["label"].map({"Exact": 0, "Partial": 1, "Irrelevant": 2}).to_numpy()
+    good = np.where(rng.random(400) < 0.8, truth, (truth + 1) % 3)
+    floor = drift.accuracy_floor(reference, good, queries_per_week=10, n_weeks=100)
+    weekly = drift.weekly_macro_f1(reference.assign(week=0), good).iloc[0]
+    assert 0.5 < floor < weekly, "the floor is a low quantile of normal weeks"

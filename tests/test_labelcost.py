@@ -73,10 +73,13 @@ def test_labels_needed_interpolates_on_a_log_scale():
 
 
 def test_label_savings_show_where_the_pretrained_model_saves_labels(curve):
-    savings = labelcost.label_savings(curve, "pretrained", "lexical")
-    assert savings.loc["a", "saving"] >= 8, "family a: the pretrained model needs far fewer"
-    assert 0.5 < savings.loc["b", "saving"] < 1.5, "family b: no real saving"
-    assert savings.loc["a", "pretrained_at_25"] > savings.loc["a", "lexical_at_25"]
+    savings = labelcost.label_savings(curve, "pretrained", "lexical", at=50)
+    assert savings.loc["a", "saving"] >= 8, "family a: the baseline needs far more labels"
+    assert 0.5 < savings.loc["b", "saving"] < 2, "family b: no real saving"
+    assert savings.loc["a", "pretrained @ 50"] > savings.loc["a", "lexical @ 50"]
+    assert savings.loc["a", "reverse_labels"] == 25, "the baseline's score is reached at once"
+    with pytest.raises(CourseArgumentError, match="not a size"):
+        labelcost.label_savings(curve, "pretrained", "lexical", at=51)
 
 
 def test_plot_learning_curves_one_panel_per_family(curve):
@@ -98,3 +101,15 @@ def test_tfidf_fit_predict_returns_probabilities():
     probs = labelcost.tfidf_fit_predict(frame, frame, seed=0)
     assert probs.shape == (len(frame), 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_finetune_cross_encoder_trains_every_weight_and_scores_the_eval_pairs(one_thread):
+    grades = [("same", "Exact"), ("other colour", "Partial"), ("other type", "Irrelevant")]
+    rows = [{"query": f"{c} {t}", "product_text": f"{c} {t} {how}", "label": label}
+            for c, t in [("red", "sofa"), ("blue", "lamp")] for how, label in grades]
+    frame = pd.DataFrame(rows * 4)
+    probs, result = labelcost.finetune_cross_encoder(frame, frame.head(5), "tiny", max_steps=3,
+                                                     batch_size=8, max_length=16, progress=False)
+    assert probs.shape == (5, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert result.steps == 3 and len(result.history) == 3
