@@ -71,6 +71,36 @@ EXPECTED = {
             ("item-kNN beats chance", lambda m: m["item_knn_recall10"] >= 5 * 10 / m["n_items"]),
         ],
     },
+    "07-labels-and-drift": {
+        "profile": ("==", "smoke"),
+        "curve_points": (">=", 20),  # 5 sizes x 2 models x 2 seeds
+        "click_seeds": (">=", 2),
+        "al_seeds": (">=", 2),
+        "anchor_steps": (">=", 5),
+        "propensity_max_error": ("<", 0.25),
+        "forgetting": (">", 0.02),
+        "new_gain": (">", 0.02),
+        "replay_recovered": (">=", 0.5),
+        "replay_kept": (">=", 0.5),
+        "selected_on_head_C": ("==", "valid"),
+        "selected_on_click_alpha": ("==", "valid"),
+        "selected_on_thresholds": ("==", "valid"),
+        "selected_on_replay_ratio": ("==", "valid"),
+        "relations": [
+            ("the frozen head learns from more labels",
+             lambda m: m["curve_head_f1_largest"] >= m["curve_head_f1_smallest"] + 0.05),
+            ("both curve models beat the majority class",
+             lambda m: min(m["curve_head_f1_largest"], m["curve_tfidf_f1_largest"])
+             >= m["majority_macro_f1"] + 0.1),
+            ("active learning trains real models",
+             lambda m: m["al_random_final_f1"] >= m["majority_macro_f1"] + 0.1),
+            ("the rankers rank: NDCG@10 well above a random order's",
+             lambda m: min(m["click_ndcg_human"], m["click_ndcg_ipw"], m["click_ndcg_naive"])
+             >= m["click_random_ndcg"] + 0.1),
+            ("by the last week the score PSI is past its threshold",
+             lambda m: m["last_week_psi"] > m["psi_threshold"]),
+        ],
+    },
     "08-course-optimisation": {
         "n_students_graded": ("==", 6),
         "n_submissions_failed": ("==", 0),
