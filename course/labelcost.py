@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from course import baselines
 from course.data.splits import label_ids
 from course.errors import CourseArgumentError
+from course.metrics import macro_f1
 from course.relevance import macro_f1_by_family
 
 # fit_predict(train_pairs, eval_pairs, seed) -> class probabilities [len(eval_pairs), 3]
@@ -143,9 +144,10 @@ def plot_learning_curves(curve: pd.DataFrame, families: Sequence[str] = ("all",)
     return fig
 
 
-def tfidf_fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, seed: int = 0) -> np.ndarray:
+def tfidf_fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, seed: int = 0,
+                      C: float = 10.0) -> np.ndarray:
     """TF-IDF + logistic regression (``course.baselines``) as a :data:`FitPredict`."""
-    return baselines.tfidf_logreg(train, evaluate)
+    return baselines.tfidf_logreg(train, evaluate, C=C)
 
 
 def head_fit_predict(features: Callable[[pd.DataFrame], np.ndarray], C: float = 0.1
@@ -156,6 +158,33 @@ def head_fit_predict(features: Callable[[pd.DataFrame], np.ndarray], C: float = 
     def fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, seed: int = 0) -> np.ndarray:
         head = logreg_head(features(train), label_ids(train["label"]), seed=seed, C=C)
         return head(features(evaluate))
+
+    return fit_predict
+
+
+def best_on_validation(candidates: Mapping[float, FitPredict],
+                       choices: list | None = None) -> FitPredict:
+    """A :data:`FitPredict` that fits every candidate and keeps the best on the evaluation pairs.
+
+    The evaluation pairs must be the **validation** split: each point of a learning curve
+    is then the best of a small grid (a regularisation strength, say) at that budget, the
+    way a team would tune at each size. The scores are a little optimistic, alike for every
+    size and model. Each choice is appended to ``choices`` when given.
+    """
+    if not candidates:
+        raise CourseArgumentError("best_on_validation needs at least one candidate.")
+
+    def fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, seed: int = 0) -> np.ndarray:
+        truth = label_ids(evaluate["label"])
+        best_key, best_probs, best_score = None, None, -1.0
+        for key, candidate in candidates.items():
+            probs = candidate(train, evaluate, seed)
+            score = macro_f1(truth, np.asarray(probs).argmax(axis=1), labels=[0, 1, 2])
+            if score > best_score:
+                best_key, best_probs, best_score = key, probs, score
+        if choices is not None:
+            choices.append({"size": len(train), "seed": seed, "choice": best_key})
+        return best_probs
 
     return fit_predict
 

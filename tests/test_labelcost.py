@@ -113,3 +113,16 @@ def test_finetune_cross_encoder_trains_every_weight_and_scores_the_eval_pairs(on
     assert probs.shape == (5, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert result.steps == 3 and len(result.history) == 3
+
+
+def test_best_on_validation_keeps_the_best_candidate_and_logs_the_choice():
+    valid = _pairs(300, 1)
+    candidates = {"weak": _oracle_fit(lambda n, fam: 0.4),
+                  "strong": _oracle_fit(lambda n, fam: 0.9)}
+    choices = []
+    pick = labelcost.best_on_validation(candidates, choices)
+    probs = pick(_pairs(50), valid, 0)
+    assert np.array_equal(probs, candidates["strong"](_pairs(50), valid, 0))
+    assert choices == [{"size": 50, "seed": 0, "choice": "strong"}]
+    with pytest.raises(CourseArgumentError):
+        labelcost.best_on_validation({})
