@@ -85,7 +85,7 @@ def click_runs(pairs, features, args) -> pd.DataFrame:
 
     x, targets = sources(0)
     by_alpha = pd.DataFrame({a: clicks.ranking_quality(
-        valid, clicks.fit_rankers(x, targets, a)(features(valid))) for a in (1e3, 1e4, 1e5)})
+        valid, clicks.fit_rankers(x, targets, a)(features(valid))) for a in args.alphas})
     alpha = by_alpha.idxmax(axis=1)
     rows = []
     for seed in range(args.click_seeds):
@@ -104,6 +104,8 @@ def main(argv=None) -> int:
     parser.add_argument("--queries-per-week", type=int, default=100)
     parser.add_argument("--click-queries", type=int, default=1200)
     parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--alphas", type=float, nargs="+", default=[1e4, 1e5, 1e6, 1e7],
+                        help="ridge strengths each label source chooses from (the lesson's)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
