@@ -34,7 +34,7 @@ from course.errors import CourseArgumentError, CourseDataError
 
 GRADES = ("Exact", "Partial", "Irrelevant")
 DEFAULT_ATTRACTIVENESS = {"Exact": 0.5, "Partial": 0.2, "Irrelevant": 0.04}
-DEFAULT_PURCHASE = {"Exact": 0.12, "Partial": 0.03, "Irrelevant": 0.0}
+DEFAULT_PURCHASE = {"Exact": 0.06, "Partial": 0.015, "Irrelevant": 0.0}
 INTERVENTIONS = ("none", "swap", "shuffle")
 ARMS = ("control", "treatment")
 COUNTS = ("visits", "clicked", "purchased", "clicks", "revenue", "revenue_sq")
@@ -206,13 +206,15 @@ def simulate_clicks(
     intervention: str = "none",
     intervention_share: float = 1.0,
     score: str = "score",
+    label: str = "label",
     seed: int = 0,
 ) -> pd.DataFrame:
     """A search click log under position bias: one row per impression.
 
     Args:
         results: ranked lists (:class:`ResultLists`), or a candidates table that
-            :func:`rank_results` ranks by ``score`` (with a ``label`` column).
+            :func:`rank_results` ranks by its ``score`` column, with each pair's true
+            grade in its ``label`` column.
         sessions_per_query: searches per query (an int, or ``{query_id: count}``).
         model: the shoppers (default :class:`ShopperModel`); only ``depth`` of it
             that ``results`` has is shown.
@@ -239,7 +241,7 @@ def simulate_clicks(
             f"intervention_share must lie in [0, 1]; got {intervention_share}."
         )
     if isinstance(results, pd.DataFrame):
-        results = rank_results(results, score=score, depth=model.depth)
+        results = rank_results(results, score=score, depth=model.depth, label=label)
     rng = np.random.default_rng(seed)
     depth = min(results.depth, model.depth)
     query_row = _sessions(results.query_ids, sessions_per_query)

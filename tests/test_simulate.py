@@ -106,6 +106,16 @@ def test_click_rates_match_the_position_based_model():
         assert abs(row["mean"] - expected) < 5 * se + 1e-3, (position, label, row["mean"], expected)
 
 
+def test_click_log_from_other_column_names():
+    frame = candidates(2).rename(columns={"score": "bm25", "label": "truth"})
+    log = sim.simulate_clicks(frame, sessions_per_query=3, score="bm25", label="truth", seed=0)
+    ranked = sim.rank_results(frame, score="bm25", label="truth")
+    assert log["product_id"].iloc[:10].tolist() == ranked.product_ids[0].tolist()
+    truth = frame.set_index("product_id")["truth"]
+    shown = log.groupby("product_id")["label"].first()
+    assert len(shown) == 20 and (shown == truth.loc[shown.index]).all()
+
+
 def test_sessions_per_query_mapping_and_short_lists():
     frame = candidates(3)
     frame = frame[~((frame["query_id"] == 100) & (frame["product_id"] % 100 >= 4))]  # 4 shown
@@ -196,8 +206,8 @@ def test_expected_metrics_in_closed_form_for_one_result():
     model = sim.ShopperModel()
     metrics = sim.expected_metrics(shoppers, lists, model)
     assert metrics["ctr"] == pytest.approx(0.5)
-    assert metrics["conversion"] == pytest.approx(0.5 * (0.12 + 0.24) / 2)
-    assert metrics["revenue"] == pytest.approx(40 * 0.5 * (0.12 + 0.24) / 2)
+    assert metrics["conversion"] == pytest.approx(0.5 * (0.06 + 0.12) / 2)
+    assert metrics["revenue"] == pytest.approx(40 * 0.5 * (0.06 + 0.12) / 2)
     assert metrics["clicks"] == pytest.approx(0.5)
 
 
