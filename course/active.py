@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from course.errors import CourseArgumentError
@@ -63,7 +64,7 @@ def uncertainty(probs: np.ndarray, method: str) -> np.ndarray:
 def select_batch(
     strategy: str,
     k: int,
-    pool: Sequence[int],
+    pool: ArrayLike,
     probs: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
@@ -80,20 +81,20 @@ def select_batch(
     Returns:
         ``k`` distinct indices taken from ``pool``, most uncertain first; ties keep pool order.
     """
-    pool = np.asarray(pool, dtype=int)
+    ids = np.asarray(pool, dtype=int)
     if strategy not in STRATEGIES:
         raise CourseArgumentError(f"Unknown strategy {strategy!r}; use one of {STRATEGIES}.")
-    if not 0 < k <= len(pool):
-        raise CourseArgumentError(f"k must be in 1..{len(pool)} (the pool size); got {k}.")
+    if not 0 < k <= len(ids):
+        raise CourseArgumentError(f"k must be in 1..{len(ids)} (the pool size); got {k}.")
     if strategy == "random":
         rng = rng if rng is not None else np.random.default_rng(0)
-        return rng.choice(pool, size=k, replace=False)
-    if probs is None or len(probs) != len(pool):
+        return rng.choice(ids, size=k, replace=False)
+    if probs is None or len(probs) != len(ids):
         raise CourseArgumentError(
-            f"{strategy} sampling needs probs with one row per pool index ({len(pool)} rows)."
+            f"{strategy} sampling needs probs with one row per pool index ({len(ids)} rows)."
         )
     order = np.argsort(-uncertainty(probs, strategy), kind="stable")
-    return pool[order[:k]]
+    return ids[order[:k]]
 
 
 def run_active_learning(

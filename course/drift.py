@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from course.baselines import tokenize_words
@@ -133,16 +134,16 @@ def oov_rate(texts: Iterable[str], known: set[str]) -> float:
     return float(np.mean([word not in known for word in words]))
 
 
-def label_shares(predicted: Sequence, labels: Sequence = LABELS) -> np.ndarray:
+def label_shares(predicted: ArrayLike, labels: Sequence = LABELS) -> np.ndarray:
     """Share of each label among ``predicted`` (names or ids), in ``labels`` order."""
-    predicted = np.asarray(predicted)
-    if predicted.size == 0:
+    values = np.asarray(predicted)
+    if values.size == 0:
         raise CourseArgumentError("label_shares needs at least one prediction.")
-    keys = labels if predicted.dtype.kind in "OUS" else range(len(labels))
-    return np.array([np.mean(predicted == key) for key in keys])
+    keys = labels if values.dtype.kind in "OUS" else range(len(labels))
+    return np.array([np.mean(values == key) for key in keys])
 
 
-def label_shift(reference: Sequence, current: Sequence, labels: Sequence = LABELS) -> float:
+def label_shift(reference: ArrayLike, current: ArrayLike, labels: Sequence = LABELS) -> float:
     """Total variation distance between two predicted-label mixes: ``0.5 * sum |p - q|``.
 
     It is the share of predictions that would have to change label to turn one mix
@@ -152,8 +153,7 @@ def label_shift(reference: Sequence, current: Sequence, labels: Sequence = LABEL
     return float(0.5 * np.abs(p - q).sum())
 
 
-def psi(expected: Sequence[float], actual: Sequence[float], bins: int = 10,
-        eps: float = 1e-4) -> float:
+def psi(expected: ArrayLike, actual: ArrayLike, bins: int = 10, eps: float = 1e-4) -> float:
     """Population stability index of ``actual`` scores against ``expected`` (the reference).
 
     Bin edges are the deciles (for ``bins=10``) of ``expected``, with open ends, so each
@@ -162,16 +162,16 @@ def psi(expected: Sequence[float], actual: Sequence[float], bins: int = 10,
     ``PSI = sum (a_i - e_i) * ln(a_i / e_i)``. Rules of thumb: < 0.1 stable, 0.1-0.25 a
     moderate shift, > 0.25 a large one.
     """
-    expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    if expected.size == 0 or actual.size == 0:
+    ref, cur = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    if ref.size == 0 or cur.size == 0:
         raise CourseArgumentError("psi needs non-empty expected and actual samples.")
     if bins < 2:
         raise CourseArgumentError(f"psi needs at least 2 bins; got {bins}.")
-    inner = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
-    e = np.bincount(np.searchsorted(inner, expected, side="right"), minlength=len(inner) + 1)
-    a = np.bincount(np.searchsorted(inner, actual, side="right"), minlength=len(inner) + 1)
-    e = np.maximum(e / expected.size, eps)
-    a = np.maximum(a / actual.size, eps)
+    inner = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+    e = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=len(inner) + 1)
+    a = np.bincount(np.searchsorted(inner, cur, side="right"), minlength=len(inner) + 1)
+    e = np.maximum(e / ref.size, eps)
+    a = np.maximum(a / cur.size, eps)
     return float(np.sum((a - e) * np.log(a / e)))
 
 
@@ -184,8 +184,8 @@ class Monitor:
     reference_scores: np.ndarray
     bins: int = 10
 
-    def statistics(self, queries: Sequence[str], predictions: Sequence,
-                   scores: Sequence[float]) -> dict[str, float]:
+    def statistics(self, queries: Sequence[str], predictions: ArrayLike,
+                   scores: ArrayLike) -> dict[str, float]:
         """OOV rate of the queries, label shift and score PSI against the reference."""
         return {
             "oov_rate": oov_rate(queries, self.known_words),
@@ -254,26 +254,26 @@ def reference_thresholds(
     return pd.DataFrame(rows).quantile(quantile).rename("threshold")
 
 
-def weekly_macro_f1(traffic: pd.DataFrame, predictions: Sequence) -> pd.Series:
+def weekly_macro_f1(traffic: pd.DataFrame, predictions: ArrayLike) -> pd.Series:
     """Macro-F1 of ``predictions`` (label names or ids) against ``traffic["label"]``, per week."""
-    predictions = np.asarray(predictions)
+    predicted = np.asarray(predictions)
     truth = traffic["label"].to_numpy()
-    if predictions.dtype.kind not in "OUS":
+    if predicted.dtype.kind not in "OUS":
         truth = np.array([LABELS.index(label) for label in truth])
-    keys = list(LABELS) if predictions.dtype.kind in "OUS" else list(range(len(LABELS)))
-    scores = {week: macro_f1(truth[idx], predictions[idx], labels=keys)
+    keys = list(LABELS) if predicted.dtype.kind in "OUS" else list(range(len(LABELS)))
+    scores = {week: macro_f1(truth[idx], predicted[idx], labels=keys)
               for week, idx in traffic.groupby("week").indices.items()}
     return pd.Series(scores, name="macro_f1").rename_axis("week")
 
 
-def accuracy_floor(reference: pd.DataFrame, predictions: Sequence, queries_per_week: int,
+def accuracy_floor(reference: pd.DataFrame, predictions: ArrayLike, queries_per_week: int,
                    n_weeks: int = 200, quantile: float = 0.01, seed: int = 0) -> float:
     """The macro-F1 that only ``quantile`` of drift-free weeks fall below: "accuracy dropped"."""
-    predictions = np.asarray(predictions)
+    predicted = np.asarray(predictions)
     weeks = drift_free_weeks(reference, queries_per_week, n_weeks, seed)
     frames = [reference.iloc[idx].assign(week=i) for i, idx in enumerate(weeks)]
     stacked = pd.concat(frames, ignore_index=True)
-    scores = weekly_macro_f1(stacked, np.concatenate([predictions[idx] for idx in weeks]))
+    scores = weekly_macro_f1(stacked, np.concatenate([predicted[idx] for idx in weeks]))
     return float(scores.quantile(quantile))
 
 

@@ -152,7 +152,7 @@ class FeatureDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.features)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, i: int | torch.Tensor) -> dict[str, torch.Tensor]:
         item = {"features": self.features[i]}
         if self.labels is not None:
             item["labels"] = self.labels[i]

@@ -184,6 +184,7 @@ def best_on_validation(candidates: Mapping[float, FitPredict],
                 best_key, best_probs, best_score = key, probs, score
         if choices is not None:
             choices.append({"size": len(train), "seed": seed, "choice": best_key})
+        assert best_probs is not None  # every score beats -1
         return best_probs
 
     return fit_predict
