@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from course.record import choices_not_made_on_validation
 from course.release import lessons
 from course.runner import run_lesson
 
@@ -169,6 +170,9 @@ EXPECTED = {
 }
 
 
+# Lessons that choose a model or a setting: each records which split chose it ("*selected_on").
+SELECTING = {"04-ranking-recommender", "06-trust-business-value"}
+
 # Lessons judged on the embedded default: they run with COURSE_DATA_DIR unset, even in CI.
 EMBEDDED_ONLY = {"04-ranking-recommender"}
 
@@ -207,3 +211,8 @@ def test_lesson_runs_and_records_its_metrics(lesson, executed):
             f"{lesson} did not record {name!r}; it recorded {sorted(run.metrics)}")
         assert OPS[op](run.metrics[name], value), (
             f"{lesson}: {name} = {run.metrics[name]!r}, expected {op} {value!r}")
+    wrong_split = choices_not_made_on_validation(run.metrics)
+    assert not wrong_split, f"{lesson} made choices on a split other than validation: {wrong_split}"
+    if lesson in SELECTING:
+        assert any(name.endswith("selected_on") for name in run.metrics), (
+            f"{lesson} chooses a model or setting but records no '*selected_on' metric")
