@@ -134,10 +134,10 @@ EXPECTED = {
         "new_gain": (">", 0.02),
         "replay_recovered": (">=", 0.5),
         "replay_kept": (">=", 0.5),
-        "selected_on_head_C": ("==", "valid"),
-        "selected_on_click_alpha": ("==", "valid"),
-        "selected_on_thresholds": ("==", "valid"),
-        "selected_on_replay_ratio": ("==", "valid"),
+        "head_C_selected_on": ("==", "valid"),
+        "click_alpha_selected_on": ("==", "valid"),
+        "thresholds_selected_on": ("==", "valid"),
+        "replay_ratio_selected_on": ("==", "valid"),
         "relations": [
             ("the frozen head learns from more labels",
              lambda m: m["curve_head_f1_largest"] >= m["curve_head_f1_smallest"] + 0.05),
@@ -171,7 +171,7 @@ EXPECTED = {
 
 
 # Lessons that choose a model or a setting: each records which split chose it ("*selected_on").
-SELECTING = {"04-ranking-recommender", "06-trust-business-value"}
+SELECTING = {"04-ranking-recommender", "06-trust-business-value", "07-labels-and-drift"}
 
 # Lessons judged on the embedded default: they run with COURSE_DATA_DIR unset, even in CI.
 EMBEDDED_ONLY = {"04-ranking-recommender"}
