@@ -1,0 +1,185 @@
+"""Book pages from the solutions ``make course`` already executed, without their answers.
+
+``make course`` executes every solution notebook into ``build/<profile>/``. A lesson's
+release (``notebooks/``) is the same notebook with each answer replaced by its starting
+code and the hidden tests removed, so a page can take the executed outputs of the cells
+the two share and need no second execution. :func:`transplant` walks the release next to
+the executed solution, cell by cell:
+
+* a cell whose source is the same in both keeps the solution run's outputs;
+* an exercise (nbgrader solution) cell, a graded test cell, and any cell whose source
+  differs take the release's source with no output;
+* a cell that uses the trainee's answer (a name an exercise cell defines, a name computed
+  from one, or ``exercise.attempt``) shows no output either: in the solution run it shows
+  the answer's values, which the trainee's Run All never shows.
+
+Cells are matched by nbgrader ``grade_id`` where a cell has one, else by position; two
+notebooks that do not line up raise :class:`~course.errors.CourseError`.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+from course.config import ROOT
+from course.errors import CourseError
+from course.release import is_graded_test, lesson_notebook
+from course.runner import source_digest
+
+ATTEMPT = re.compile(r"\battempt\(")
+INJECTED = "injected-parameters"  # papermill's cell, when a run was given parameters
+
+
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _is_exercise(cell) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("solution")) or is_graded_test(cell)
+
+
+def _run_failed(nb) -> bool:
+    """True when a cell not allowed to fail has an error output (the run stopped there)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "raises-exception" not in cell.metadata.get("tags", []):
+            if any(out.output_type == "error" for out in cell.get("outputs", [])):
+                return True
+    return False
+
+
+def fresh_solution_run(lesson: str, profile: str, build_dir: Path = ROOT / "build",
+                       root: Path = ROOT) -> Path | None:
+    """The lesson's solution executed by ``course run`` in ``build_dir/<profile>/``, if usable.
+
+    Usable means: it exists, it is newer than the solution notebook, and it ran to its end.
+    """
+    executed = Path(build_dir) / profile / f"{lesson}.ipynb"
+    source = lesson_notebook(lesson, "solutions", root)
+    if not executed.is_file() or executed.stat().st_mtime <= source.stat().st_mtime:
+        return None
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError):
+        return None
+    return None if _run_failed(nb) else executed
+
+
+def _parsed(source: str) -> ast.Module | None:
+    """The cell's code (IPython magics and shell lines left out), or None when unparsable."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
+def _defined(node: ast.AST) -> set[str]:
+    """Names a statement binds (assignments, loops, ``with ... as``, functions, classes)."""
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+             and isinstance(n.ctx, ast.Store)}
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        names.add(node.name)
+    return names
+
+
+def _uses(node: ast.AST, names: set[str]) -> bool:
+    return any(isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store) and n.id in names
+               for n in ast.walk(node))
+
+
+def answer_names(cells: list) -> set[str]:
+    """Names the exercise cells (solution and release source alike) bind."""
+    names: set[str] = set()
+    for cell in cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            tree = _parsed(cell.source)
+            names |= set().union(*(_defined(s) for s in tree.body)) if tree else set()
+    return names
+
+
+def uses_answer(source: str, tainted: set[str]) -> bool:
+    """True when the cell uses a name in ``tainted``; updates ``tainted`` statement by statement.
+
+    A statement that uses a tainted name taints what it binds; one that does not clears
+    what it binds (a new value). An unparsable cell counts as a use when it names one.
+    """
+    tree = _parsed(source)
+    if tree is None:
+        return bool(ATTEMPT.search(source)) or any(
+            re.search(rf"\b{re.escape(name)}\b", source) for name in tainted)
+    used = bool(ATTEMPT.search(source))
+    for statement in tree.body:
+        bound = _defined(statement)
+        if _uses(statement, tainted):
+            used = True
+            tainted |= bound
+        else:
+            tainted -= bound
+    return used
+
+
+def _pairs(release, executed, lesson: str) -> list[tuple]:
+    """(release cell, executed cell) pairs; CourseError when the notebooks do not line up."""
+    ran = [c for c in executed.cells if INJECTED not in c.metadata.get("tags", [])]
+    by_grade = {_grade_id(c): c for c in ran if _grade_id(c)}
+    if len(ran) != len(release.cells):
+        raise CourseError(f"{lesson}: the release has {len(release.cells)} cells and the "
+                          f"executed solution {len(ran)}: they do not line up (run "
+                          f"`course release {lesson}` and `course run {lesson}`).")
+    pairs = []
+    for index, (cell, at_index) in enumerate(zip(release.cells, ran, strict=True)):
+        grade = _grade_id(cell)
+        other = by_grade.get(grade) if grade else at_index
+        if other is None or other is not at_index or other.cell_type != cell.cell_type:
+            name = grade or cell.get("id") or "(no id)"
+            raise CourseError(f"{lesson}: release cell {index} ({name}, {cell.cell_type}) has "
+                              f"no counterpart at the same place in the executed solution.")
+        pairs.append((cell, other))
+    return pairs
+
+
+def transplant(release, executed, lesson: str) -> nbformat.NotebookNode:
+    """The release with the executed solution's outputs where they show no answer.
+
+    Args:
+        release: the lesson's release notebook (``notebooks/``).
+        executed: its solution, executed (``build/<profile>/``).
+        lesson: the lesson id, for error messages.
+
+    Raises:
+        CourseError: naming the lesson and cell, when the two do not line up.
+    """
+    page = copy.deepcopy(release)
+    tainted = answer_names(executed.cells) | answer_names(release.cells)
+    for cell, ran in _pairs(page, executed, lesson):
+        if cell.cell_type != "code":
+            continue
+        exercise = _is_exercise(cell) or _is_exercise(ran)  # binds the answer names: no update
+        if exercise or cell.source != ran.source or uses_answer(cell.source, tainted):
+            cell.outputs, cell.execution_count = [], None
+        else:
+            cell.outputs = copy.deepcopy(ran.outputs)
+            cell.execution_count = ran.execution_count
+    return page
+
+
+def page_from_solution_run(lesson: str, executed: Path, out_dir: Path, profile: str,
+                           root: Path = ROOT) -> Path:
+    """Write ``out_dir/<lesson>.ipynb``: :func:`transplant` of the release and ``executed``."""
+    release_path = lesson_notebook(lesson, "notebooks", root)
+    release = nbformat.read(release_path, as_version=4)
+    page = transplant(release, nbformat.read(executed, as_version=4), lesson)
+    page.metadata["course_run"] = {"lesson": lesson, "profile": profile,
+                                   "kind": "solution outputs", "error": None,
+                                   "source_sha256": source_digest(release_path),
+                                   "outputs_from": str(executed)}
+    target = Path(out_dir) / f"{lesson}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(page, target)
+    return target
