@@ -255,6 +255,7 @@ def _pair():
             _code("print(both)", cell_id="derived"),
             _code("both = [scale]\nprint(both)", cell_id="rebound"),
             _code("print(math.pi * scale)", cell_id="shared"),
+            _code("print([double for double in range(2)])", cell_id="local"),
         ]
     solution = nbformat.v4.new_notebook(cells=cells(
         "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"))
@@ -278,7 +279,7 @@ def test_a_page_keeps_the_outputs_of_shared_cells_and_none_of_exercises_or_answe
     page = transplant(release, solution, "00-demo")
     outputs = _outputs(page)
     kept = {name for name, outs in outputs.items() if outs}
-    assert kept == {"setup", "rebound", "shared"}, outputs
+    assert kept == {"setup", "rebound", "shared", "local"}, outputs
     assert outputs["shared"][0]["text"] == "ran: print(math.pi * scale)\n"
     assert [c.source for c in page.cells] == [c.source for c in release.cells]
     assert "return 2 * x" not in json.dumps(page)
@@ -296,7 +297,7 @@ def test_papermills_injected_parameters_cell_is_not_a_lesson_cell():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda nb: nb.cells.pop(4), r"00-demo: the release has 9 cells and the executed solution 8"),
+    (lambda nb: nb.cells.pop(4), r"00-demo: the release has 10 cells and the executed solution 9"),
     (lambda nb: nb.cells.insert(2, nb.cells.pop(3)),
      r"00-demo: release cell 2 \(answer, code\) has no counterpart"),
     (lambda nb: nb.cells.insert(1, nbformat.v4.new_markdown_cell("x")) or nb.cells.pop(2),

@@ -76,7 +76,7 @@ def executed_releases(
 
 def book_notebooks(
     profile: str = "cpu", out: Path = BOOK_OUT, execute: bool = True,
-    lessons: list[str] | None = None, solution_dir: Path = ROOT / "build",
+    lessons: list[str] | None = None, solution_dir: Path | None = ROOT / "build",
     release_dir: Path = RELEASE_OUT,
 ) -> tuple[dict[str, Path], dict[str, str], dict[str, str]]:
     """Each lesson's executed notebook for the book, in lesson order.

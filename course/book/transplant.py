@@ -79,22 +79,44 @@ def _parsed(source: str) -> ast.Module | None:
         return None
 
 
+SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
 def _defined(node: ast.AST) -> set[str]:
-    """Names a statement binds (assignments, loops, ``with ... as``, functions, classes)."""
-    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-             and isinstance(n.ctx, ast.Store)}
+    """Names a statement binds in the notebook's namespace (assignments, loops, ``with ...
+    as``, functions, classes), not those local to a function or comprehension."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        names.add(node.name)
-    return names
+        return {node.name}
+    if isinstance(node, SCOPES):
+        return set()
+    if isinstance(node, ast.Name):
+        return {node.id} if isinstance(node.ctx, ast.Store) else set()
+    return set().union(*(_defined(child) for child in ast.iter_child_nodes(node)))
+
+
+def _local(node: ast.AST) -> set[str]:
+    """Names a statement binds before it reads them: loop and comprehension targets, the
+    arguments and variables of the functions it defines."""
+    local: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.For | ast.AsyncFor | ast.comprehension):
+            local |= {t.id for t in ast.walk(n.target) if isinstance(t, ast.Name)}
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            local |= {a.arg for a in ast.walk(n.args) if isinstance(a, ast.arg)}
+            local |= {t.id for t in ast.walk(n) if isinstance(t, ast.Name)
+                      and isinstance(t.ctx, ast.Store)}
+    return local
 
 
 def _uses(node: ast.AST, names: set[str]) -> bool:
-    return any(isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store) and n.id in names
-               for n in ast.walk(node))
+    """True when the statement reads one of ``names`` that it did not bind itself first."""
+    read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+            and not isinstance(n.ctx, ast.Store)}
+    return bool((read - _local(node)) & names)
 
 
 def answer_names(cells: list) -> set[str]:
-    """Names the exercise cells (solution and release source alike) bind."""
+    """Names the exercise (nbgrader solution) cells of a notebook bind at its top level."""
     names: set[str] = set()
     for cell in cells:
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
@@ -156,7 +178,7 @@ def transplant(release, executed, lesson: str) -> nbformat.NotebookNode:
         CourseError: naming the lesson and cell, when the two do not line up.
     """
     page = copy.deepcopy(release)
-    tainted = answer_names(executed.cells) | answer_names(release.cells)
+    tainted = answer_names(release.cells)  # what the trainee's Run All has: the stubs' names
     for cell, ran in _pairs(page, executed, lesson):
         if cell.cell_type != "code":
             continue
