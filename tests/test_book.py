@@ -366,3 +366,19 @@ def test_a_lessons_page_comes_from_its_solution_run_with_no_solution_line(tmp_pa
         book_notebooks("smoke", tmp_path / "out", execute=False,
                        lessons=[lesson, "00-course-map"], solution_dir=tmp_path,
                        release_dir=tmp_path / "release")
+
+
+def test_solution_runs_draw_plots_inline_and_leave_this_process_as_it_was(monkeypatch):
+    """make course's executed notebooks keep their plt.show() pictures, which the book shows."""
+    import os
+
+    from course.runner import INLINE_PLOTS, _inline_plots
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    with _inline_plots():
+        assert os.environ["MPLBACKEND"] == INLINE_PLOTS
+    assert os.environ["MPLBACKEND"] == "Agg"
+    monkeypatch.delenv("MPLBACKEND")
+    with _inline_plots():
+        assert os.environ["MPLBACKEND"] == INLINE_PLOTS
+    assert "MPLBACKEND" not in os.environ
