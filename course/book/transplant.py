@@ -200,7 +200,7 @@ def page_from_solution_run(lesson: str, executed: Path, out_dir: Path, profile: 
     page.metadata["course_run"] = {"lesson": lesson, "profile": profile,
                                    "kind": "solution outputs", "error": None,
                                    "source_sha256": source_digest(release_path),
-                                   "outputs_from": str(executed)}
+                                   "outputs_from": executed.name}
     target = Path(out_dir) / f"{lesson}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(page, target)
