@@ -4,8 +4,8 @@
 ``solutions/`` with a profile, writes the executed copies under ``build/``,
 and prints one table of every metric each lesson recorded, with its time.
 ``course run --release`` executes the trainee's unsolved release (``notebooks/``)
-instead, as Run All in JupyterLab does, into ``build/release/`` (the book is built
-from these).
+instead, as Run All in JupyterLab does, into ``build/release/`` (the book uses these
+for a lesson with no fresh solution run).
 """
 
 from __future__ import annotations

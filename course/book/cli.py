@@ -138,7 +138,7 @@ def book_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="course book", description=(
         "Build the course as a static website from the executed lessons (no solutions)."))
     parser.add_argument("--profile", choices=PROFILES, default="cpu",
-                        help="profile the releases are executed with (default: cpu)")
+                        help="profile whose executed lessons the book shows (default: cpu)")
     parser.add_argument("--out", type=Path, default=BOOK_OUT, help="where the site goes")
     parser.add_argument("--no-execute", action="store_true",
                         help="fail instead of executing a release that has no executed copy")
