@@ -29,7 +29,7 @@ import nbformat
 from course.config import ROOT
 from course.errors import CourseError
 from course.release import is_graded_test, lesson_notebook
-from course.runner import source_digest
+from course.runner import _first_error, source_digest
 
 ATTEMPT = re.compile(r"\battempt\(")
 INJECTED = "injected-parameters"  # papermill's cell, when a run was given parameters
@@ -41,15 +41,6 @@ def _grade_id(cell) -> str | None:
 
 def _is_exercise(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("solution")) or is_graded_test(cell)
-
-
-def _run_failed(nb) -> bool:
-    """True when a cell not allowed to fail has an error output (the run stopped there)."""
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "raises-exception" not in cell.metadata.get("tags", []):
-            if any(out.output_type == "error" for out in cell.get("outputs", [])):
-                return True
-    return False
 
 
 def fresh_solution_run(lesson: str, profile: str, build_dir: Path = ROOT / "build",
@@ -66,7 +57,7 @@ def fresh_solution_run(lesson: str, profile: str, build_dir: Path = ROOT / "buil
         nb = nbformat.read(executed, as_version=4)
     except (OSError, ValueError):
         return None
-    return None if _run_failed(nb) else executed
+    return None if _first_error(nb) else executed
 
 
 def _parsed(source: str) -> ast.Module | None:
