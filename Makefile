@@ -4,7 +4,7 @@
 #   make test     run the whole test suite
 #   make test-fast  the unit tests only (no notebooks, grading round trips, browser, torchrun)
 #   make lint     ruff on the whole repository (and mypy on course/), as CI runs it
-#   make book     the course as a static website (build/book/site/), from the executed releases
+#   make book     the course as a static website (build/book/site/), after make course
 # Each target creates or updates .venv by itself; it reinstalls only when
 # pyproject.toml or constraints.txt change.
 
@@ -44,8 +44,8 @@ lab: $(STAMP)
 course: $(STAMP)
 	$(BIN)/course run --profile $(PROFILE) $(if $(ONLINE),--online,)
 
-# The lessons as trainees get them (notebooks/), executed as Run All does with PROFILE
-# (kept in build/release/PROFILE/, re-executed when a release changes), as one website.
+# The lessons as trainees get them (notebooks/) as one website, with the outputs make course
+# left in build/PROFILE/ (a lesson without them has its release executed into build/release/).
 book: $(STAMP)
 	$(BIN)/course book --profile $(PROFILE)
 

@@ -4,8 +4,8 @@
 ``solutions/`` with a profile, writes the executed copies under ``build/``,
 and prints one table of every metric each lesson recorded, with its time.
 ``course run --release`` executes the trainee's unsolved release (``notebooks/``)
-instead, as Run All in JupyterLab does, into ``build/release/`` (the book is built
-from these).
+instead, as Run All in JupyterLab does, into ``build/release/`` (the book uses these
+for a lesson with no fresh solution run).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from course.config import PROFILES, ROOT
 from course.errors import CourseError
 from course.record import read_metrics
 from course.release import lesson_notebook, lessons
+
+INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # as make lab starts JupyterLab
 
 
 @dataclass
@@ -37,12 +41,29 @@ class LessonRun:
 
 
 def _kernel_env(profile: str, offline: bool) -> None:
-    """Environment inherited by the kernel papermill starts."""
+    """Environment inherited by the kernel papermill starts (plots: see :func:`_inline_plots`)."""
     os.environ["COURSE_PROFILE"] = profile
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("MPLBACKEND", "Agg")
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@contextmanager
+def _inline_plots() -> Iterator[None]:
+    """Kernels started inside draw plots inline, as in ``make lab``; this process keeps its own.
+
+    So ``plt.show()`` leaves a picture in the executed notebook, which the book shows.
+    """
+    before = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = INLINE_PLOTS
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = before
 
 
 def run_lesson(
@@ -70,10 +91,11 @@ def run_lesson(
     start = time.perf_counter()
     error = None
     try:
-        pm.execute_notebook(
-            str(notebook), str(output), parameters=parameters or {}, kernel_name="python3",
-            cwd=str(notebook.parent), progress_bar=False, log_output=False,
-        )
+        with _inline_plots():
+            pm.execute_notebook(
+                str(notebook), str(output), parameters=parameters or {}, kernel_name="python3",
+                cwd=str(notebook.parent), progress_bar=False, log_output=False,
+            )
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     seconds = time.perf_counter() - start
@@ -82,7 +104,6 @@ def run_lesson(
 
 
 RELEASE_OUT = ROOT / "build" / "release"
-INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # as make lab starts JupyterLab
 
 
 def release_lessons(root: Path = ROOT) -> list[str]:

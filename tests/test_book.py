@@ -225,3 +225,160 @@ def test_an_executed_copy_of_an_older_release_is_not_reused(tmp_path):
     nbformat.write(nb, stale)
     with pytest.raises(CourseError, match="No up-to-date executed release"):
         executed_releases("cpu", release_dir=tmp_path, execute=False, lessons=["00-course-map"])
+
+
+# --- pages from the solution run (no execution) ----------------------------------------
+
+def _code(source, grade=None, solution=False, outputs=True, cell_id=None):
+    cell = nbformat.v4.new_code_cell(source)
+    if cell_id:
+        cell.id = cell_id
+    if grade:
+        cell.metadata["nbgrader"] = {"grade_id": grade, "solution": solution,
+                                     "grade": not solution, "locked": not solution}
+    if outputs:
+        cell.outputs = [nbformat.v4.new_output("stream", text=f"ran: {source[:30]}\n")]
+        cell.execution_count = 1
+    return cell
+
+
+def _pair():
+    """A tiny solution run and its release: shared cells, an exercise, its test, uses."""
+    def cells(answer):
+        return [
+            nbformat.v4.new_markdown_cell("# A lesson"),
+            _code("import math\nscale = 2", cell_id="setup"),
+            _code(answer, grade="answer", solution=True),
+            _code("assert double(2) == 4", grade="test-double"),
+            _code("print(exercise.attempt(double, 3))", cell_id="attempt"),
+            _code("mine = double(5)\nboth = [mine, scale]", cell_id="direct"),
+            _code("print(both)", cell_id="derived"),
+            _code("both = [scale]\nprint(both)", cell_id="rebound"),
+            _code("print(math.pi * scale)", cell_id="shared"),
+            _code("print([double for double in range(2)])", cell_id="local"),
+        ]
+    solution = nbformat.v4.new_notebook(cells=cells(
+        "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"))
+    release = nbformat.v4.new_notebook(cells=cells(
+        "def double(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"))
+    for cell in release.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return release, solution
+
+
+def _outputs(page):
+    return {cell.metadata.get("nbgrader", {}).get("grade_id") or cell.id: cell.outputs
+            for cell in page.cells if cell.cell_type == "code"}
+
+
+def test_a_page_keeps_the_outputs_of_shared_cells_and_none_of_exercises_or_answers():
+    from course.book import transplant
+
+    release, solution = _pair()
+    page = transplant(release, solution, "00-demo")
+    outputs = _outputs(page)
+    kept = {name for name, outs in outputs.items() if outs}
+    assert kept == {"setup", "rebound", "shared", "local"}, outputs
+    assert outputs["shared"][0]["text"] == "ran: print(math.pi * scale)\n"
+    assert [c.source for c in page.cells] == [c.source for c in release.cells]
+    assert "return 2 * x" not in json.dumps(page)
+    assert not release.cells[1].outputs, "the release itself is left unchanged"
+
+
+def test_papermills_injected_parameters_cell_is_not_a_lesson_cell():
+    from course.book import transplant
+
+    release, solution = _pair()
+    injected = _code("scale = 3")
+    injected.metadata["tags"] = ["injected-parameters"]
+    solution.cells.insert(2, injected)
+    assert _outputs(transplant(release, solution, "00-demo"))["shared"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda nb: nb.cells.pop(4), r"00-demo: the release has 10 cells and the executed solution 9"),
+    (lambda nb: nb.cells.insert(2, nb.cells.pop(3)),
+     r"00-demo: release cell 2 \(answer, code\) has no counterpart"),
+    (lambda nb: nb.cells.insert(1, nbformat.v4.new_markdown_cell("x")) or nb.cells.pop(2),
+     r"00-demo: release cell 1 \(setup, code\) has no counterpart"),
+])
+def test_notebooks_that_do_not_line_up_are_refused(change, message):
+    from course.book import transplant
+    from course.errors import CourseError
+
+    release, solution = _pair()
+    change(solution)
+    with pytest.raises(CourseError, match=message):
+        transplant(release, solution, "00-demo")
+
+
+def _fake_solution_run(folder: Path, lesson: str, error: bool = False) -> Path:
+    """The lesson's solution with an output in every code cell, as if ``course run`` ran it."""
+    nb = nbformat.read(lesson_notebook(lesson), as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text=f"output {index}\n")]
+    if error:
+        last = [c for c in nb.cells if c.cell_type == "code"][-1]
+        last.outputs = [nbformat.v4.new_output("error", ename="E", evalue="x", traceback=[])]
+    path = folder / "smoke" / f"{lesson}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_only_a_fresh_complete_solution_run_is_used(tmp_path):
+    import os
+
+    from course.book import fresh_solution_run
+
+    lesson = "02-tokenization"
+    assert fresh_solution_run(lesson, "smoke", tmp_path) is None, "no run"
+    path = _fake_solution_run(tmp_path, lesson)
+    assert fresh_solution_run(lesson, "smoke", tmp_path) == path
+    old = lesson_notebook(lesson).stat().st_mtime - 60
+    os.utime(path, (old, old))
+    assert fresh_solution_run(lesson, "smoke", tmp_path) is None, "older than the solution"
+    _fake_solution_run(tmp_path, lesson, error=True)
+    assert fresh_solution_run(lesson, "smoke", tmp_path) is None, "a run that stopped"
+
+
+def test_a_lessons_page_comes_from_its_solution_run_with_no_solution_line(tmp_path):
+    from course.book import book_notebooks
+    from course.errors import CourseError
+
+    lesson = "02-tokenization"
+    _fake_solution_run(tmp_path, lesson)
+    pages, stopped, origin = book_notebooks("smoke", tmp_path / "out", execute=False,
+                                            lessons=[lesson], solution_dir=tmp_path,
+                                            release_dir=tmp_path / "release")
+    assert origin == {lesson: "solution run"} and stopped == {}
+    page = nbformat.read(pages[lesson], as_version=4)
+    code = [c for c in page.cells if c.cell_type == "code"]
+    kept = [c for c in code if c.outputs]
+    assert len(code) - len(kept) >= 4, "answers, tests and the cells showing them are empty"
+    assert len(kept) >= len(code) // 2, "shared cells keep their outputs"
+    text = json.dumps(page, ensure_ascii=False)
+    leaks = [line for line in solution_lines()[lesson] if line in text]
+    assert solution_lines()[lesson] and not leaks, leaks
+    with pytest.raises(CourseError, match="No up-to-date executed release of 00-course-map"):
+        book_notebooks("smoke", tmp_path / "out", execute=False,
+                       lessons=[lesson, "00-course-map"], solution_dir=tmp_path,
+                       release_dir=tmp_path / "release")
+
+
+def test_solution_runs_draw_plots_inline_and_leave_this_process_as_it_was(monkeypatch):
+    """make course's executed notebooks keep their plt.show() pictures, which the book shows."""
+    import os
+
+    from course.runner import INLINE_PLOTS, _inline_plots
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    with _inline_plots():
+        assert os.environ["MPLBACKEND"] == INLINE_PLOTS
+    assert os.environ["MPLBACKEND"] == "Agg"
+    monkeypatch.delenv("MPLBACKEND")
+    with _inline_plots():
+        assert os.environ["MPLBACKEND"] == INLINE_PLOTS
+    assert "MPLBACKEND" not in os.environ

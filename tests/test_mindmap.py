@@ -32,7 +32,7 @@ COURSE_LESSONS = (
     "08-course-optimisation",
 )
 # Lessons whose mind map arrives with the lesson itself.
-MAPS_TO_COME = {"07-labels-and-drift"}
+MAPS_TO_COME: set[str] = set()
 # The lessons whose mind maps exist.
 LESSONS = tuple(lesson for lesson in COURSE_LESSONS if lesson not in MAPS_TO_COME)
 ALL_MAPS = ("course",) + LESSONS

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from course.record import choices_not_made_on_validation
 from course.release import lessons
 from course.runner import run_lesson
 
@@ -149,6 +150,36 @@ EXPECTED = {
              lambda m: m["hybrid_recall50"] >= min(m["bm25_recall50"], m["dense_recall50"])),
         ],
     },
+    "07-labels-and-drift": {
+        "profile": ("==", "smoke"),
+        "curve_points": (">=", 20),  # 5 sizes x 2 models x 2 seeds
+        "click_seeds": (">=", 2),
+        "al_seeds": (">=", 2),
+        "anchor_steps": (">=", 5),
+        "propensity_max_error": ("<", 0.25),
+        "forgetting": (">", 0.02),
+        "new_gain": (">", 0.02),
+        "replay_recovered": (">=", 0.5),
+        "replay_kept": (">=", 0.5),
+        "head_C_selected_on": ("==", "valid"),
+        "click_alpha_selected_on": ("==", "valid"),
+        "thresholds_selected_on": ("==", "valid"),
+        "replay_ratio_selected_on": ("==", "valid"),
+        "relations": [
+            ("the frozen head learns from more labels",
+             lambda m: m["curve_head_f1_largest"] >= m["curve_head_f1_smallest"] + 0.05),
+            ("both curve models beat the majority class",
+             lambda m: min(m["curve_head_f1_largest"], m["curve_tfidf_f1_largest"])
+             >= m["majority_macro_f1"] + 0.1),
+            ("active learning trains real models",
+             lambda m: m["al_random_final_f1"] >= m["majority_macro_f1"] + 0.1),
+            ("the rankers rank: NDCG@10 well above a random order's",
+             lambda m: min(m["click_ndcg_human"], m["click_ndcg_ipw"], m["click_ndcg_naive"])
+             >= m["click_random_ndcg"] + 0.1),
+            ("by the last week the score PSI is past its threshold",
+             lambda m: m["last_week_psi"] > m["psi_threshold"]),
+        ],
+    },
     "08-course-optimisation": {
         "n_students_graded": ("==", 6),
         "n_submissions_failed": ("==", 0),
@@ -165,6 +196,9 @@ EXPECTED = {
     },
 }
 
+
+# Lessons that choose a model or a setting: each records which split chose it ("*selected_on").
+SELECTING = {"04-ranking-recommender", "06-trust-business-value", "07-labels-and-drift"}
 
 # Lessons judged on the embedded default: they run with COURSE_DATA_DIR unset, even in CI.
 EMBEDDED_ONLY = {"04-ranking-recommender"}
@@ -204,3 +238,8 @@ def test_lesson_runs_and_records_its_metrics(lesson, executed):
             f"{lesson} did not record {name!r}; it recorded {sorted(run.metrics)}")
         assert OPS[op](run.metrics[name], value), (
             f"{lesson}: {name} = {run.metrics[name]!r}, expected {op} {value!r}")
+    wrong_split = choices_not_made_on_validation(run.metrics)
+    assert not wrong_split, f"{lesson} made choices on a split other than validation: {wrong_split}"
+    if lesson in SELECTING:
+        assert any(name.endswith("selected_on") for name in run.metrics), (
+            f"{lesson} chooses a model or setting but records no '*selected_on' metric")

@@ -1,9 +1,12 @@
 """The course as a static book: the executed releases, as one website with search.
 
 ``make book`` (``course book``) builds ``build/book/site/`` from the trainee's release
-notebooks (``notebooks/``), executed with the ``cpu`` profile as Run All does
-(``course run --release``, outputs in ``build/release/cpu/``): no solution is in its
-sources, and the site is checked for solution text before it is kept.
+notebooks (``notebooks/``) with the outputs of the ``cpu`` profile: a lesson's page takes
+them from the solution run ``make course`` left in ``build/cpu/`` where the two notebooks
+share a cell, and shows exercises, graded tests and cells that use an answer without
+output (:mod:`~course.book.transplant`); a lesson with no fresh solution run has its
+release executed as Run All does (``course run --release``, into ``build/release/cpu/``).
+No solution is in the sources, and the site is checked for solution text before it is kept.
 
 The tool is MkDocs with the mkdocs-jupyter plugin and the Material theme: pure-Python
 wheels from PyPI (no Node.js and no theme download while building, which Jupyter Book 2's
@@ -16,10 +19,11 @@ The package, one job per module:
 * :mod:`~course.book.links`: where each course file lives in the book, and link rewriting;
 * :mod:`~course.book.pages`: the book's sources (lessons, index, glossary, map outlines);
 * :mod:`~course.book.site`: MkDocs, heading anchors, and the checks of the built site;
+* :mod:`~course.book.transplant`: a page from an executed solution, without its answers;
 * :mod:`~course.book.cli`: ``course book``.
 """
 
-from course.book.cli import BOOK_OUT, book_main, build_book, executed_releases
+from course.book.cli import BOOK_OUT, book_main, book_notebooks, build_book, executed_releases
 from course.book.links import book_file, rewrite_link
 from course.book.pages import prepare_notebook, write_sources
 from course.book.site import (
@@ -29,19 +33,23 @@ from course.book.site import (
     page_anchors,
     solution_lines,
 )
+from course.book.transplant import fresh_solution_run, transplant
 
 __all__ = [
     "BOOK_OUT",
     "BookReport",
     "book_file",
     "book_main",
+    "book_notebooks",
     "broken_links",
     "build_book",
     "executed_releases",
+    "fresh_solution_run",
     "leaked_solution_lines",
     "page_anchors",
     "prepare_notebook",
     "rewrite_link",
     "solution_lines",
+    "transplant",
     "write_sources",
 ]

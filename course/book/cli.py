@@ -1,4 +1,9 @@
-"""``course book``: execute the releases that need it, build the site, check it."""
+"""``course book``: gather each lesson's executed page, build the site, check it.
+
+A lesson whose solution ``make course`` executed (and that ran to its end since the
+solution last changed) gets its page from that run (:mod:`course.book.transplant`);
+any other lesson's release is executed as Run All does (``course run --release``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from course.book.site import (
     mkdocs_config,
     run_mkdocs,
 )
+from course.book.transplant import fresh_solution_run, page_from_solution_run
 from course.config import PROFILES, ROOT
 from course.errors import CourseError
 from course.release import lesson_notebook
@@ -68,6 +74,39 @@ def executed_releases(
     return executed, stopped
 
 
+def book_notebooks(
+    profile: str = "cpu", out: Path = BOOK_OUT, execute: bool = True,
+    lessons: list[str] | None = None, solution_dir: Path | None = ROOT / "build",
+    release_dir: Path = RELEASE_OUT,
+) -> tuple[dict[str, Path], dict[str, str], dict[str, str]]:
+    """Each lesson's executed notebook for the book, in lesson order.
+
+    From the solution run in ``solution_dir/<profile>/`` when it is fresh (see
+    :func:`~course.book.transplant.fresh_solution_run`; the page is written to
+    ``out/pages/<profile>/``), else from :func:`executed_releases`. With ``solution_dir``
+    None, every lesson comes from its executed release.
+
+    Returns:
+        lesson -> notebook, lesson -> the error of a release run that stopped early, and
+        lesson -> where its outputs came from (``solution run`` or ``release run``).
+    """
+    chosen = lessons or release_lessons()
+    pages, origin = {}, {}
+    for lesson in chosen:
+        ran = fresh_solution_run(lesson, profile, solution_dir) if solution_dir else None
+        if ran is not None:
+            pages[lesson] = page_from_solution_run(lesson, ran, Path(out) / "pages" / profile,
+                                                   profile)
+            origin[lesson] = "solution run"
+    rest = [lesson for lesson in chosen if lesson not in pages]
+    stopped: dict[str, str] = {}
+    if rest:
+        executed, stopped = executed_releases(profile, release_dir, execute, rest)
+        pages.update(executed)
+        origin.update(dict.fromkeys(executed, "release run"))
+    return {lesson: pages[lesson] for lesson in chosen}, stopped, origin
+
+
 def build_book(executed: dict[str, Path], out: Path = BOOK_OUT, profile: str = "cpu",
                root: Path = ROOT) -> BookReport:
     """Build the site from executed releases into ``out/site`` and check it.
@@ -97,14 +136,20 @@ def build_book(executed: dict[str, Path], out: Path = BOOK_OUT, profile: str = "
 def book_main(argv: list[str] | None = None) -> int:
     """``course book [--profile P] [--out DIR] [--no-execute]``."""
     parser = argparse.ArgumentParser(prog="course book", description=(
-        "Build the course as a static website from the executed release notebooks."))
+        "Build the course as a static website from the executed lessons (no solutions)."))
     parser.add_argument("--profile", choices=PROFILES, default="cpu",
-                        help="profile the releases are executed with (default: cpu)")
+                        help="profile whose executed lessons the book shows (default: cpu)")
     parser.add_argument("--out", type=Path, default=BOOK_OUT, help="where the site goes")
     parser.add_argument("--no-execute", action="store_true",
                         help="fail instead of executing a release that has no executed copy")
+    parser.add_argument("--releases-only", action="store_true",
+                        help="execute the releases even where `course run` left fresh outputs")
     args = parser.parse_args(argv)
-    executed, stopped = executed_releases(args.profile, execute=not args.no_execute)
+    executed, stopped, origin = book_notebooks(
+        args.profile, args.out, not args.no_execute,
+        solution_dir=None if args.releases_only else ROOT / "build")
+    for lesson, where in origin.items():
+        print(f"book: {lesson}: outputs from its {where}")
     report = build_book(executed, args.out, args.profile)
     print(f"book: {len(report.pages)} lessons in {report.site / 'index.html'} "
           f"(built in {report.seconds:.1f} s)")
