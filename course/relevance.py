@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from course import data
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import macro_f1
 
 CHOICES = ("mini-shop", "wands", "esci", "auto")
@@ -24,7 +24,7 @@ def load_relevance_pairs(
     the generated mini-shop has (more queries, more variety to train on).
     """
     if choice not in CHOICES:
-        raise CourseDataError(f"Unknown relevance data {choice!r}; use one of {CHOICES}.")
+        raise CourseArgumentError(f"Unknown relevance data {choice!r}; use one of {CHOICES}.")
     if choice == "mini-shop":
         return _minishop_pairs(seed, shop_queries), "mini-shop"
     loaders = {"wands": lambda: data.load_wands(seed=seed), "esci": lambda: data.load_esci(seed=seed)}

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from course import relevance
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_majority_baseline(pairs):
 
 
 def test_unknown_choice_is_rejected():
-    with pytest.raises(CourseDataError, match="mini-shop"):
+    with pytest.raises(CourseArgumentError, match="mini-shop"):
         relevance.load_relevance_pairs("imagenet")
 
 

@@ -8,7 +8,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from course.errors import CourseDataError, CourseError
+from course.errors import CourseArgumentError, CourseDataError
 from course.models import load_tokenizer, resolve_model
 from course.text import (
     DynamicPaddingCollator,
@@ -55,11 +55,11 @@ def test_encode_pairs_truncates_only_the_product_and_does_not_pad(tokenizer):
 
 
 def test_encode_pairs_rejects_bad_input(tokenizer):
-    with pytest.raises(CourseDataError, match="one doc per query"):
+    with pytest.raises(CourseArgumentError, match="one doc per query"):
         encode_pairs(tokenizer, ["a", "b"], ["x"])
     with pytest.raises(CourseDataError, match="fillna"):
         encode_pairs(tokenizer, ["a"], [None])
-    with pytest.raises(CourseDataError, match="not one string"):
+    with pytest.raises(CourseArgumentError, match="not one string"):
         encode_pairs(tokenizer, "a query", ["x"])
     with pytest.raises(CourseDataError, match="longest_first"):
         encode_pairs(tokenizer, ["red sofa " * 20], ["a b c"], max_length=16)
@@ -194,11 +194,11 @@ def test_bucket_sampler_reads_world_from_env(monkeypatch):
 
 
 def test_bucket_sampler_rejects_bad_arguments():
-    with pytest.raises(CourseError, match="batch_size"):
+    with pytest.raises(CourseArgumentError, match="batch_size"):
         LengthBucketSampler([1, 2], 0)
-    with pytest.raises(CourseDataError, match="empty"):
+    with pytest.raises(CourseArgumentError, match="empty"):
         LengthBucketSampler([], 4)
-    with pytest.raises(CourseError, match="rank"):
+    with pytest.raises(CourseArgumentError, match="rank"):
         LengthBucketSampler([1, 2], 1, num_replicas=2, rank=2)
 
 

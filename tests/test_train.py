@@ -11,7 +11,7 @@ import pytest
 import torch
 from toydata import LABELS, toy_pairs
 
-from course.errors import CourseError
+from course.errors import CourseArgumentError, CourseDataError, CourseError
 from course.models import load_classifier, load_tokenizer, resolve_model
 from course.text import DynamicPaddingCollator, LengthBucketSampler, PairDataset
 from course.train import (
@@ -116,7 +116,7 @@ def test_make_optimizer_without_head_lr_uses_one_rate():
 
 
 def test_make_optimizer_names_missing_head():
-    with pytest.raises(CourseError, match="no parameter name starts with.*'head'"):
+    with pytest.raises(CourseArgumentError, match="no parameter name starts with.*'head'"):
         make_optimizer(tiny_model(), lr=1e-4, weight_decay=0.0, head_lr=1e-3, head_prefixes=("head",))
 
 
@@ -141,7 +141,7 @@ def test_balanced_class_weights():
     assert torch.allclose(w, torch.tensor([2.0, 2 / 3, 1.0]))
     counts = torch.tensor([1.0, 3.0, 2.0])
     assert torch.allclose(w * counts, torch.full((3,), 2.0))  # every class weighs the same
-    with pytest.raises(CourseError, match=r"Classes \[2\]"):
+    with pytest.raises(CourseDataError, match=r"Classes \[2\]"):
         balanced_class_weights([0, 1, 1], 3)
 
 
@@ -305,7 +305,7 @@ def test_early_stopping_restores_the_best_weights(data, tmp_path, on_disk):
 def test_fit_rejects_a_missing_metric(data):
     train, _, collate = data
     cfg = TrainConfig(max_steps=1, batch_size=8, progress=False, metric="ndcg")
-    with pytest.raises(CourseError, match="ndcg"):
+    with pytest.raises(CourseArgumentError, match="ndcg"):
         fit(tiny_model(), train, cfg, collate_fn=collate, evaluate=lambda m: {"macro_f1": 0.5})
 
 
@@ -330,8 +330,8 @@ def test_bf16_autocast_on_cpu_trains(data):
 def test_fit_rejects_a_sampler_it_cannot_resume_or_shard(data):
     train, _, collate = data
     cfg = TrainConfig(max_steps=1, batch_size=8, progress=False)
-    with pytest.raises(CourseError, match="batch sampler"):
+    with pytest.raises(CourseArgumentError, match="batch sampler"):
         fit(tiny_model(), train, cfg, collate_fn=collate, sampler=torch.utils.data.RandomSampler(train))
     two_ranks = LengthBucketSampler(train.lengths, 8, num_replicas=2, rank=0)
-    with pytest.raises(CourseError, match="2 process"):
+    with pytest.raises(CourseArgumentError, match="2 process"):
         fit(tiny_model(), train, cfg, collate_fn=collate, sampler=two_ranks)
