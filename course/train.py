@@ -39,6 +39,11 @@ from course.checkpoints import (  # noqa: F401 - re-exported: train.latest_check
 )
 from course.distributed import Distributed, setup_distributed  # noqa: F401 - re-exported
 from course.errors import CourseArgumentError, CourseDataError, CourseError
+from course.inference import (  # noqa: F401 - predict, evaluator: re-exported
+    classification_evaluator,
+    predict,
+    to_device,
+)
 from course.text import LengthBucketSampler
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -282,10 +287,6 @@ def _autocast_dtype(precision: str) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-
-
 # --------------------------------------------------------------------------- fit
 
 
@@ -457,7 +458,7 @@ class _Run:
         self.samples += _batch_size_of(batch)
         if "attention_mask" in batch:
             self.tokens += int(batch["attention_mask"].sum())  # real tokens, counted on the CPU
-        batch = _to_device(batch, self.device)
+        batch = to_device(batch, self.device)
         # Under DDP, gradients are averaged over processes only on the group's last batch.
         no_sync = self.ddp.world > 1 and not sync
         with self.wrapped.no_sync() if no_sync else contextlib.nullcontext():
@@ -587,55 +588,3 @@ def fit(
     while not run.done:
         run.train_epoch()
     return run.finish()
-
-
-# ----------------------------------------------------------------------- predict
-
-
-@torch.no_grad()
-def predict(model, dataset, collate_fn: Callable, batch_size: int = 64, progress: bool = True,
-            device: str | torch.device | None = None) -> np.ndarray:
-    """Class probabilities ``[len(dataset), classes]``, in the dataset's order.
-
-    Examples are batched by length (when the dataset has ``lengths``) so that
-    little padding is computed; bf16 autocast is used on a CUDA GPU that has it.
-    """
-    device = torch.device(device) if device else next(model.parameters()).device
-    model.to(device).eval()
-    lengths = getattr(dataset, "lengths", None)
-    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(dataset))
-    index_batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=index_batches,
-                                         collate_fn=collate_fn,
-                                         generator=torch.Generator())  # leaves the global RNG alone
-    amp_dtype = torch.bfloat16 if device.type == "cuda" and course_config.bf16_supported() else None
-    probs: np.ndarray | None = None
-    batches = tqdm(loader, desc="predict", disable=not progress)
-    for indices, batch in zip(index_batches, batches, strict=True):
-        batch.pop("labels", None)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(**_to_device(batch, device)).logits
-        chunk = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        if probs is None:
-            probs = np.empty((len(dataset), chunk.shape[1]), dtype=np.float32)
-        probs[indices] = chunk
-    if probs is None:
-        raise CourseArgumentError("predict() got an empty dataset.")
-    return probs
-
-
-def classification_evaluator(dataset, collate_fn: Callable, batch_size: int = 64) -> Callable:
-    """An ``evaluate(model)`` for :func:`fit`: accuracy and macro-F1 on a labelled dataset."""
-    from course.metrics import accuracy, macro_f1
-
-    labels = np.asarray(dataset.labels)
-
-    def evaluate(model) -> dict[str, float]:
-        probs = predict(model, dataset, collate_fn, batch_size, progress=False)
-        predictions = probs.argmax(axis=1)
-        return {
-            "accuracy": accuracy(labels, predictions),
-            "macro_f1": macro_f1(labels, predictions, labels=list(range(probs.shape[1]))),
-        }
-
-    return evaluate

@@ -335,3 +335,36 @@ def test_fit_rejects_a_sampler_it_cannot_resume_or_shard(data):
     two_ranks = LengthBucketSampler(train.lengths, 8, num_replicas=2, rank=0)
     with pytest.raises(CourseArgumentError, match="2 process"):
         fit(tiny_model(), train, cfg, collate_fn=collate, sampler=two_ranks)
+
+
+def test_the_trainer_twin_is_the_same_run_as_fit(data, tmp_path):
+    """One batch per step and no dropout: same loss, optimizer and schedule give the same weights."""
+    from course.hf_trainer import trainer_for
+
+    train, _, collate = data
+    small = torch.utils.data.Subset(train, range(8))
+    small.labels = [train.labels[i] for i in range(8)]
+    class_weights = torch.tensor([3.0, 1.0, 0.5])
+    config = TrainConfig(max_steps=3, batch_size=8, lr=1e-3, head_lr=5e-3, warmup_ratio=0.34,
+                         seed=0, progress=False)
+    engine = tiny_model(dropout=False)
+    fit(engine, small, config, collate_fn=collate, loss_fn=class_weighted_loss(class_weights))
+    twin = tiny_model(dropout=False)
+    trainer = trainer_for(twin, small, config, collate_fn=collate, class_weights=class_weights,
+                          output_dir=str(tmp_path / "hf"))
+    out = trainer.train()
+    assert out.global_step == 3
+    assert_same_weights(weights(twin), weights(engine), atol=1e-5)
+    plain = tiny_model(dropout=False)
+    fit(plain, small, config, collate_fn=collate)  # the unweighted loss moves the weights elsewhere
+    with pytest.raises(AssertionError):
+        assert_same_weights(weights(plain), weights(engine), atol=1e-5)
+
+
+def test_trainer_twin_needs_a_step_cap(data, tmp_path):
+    from course.hf_trainer import trainer_for
+
+    train, _, collate = data
+    with pytest.raises(CourseArgumentError, match="max_steps"):
+        trainer_for(tiny_model(), train, TrainConfig(epochs=1), collate_fn=collate,
+                    output_dir=str(tmp_path))
