@@ -1,0 +1,70 @@
+"""Lesson 03's training recipes, compared on the validation split, and recorded for the lesson.
+
+The ``cpu`` profile cannot train five recipes inside its eight-minute budget, so it reads
+this comparison (``COMPARE = "recorded"``). This script produces it by running the lesson
+itself with ``COMPARE = "live"``: the same data, batches, steps and code as the lesson, and
+nothing but the validation split decides. The lesson then goes on as usual (it trains the
+chosen recipe and reads the test split once), so the executed notebook also holds the
+lesson's own metrics.
+
+Usage (about 30 minutes of 2 busy cores for the cpu profile)::
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lesson03_choices.py --profile cpu
+
+It writes ``benchmarks/results/lesson03-choices-<profile>.json`` (the file the lesson reads)
+and the executed notebook under ``build/lesson03-choices/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course.relevance import load_comparison  # noqa: E402
+from course.runner import run_lesson  # noqa: E402
+
+LESSON = "03-relevance-finetuning"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=("smoke", "cpu", "full"), default="cpu")
+    parser.add_argument("--seed", type=int, default=42, help="the lesson's SEED (the data)")
+    parser.add_argument("--train-seed", type=int, default=None, help="TRAIN_SEED (default: --seed)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the comparison")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "benchmarks" / "results" / f"lesson03-choices-{args.profile}.json"
+    train_seed = args.seed if args.train_seed is None else args.train_seed
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    started, cpu_before = time.perf_counter(), _cpu_seconds()
+    run = run_lesson(LESSON, profile=args.profile, out_dir=ROOT / "build" / "lesson03-choices",
+                     parameters={"COMPARE": "live", "SAVE_COMPARISON": str(out),
+                                 "SEED": args.seed, "TRAIN_SEED": train_seed})
+    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
+    print(f"lesson {LESSON} ({args.profile}, live comparison): {wall:.0f} s wall, "
+          f"{cpu:.0f} s CPU (this process and its kernel), load average {os.getloadavg()[0]:.1f}")
+    if run.error:
+        print(f"FAILED: {run.error} (see {run.output})", file=sys.stderr)
+        return 1
+    table, meta = load_comparison(out)
+    print(f"\ncomparison on {meta['split']} written to {out}:")
+    print(table.to_string(index=False))
+    keys = ("selected_recipe", "selected_valid_macro_f1", "best_valid_macro_f1", "test_macro_f1")
+    print("\nthe lesson then recorded:", {k: run.metrics.get(k) for k in keys})
+    return 0
+
+
+def _cpu_seconds() -> float:
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
