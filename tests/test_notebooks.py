@@ -52,12 +52,19 @@ EXPECTED = {
         "data_used": ("==", "mini-shop"),
         "train_steps": (">=", 50),
         "reload_max_abs_diff": ("<", 1e-4),
+        "selected_on": ("==", "valid"),
+        "comparison": ("==", "recorded"),  # smoke applies the cpu profile's recorded choice
+        "n_recipes_compared": ("==", 5),
+        "side_by_side_steps": ("==", 2),
+        "seed_bugs_that_raise": ("==", 6),  # each bug of the seed's snippet raises for real
+        "esci_used": ("==", "esci_sample.csv" if REAL_DATA else "none"),
         "relations": [
             # An untrained or broken model predicts one class: it scores the majority baseline.
             ("fine-tuned macro-F1 beats the majority class by 0.1",
              lambda m: m["test_macro_f1"] >= m["majority_macro_f1"] + 0.1),
             ("TF-IDF beats the majority class (the baseline works)",
              lambda m: m["tfidf_macro_f1"] >= m["majority_macro_f1"] + 0.1),
+            ("ESCI micro-F1 is a share", lambda m: not REAL_DATA or 0 <= m["esci_test_micro_f1"] <= 1),
         ],
     },
     "04-ranking-recommender": {
@@ -86,6 +93,34 @@ EXPECTED = {
         "discrimination_matches_library": ("==", True),
     },
 }
+
+
+def selection_problems(metrics: dict) -> list[str]:
+    """How a lesson's recorded choices break "select on validation, report test once".
+
+    A lesson records where it made its choices as ``selected_on`` (or ``selected_on_<what>``),
+    and what it chose as ``selected_<what>`` (a named winner such as ``best_loss = "bpr"``
+    counts as a choice too). Every ``selected_on*`` must be ``"valid"``, and a lesson that
+    records a choice must say where it made it.
+    """
+    where = {name: value for name, value in metrics.items() if name.startswith("selected_on")}
+    problems = [f"{name} = {value!r}: choices are made on the validation split, never on test"
+                for name, value in where.items() if value != "valid"]
+    chosen = sorted(n for n, v in metrics.items() if n not in where and (
+        n.startswith("selected_") or (n.startswith("best_") and isinstance(v, str))))
+    if chosen and not where:
+        problems.append(f"records the choices {chosen} but not where it made them (selected_on)")
+    return problems
+
+
+def test_selection_problems_catches_test_selection_and_silence():
+    assert selection_problems({"selected_on": "valid", "selected_loss": "bpr"}) == []
+    assert selection_problems({"test_macro_f1": 0.7}) == []
+    assert selection_problems({"selected_on": "test", "selected_loss": "bpr"})
+    assert selection_problems({"selected_on_loss": "valid", "selected_on_k": "test"})
+    assert selection_problems({"selected_loss": "bpr"})  # a choice without saying where
+    assert selection_problems({"best_loss": "bpr", "best_recall10": 0.2})  # a named winner
+    assert selection_problems({"best_recall10": 0.2}) == []  # a number is not a choice
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +152,5 @@ def test_lesson_runs_and_records_its_metrics(lesson, executed):
     for name, (op, value) in expected.items():
         assert name in run.metrics, f"{lesson} did not record {name!r}; it recorded {sorted(run.metrics)}"
         assert OPS[op](run.metrics[name], value), f"{lesson}: {name} = {run.metrics[name]!r}, expected {op} {value!r}"
+    problems = selection_problems(run.metrics)
+    assert not problems, f"{lesson} selects on test or does not say where: {problems}"
