@@ -51,8 +51,9 @@ def run(lesson: str, profile: str, params: dict, timeout: int, out: Path) -> dic
         metrics = read_metrics(executed) if executed.is_file() else {}
     finally:
         signal.alarm(0)
-    return {"lesson": lesson, "profile": profile, "seconds": round(time.perf_counter() - started, 1),
-            "error": error, "parameters": params, "metrics": metrics}
+    seconds = round(time.perf_counter() - started, 1)
+    return {"lesson": lesson, "profile": profile, "seconds": seconds, "error": error,
+            "parameters": params, "metrics": metrics}
 
 
 def main(argv: list[str] | None = None) -> int:

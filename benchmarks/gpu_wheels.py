@@ -73,8 +73,8 @@ def needed(roots=ROOTS) -> dict[str, str]:
         try:
             dist = distribution(name)
         except PackageNotFoundError:
-            raise SystemExit(f"{name} is needed on the GPU machine but not installed here; "
-                             "install it into this venv first (pinned in constraints.txt).") from None
+            raise SystemExit(f"{name} is needed on the GPU machine but not installed here; install "
+                             "it into this venv first (pinned in constraints.txt).") from None
         found[name] = dist.version
         for line in dist.requires or []:
             req = Requirement(line)

@@ -100,7 +100,8 @@ def tfidf_cosine_scores(df: pd.DataFrame) -> np.ndarray:
 def bm25_scores(df: pd.DataFrame, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
     """Okapi BM25 score of each row's product text for its query (one score per row).
 
-    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))``
+    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / L))``
+    with ``L`` the mean document length
     with ``idf(w) = ln(1 + (N - n_w + 0.5) / (n_w + 0.5))`` over the N distinct product
     texts of ``df``, ``tf`` the count of ``w`` in the product, ``dl`` its length in words.
     """

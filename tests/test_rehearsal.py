@@ -33,7 +33,8 @@ def test_the_tiny_model_uses_the_bert_base_uncased_vocabulary():
     assert tokenizer.vocab_size == 30522 and tokenizer.do_lower_case
     # Ids every bert-base-uncased tutorial shows: [CLS] hello world [SEP], and [PAD], [UNK], [MASK].
     assert tokenizer("Hello World")["input_ids"] == [101, 7592, 2088, 102]
-    assert tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[MASK]", "the"]) == [0, 100, 103, 1996]
+    ids = tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[MASK]", "the"])
+    assert ids == [0, 100, 103, 1996]
     model = models.load_classifier(models.resolve_model("tiny"), ["a", "b", "c"])
     assert model.config.vocab_size == tokenizer.vocab_size
 
@@ -61,7 +62,8 @@ def test_every_cell_of_the_full_profile_runs(lesson03_full):
     code = [c for c in cells if c["cell_type"] == "code"]
     not_run = [c.get("id") for c in code if c.get("execution_count") is None]
     assert not not_run, f"cells that did not run: {not_run}"
-    errors = [c.get("id") for c in code for o in c.get("outputs", []) if o["output_type"] == "error"]
+    errors = [c.get("id") for c in code
+              for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, f"cells with errors: {errors}"
 
 

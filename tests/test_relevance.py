@@ -14,7 +14,8 @@ def pairs():
     rows = []
     for q in range(6):
         for p in range(5):
-            rows.append({"query_id": q, "query": f"q{q}", "family": "lexical" if q % 2 else "synonym",
+            family = "lexical" if q % 2 else "synonym"
+            rows.append({"query_id": q, "query": f"q{q}", "family": family,
                          "product_id": p, "product_text": f"p{p}",
                          "label": ["Exact", "Partial", "Irrelevant"][(q + p) % 3], "split": "test"})
     return pd.DataFrame(rows)
