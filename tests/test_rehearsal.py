@@ -39,36 +39,27 @@ def test_the_tiny_model_uses_the_bert_base_uncased_vocabulary():
     assert model.config.vocab_size == tokenizer.vocab_size
 
 
-@pytest.fixture(scope="module")
-def lesson03_full(tmp_path_factory):
-    root = write_course_data(tmp_path_factory.mktemp("course_data"))
-    out = tmp_path_factory.mktemp("rehearsal")
+def test_lesson03_full_profile_runs_every_cell_on_its_own_path(tmp_path):
+    """One test, so that pytest-xdist never runs the lesson twice (once per worker)."""
+    root = write_course_data(tmp_path / "course_data")
     with pytest.MonkeyPatch.context() as env:  # run_lesson sets COURSE_PROFILE for the kernel
         env.setenv("COURSE_PROFILE", "full")
         env.setenv("COURSE_DATA_DIR", str(root))
-        env.setenv("COURSE_CACHE_DIR", str(out / "cache"))  # nothing cached: nothing to reuse
+        env.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached to reuse
         started = time.perf_counter()
-        run = run_lesson(LESSON, profile="full", out_dir=out,
-                         parameters={**CPU_OVERRIDES, "OUTPUT_DIR": str(out / "model")})
-        seconds = time.perf_counter() - started
-    print(f"{LESSON} rehearsal in the full profile: {seconds:.0f} s wall")
-    return run
-
-
-def test_every_cell_of_the_full_profile_runs(lesson03_full):
-    run = lesson03_full
+        run = run_lesson(LESSON, profile="full", out_dir=tmp_path,
+                         parameters={**CPU_OVERRIDES, "OUTPUT_DIR": str(tmp_path / "model")})
+        print(f"{LESSON} rehearsal in the full profile: {time.perf_counter() - started:.0f} s wall")
     assert run.error is None, f"the full profile failed: {run.error} (see {run.output})"
-    cells = json.loads(run.output.read_text())["cells"]
-    code = [c for c in cells if c["cell_type"] == "code"]
+
+    code = [c for c in json.loads(run.output.read_text())["cells"] if c["cell_type"] == "code"]
     not_run = [c.get("id") for c in code if c.get("execution_count") is None]
     assert not not_run, f"cells that did not run: {not_run}"
     errors = [c.get("id") for c in code
               for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, f"cells with errors: {errors}"
 
-
-def test_the_full_profile_used_its_own_path(lesson03_full):
-    m = lesson03_full.metrics
+    m = run.metrics
     assert m["model_name"] == models.TINY
     assert m["data_used"] == "wands"  # auto-selection: WANDS first, with its product.csv
     assert m["comparison"] == "live" and m["n_recipes_compared"] == 5
