@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 lab: $(STAMP)
+	@$(BIN)/course mindmap fonts
 	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=$(CURDIR) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00-course-map/00-course-map.ipynb
 

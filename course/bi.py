@@ -6,11 +6,13 @@ same dashboard works on both.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from course.data import LABELS
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
@@ -52,7 +54,8 @@ def monthly(transactions: pd.DataFrame, time: str, value: str | None = None) -> 
     _require(transactions, [time] + ([value] if value else []), "monthly()")
     grouped = transactions.set_index(pd.to_datetime(transactions[time]))
     series = grouped[value] if value else grouped[time]
-    return (series.resample("MS").sum() if value else series.resample("MS").count()).rename(value or "rows")
+    monthly_series = series.resample("MS").sum() if value else series.resample("MS").count()
+    return monthly_series.rename(value or "rows")
 
 
 def label_mix(labels: pd.DataFrame) -> pd.DataFrame:
@@ -62,13 +65,31 @@ def label_mix(labels: pd.DataFrame) -> pd.DataFrame:
     return mix.reindex(columns=LABELS, fill_value=0.0)
 
 
+def queries_without_exact(labels: pd.DataFrame) -> list:
+    """The sorted query ids none of whose judged products is labelled Exact (content gaps)."""
+    _require(labels, ["query_id", "label"], "queries_without_exact()")
+    has_exact = (labels["label"] == "Exact").groupby(labels["query_id"]).any()
+    return sorted(has_exact.index[~has_exact].tolist())
+
+
+def pareto_share(item_counts: pd.Series | np.ndarray, top_fraction: float = 0.2) -> float:
+    """Share of all sales made by the best-selling ``ceil(top_fraction × items)`` items."""
+    if not 0 < top_fraction <= 1:
+        raise CourseArgumentError(f"top_fraction must be in (0, 1], got {top_fraction}.")
+    counts = np.sort(np.asarray(item_counts, dtype=float))[::-1]
+    if counts.size == 0 or counts.sum() <= 0:
+        raise CourseDataError("pareto_share() needs at least one positive count.")
+    top = int(np.ceil(top_fraction * counts.size))
+    return float(counts[:top].sum() / counts.sum())
+
+
 def dashboard(
     query_text: pd.Series,
     labels: pd.DataFrame,
     item_counts: pd.Series,
     sales_by_month: pd.Series,
     title: str = "Search and recommendation dashboard",
-):
+) -> Any:
     """A 2×2 dashboard: query lengths, label mix per query, sales concentration, monthly sales."""
     import matplotlib.pyplot as plt
 
@@ -80,18 +101,20 @@ def dashboard(
     mix = label_mix(labels).sort_values("Exact")
     axes[0, 1].stackplot(np.arange(len(mix)), *(mix[c] for c in LABELS), labels=LABELS,
                          colors=["#55A868", "#CCB974", "#C44E52"])
-    axes[0, 1].set(title="Label mix per query (sorted by Exact share)", xlabel="queries", ylabel="share")
+    axes[0, 1].set(title="Label mix per query (sorted by Exact share)", xlabel="queries",
+                   ylabel="share")
     axes[0, 1].legend(loc="upper left", fontsize=8)
 
     x, y = lorenz_curve(item_counts)
     axes[1, 0].plot(x, y, color="#8172B2")
     axes[1, 0].plot([0, 1], [0, 1], color="grey", linestyle=":")
-    top20 = float(np.interp(0.2, x, y))
+    top20 = pareto_share(item_counts, 0.2)
     axes[1, 0].axvline(0.2, color="grey", linewidth=0.8)
     axes[1, 0].set(title=f"Sales concentration: top 20% of items = {top20:.0%} of sales",
                    xlabel="share of items (best sellers first)", ylabel="share of sales")
 
-    axes[1, 1].bar(sales_by_month.index.strftime("%Y-%m"), sales_by_month.to_numpy(), color="#DD8452")
+    axes[1, 1].bar(sales_by_month.index.strftime("%Y-%m"), sales_by_month.to_numpy(),
+                   color="#DD8452")
     axes[1, 1].set(title="Sales per month", ylabel=sales_by_month.name)
     axes[1, 1].tick_params(axis="x", rotation=60, labelsize=7)
     fig.suptitle(title)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from course.errors import CourseError
+from course.errors import CourseArgumentError
 
 # A few Chinese product titles (furniture and home), written for the course.
 CHINESE_TITLES = [
@@ -37,13 +37,69 @@ CHINESE_TITLES = [
     "实木电视柜 胡桃色 客厅",
 ]
 
+# Titles the tiny WordPiece is NOT trained on: the same kind of shop, some new words.
+CHINESE_TITLES_HELD_OUT = [
+    "北欧实木鞋柜 三层 白色",
+    "真皮沙发 单人位 棕色",
+    "儿童衣柜 两门 粉色",
+    "橡木梳妆台 带镜子",
+    "羊毛抱枕 灰色 两只装",
+    "现代简约吊灯 客厅 餐厅",
+    "折叠餐桌 小户型 白色",
+    "藤编椅子 阳台 休闲",
+    "记忆棉床垫 双人 一米八",
+    "玻璃花瓶 透明 大号",
+]
 
-def encoding_table(tokenizer: Any, text: str, text_pair: str | None = None, **kwargs: Any) -> pd.DataFrame:
+
+def is_cjk_ideograph(char: str) -> bool:
+    """True for one CJK ideograph (the Unified Ideographs blocks and their extensions)."""
+    point = ord(char)
+    return (
+        0x4E00 <= point <= 0x9FFF
+        or 0x3400 <= point <= 0x4DBF
+        or 0xF900 <= point <= 0xFAFF
+        or 0x20000 <= point <= 0x2FFFF
+    )
+
+
+def cjk_ideographs(vocab: Iterable[str]) -> list[str]:
+    """The vocabulary entries that are one CJK ideograph (``##`` continuations not counted)."""
+    return sorted(t for t in vocab if len(t) == 1 and is_cjk_ideograph(t))
+
+
+def wordpiece(word: str, vocab: set[str], unk: str = "[UNK]", max_chars: int = 100) -> list[str]:
+    """Split one lower-cased word into WordPiece tokens, greedy longest-match-first.
+
+    The reference for lesson 02's exercise: after the first piece, a candidate is
+    looked up with ``##`` in front; a word with no match at some position, or longer
+    than ``max_chars``, becomes ``[unk]``.
+    """
+    if len(word) > max_chars:
+        return [unk]
+    pieces, start = [], 0
+    while start < len(word):
+        for end in range(len(word), start, -1):
+            candidate = word[start:end] if start == 0 else "##" + word[start:end]
+            if candidate in vocab:
+                pieces.append(candidate)
+                start = end
+                break
+        else:
+            return [unk]
+    return pieces
+
+
+def encoding_table(
+    tokenizer: Any, text: str, text_pair: str | None = None, **kwargs: Any
+) -> pd.DataFrame:
     """One row per token: the token, its id, segment (``token_type_ids``) and attention mask."""
     encoded = tokenizer(text, text_pair, **kwargs)
     ids = encoded["input_ids"]
     if ids and isinstance(ids[0], list):
-        raise CourseError("encoding_table() shows one example; pass strings, not lists of strings.")
+        raise CourseArgumentError(
+            "encoding_table() shows one example; pass strings, not lists of strings."
+        )
     return pd.DataFrame({
         "token": tokenizer.convert_ids_to_tokens(ids),
         "id": ids,
@@ -52,12 +108,19 @@ def encoding_table(tokenizer: Any, text: str, text_pair: str | None = None, **kw
     })
 
 
-def unknown_rate(tokenizer: Any, texts: Iterable[str]) -> float:
-    """Share of tokens that are ``[UNK]`` over ``texts`` (special tokens excluded)."""
-    unk = tokenizer.unk_token
-    tokens = [t for text in texts for t in tokenizer.tokenize(text)]
+def unknown_rate(tokenizer: Any, texts: Iterable[str], unk: str = "[UNK]") -> float:
+    """Share of tokens that are ``[UNK]`` over ``texts`` (special tokens excluded).
+
+    ``tokenizer`` is a Hugging Face tokenizer or a ``tokenizers.Tokenizer`` (as
+    :func:`train_wordpiece` returns).
+    """
+    if hasattr(tokenizer, "tokenize"):
+        unk = tokenizer.unk_token
+        tokens = [t for text in texts for t in tokenizer.tokenize(text)]
+    else:
+        tokens = [t for text in texts for t in tokenizer.encode(text).tokens]
     if not tokens:
-        raise CourseError("unknown_rate() got no tokens: pass at least one non-empty text.")
+        raise CourseArgumentError("unknown_rate() got no tokens: pass at least one non-empty text.")
     return sum(t == unk for t in tokens) / len(tokens)
 
 
@@ -76,7 +139,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 300, *, chinese_char
 
     texts = [t for t in texts if t and t.strip()]
     if not texts:
-        raise CourseError("train_wordpiece() needs at least one non-empty text.")
+        raise CourseArgumentError("train_wordpiece() needs at least one non-empty text.")
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(
         lowercase=True, handle_chinese_chars=chinese_chars, strip_accents=None
@@ -91,12 +154,14 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 300, *, chinese_char
     return tokenizer
 
 
-def playground(tokenizer: Any):
+def playground(tokenizer: Any) -> Any:
     """An ipywidgets tokenizer playground: type a query and a product, see the tokens."""
     import ipywidgets as widgets
 
     query = widgets.Text(value="crimson couch", description="query")
-    product = widgets.Textarea(value="Red velvet sofa with oak legs, 3 seats", description="product")
+    product = widgets.Textarea(
+        value="Red velvet sofa with oak legs, 3 seats", description="product"
+    )
     max_len = widgets.IntSlider(value=32, min=8, max=128, step=4, description="max_length")
     strategy = widgets.Dropdown(options=["only_second", "longest_first", "only_first"],
                                 value="only_second", description="truncation")

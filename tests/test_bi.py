@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from course import bi
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 def test_query_lengths_counts_words():
@@ -29,13 +29,15 @@ def test_repeat_purchase_rate():
 
 
 def test_monthly_sums_and_counts():
-    tx = pd.DataFrame({"t": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-03-01"]), "v": [1.0, 2.0, 5.0]})
+    tx = pd.DataFrame({"t": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-03-01"]),
+                       "v": [1.0, 2.0, 5.0]})
     assert bi.monthly(tx, "t", "v").tolist() == [3.0, 0.0, 5.0]
     assert bi.monthly(tx, "t").tolist() == [2, 0, 1]
 
 
 def test_label_mix_rows_sum_to_one_in_label_order():
-    labels = pd.DataFrame({"query_id": [1, 1, 1, 2], "label": ["Exact", "Irrelevant", "Irrelevant", "Partial"]})
+    labels = pd.DataFrame({"query_id": [1, 1, 1, 2],
+                           "label": ["Exact", "Irrelevant", "Irrelevant", "Partial"]})
     mix = bi.label_mix(labels)
     assert list(mix.columns) == ["Exact", "Partial", "Irrelevant"]
     assert np.allclose(mix.sum(axis=1), 1.0)
@@ -44,7 +46,25 @@ def test_label_mix_rows_sum_to_one_in_label_order():
 
 def test_dashboard_draws_four_panels():
     labels = pd.DataFrame({"query_id": [1, 1, 2], "label": ["Exact", "Partial", "Irrelevant"]})
-    months = pd.Series([3.0, 4.0], index=pd.to_datetime(["2024-01-01", "2024-02-01"]), name="revenue")
+    months = pd.Series([3.0, 4.0], index=pd.to_datetime(["2024-01-01", "2024-02-01"]),
+                       name="revenue")
     fig = bi.dashboard(pd.Series(["a b", "c"]), labels, pd.Series([5, 1, 1]), months)
     assert len(fig.axes) == 4
-    assert "top 20%" in fig.axes[2].get_title()
+    assert "top 20% of items = 71% of sales" in fig.axes[2].get_title()  # pareto_share: 5 / 7
+
+
+def test_queries_without_exact_lists_the_content_gaps():
+    labels = pd.DataFrame({"query_id": [3, 3, 1, 2, 2],
+                           "label": ["Partial", "Irrelevant", "Irrelevant", "Exact", "Partial"]})
+    assert bi.queries_without_exact(labels) == [1, 3]
+    assert bi.queries_without_exact(labels[labels.query_id == 2]) == []
+
+
+def test_pareto_share_takes_the_ceiling_of_the_top_fraction():
+    assert bi.pareto_share(pd.Series([10, 0, 0, 0, 0]), 0.2) == 1.0
+    assert bi.pareto_share(pd.Series([5, 1, 1]), 0.2) == pytest.approx(5 / 7)  # ceil(0.6) = 1
+    assert bi.pareto_share(pd.Series({"a": 2, "b": 8}), 0.5) == pytest.approx(0.8)
+    with pytest.raises(CourseArgumentError):
+        bi.pareto_share([1, 2], 0)
+    with pytest.raises(CourseDataError):
+        bi.pareto_share([], 0.2)

@@ -1,14 +1,22 @@
 import pytest
 
 from course import models
-from course.errors import CourseError
+from course.errors import CourseArgumentError
 from course.tokenization import (
     CHINESE_TITLES,
+    CHINESE_TITLES_HELD_OUT,
+    cjk_ideographs,
     encoding_table,
+    is_cjk_ideograph,
     playground,
     train_wordpiece,
     unknown_rate,
+    wordpiece,
 )
+
+WORDS = ["sofa", "sectional", "unbelievably", "loveseat", "chaise", "ottoman", "armoire",
+         "credenza", "upholstered", "microfiber", "sectionl", "nordhaus", "xyzzyqwv", "a",
+         "antimicrobial", "ergonomically", "reclinerr", "tufted", "2400mm", "café"]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +34,7 @@ def test_encoding_table_marks_segments_and_specials(tokenizer):
 
 
 def test_encoding_table_rejects_batches(tokenizer):
-    with pytest.raises(CourseError, match="one example"):
+    with pytest.raises(CourseArgumentError, match="one example"):
         encoding_table(tokenizer, ["a", "b"])
 
 
@@ -41,8 +49,39 @@ def test_english_vocab_loses_chinese_but_a_trained_one_does_not(tokenizer):
 
 
 def test_train_wordpiece_needs_text():
-    with pytest.raises(CourseError):
+    with pytest.raises(CourseArgumentError):
         train_wordpiece(["", "  "])
+
+
+def test_wordpiece_reference_matches_the_hf_tokenizer(tokenizer):
+    vocab = set(tokenizer.vocab)
+    for word in WORDS:
+        # the HF tokenizer lower-cases and strips accents before WordPiece
+        clean = tokenizer.backend_tokenizer.normalizer.normalize_str(word)
+        assert wordpiece(clean, vocab) == tokenizer.tokenize(word), word
+
+
+def test_wordpiece_edge_cases():
+    assert wordpiece("abc", {"a", "##b"}) == ["[UNK]"]
+    assert wordpiece("ab", {"a", "b", "##b"}) == ["a", "##b"]
+    assert wordpiece("ab", {"a", "ab", "##b"}) == ["ab"]  # longest match first
+    assert wordpiece("a" * 101, {"a", "##a"}) == ["[UNK]"]
+    assert wordpiece("aa", {"a", "##a"}, unk="<unk>", max_chars=1) == ["<unk>"]
+
+
+def test_the_english_vocabulary_has_244_cjk_ideographs(tokenizer):
+    ideographs = cjk_ideographs(tokenizer.vocab)
+    assert len(ideographs) == 244
+    assert all(f"##{c}" in tokenizer.vocab for c in ideographs)
+    assert is_cjk_ideograph("词") and not is_cjk_ideograph("a") and not is_cjk_ideograph("，")
+
+
+def test_a_tiny_chinese_wordpiece_on_titles_it_never_saw(tokenizer):
+    assert not set(CHINESE_TITLES) & set(CHINESE_TITLES_HELD_OUT)
+    zh = train_wordpiece(CHINESE_TITLES, vocab_size=300)
+    assert unknown_rate(zh, CHINESE_TITLES) == 0  # in-sample: every character was seen
+    held_out = unknown_rate(zh, CHINESE_TITLES_HELD_OUT)
+    assert 0 < held_out < unknown_rate(tokenizer, CHINESE_TITLES_HELD_OUT)
 
 
 def test_playground_updates_on_input(tokenizer):

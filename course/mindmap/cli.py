@@ -1,0 +1,53 @@
+"""``course mindmap``: render, export, print Mermaid, check every map, report the CJK font."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course.errors import CourseError
+from course.mindmap.fonts import font_status
+from course.mindmap.outline import available, load
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course mindmap", description="Course mind maps.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_render = sub.add_parser("render", help="draw a map as PNG or SVG")
+    p_render.add_argument("name", help="a map name (e.g. 02-tokenization, course) or a path")
+    p_render.add_argument("-o", "--output", help="out.png or out.svg (default NAME.png)")
+    p_render.add_argument("--layout", choices=("tree", "radial"), default="tree")
+    p_export = sub.add_parser("export", help="write FreeMind .mm or OPML")
+    p_export.add_argument("name")
+    p_export.add_argument("-o", "--output", required=True, help="out.mm or out.opml")
+    p_mermaid = sub.add_parser("mermaid", help="print the Mermaid mindmap text")
+    p_mermaid.add_argument("name")
+    sub.add_parser("check", help="parse every map in the mindmaps folder")
+    sub.add_parser("fonts", help="say which font draws the Chinese labels")
+    return parser
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``course mindmap render|export|mermaid|check|fonts``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "render":
+            mind = load(args.name)
+            out = Path(args.output or f"{mind.name or 'mindmap'}.png")
+            mind.render(out, layout=args.layout)
+            print(f"wrote {out}")
+        elif args.command == "export":
+            print(f"wrote {load(args.name).export(args.output)}")
+        elif args.command == "mermaid":
+            print(load(args.name).to_mermaid(), end="")
+        elif args.command == "fonts":
+            print(font_status())
+        else:
+            for name in available():
+                mind = load(name)
+                print(f"{name}: {mind.root.size()} nodes, depth {mind.root.depth()}")
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
