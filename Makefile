@@ -2,6 +2,9 @@
 #   make lab      open the course in JupyterLab (with nbgrader's extensions)
 #   make course   run every lesson headless (offline, CPU, packaged MiniLM) and print the metrics
 #   make test     run the whole test suite
+#   make test-fast  the unit tests only (no notebooks, grading round trips, browser, torchrun)
+#   make lint     ruff on the whole repository (and mypy on course/), as CI runs it
+#   make book     the course as a static website (build/book/site/), from the executed releases
 # Each target creates or updates .venv by itself; it reinstalls only when
 # pyproject.toml or constraints.txt change.
 
@@ -21,7 +24,7 @@ export PATH := $(BIN):$(PATH)
 export TOKENIZERS_PARALLELISM ?= false
 export MPLBACKEND ?= Agg
 
-.PHONY: lab course test release grade analytics lint lock clean venv
+.PHONY: lab course test test-fast release grade analytics lint lock clean venv book
 
 venv: $(STAMP)
 
@@ -31,16 +34,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt "$(TORCH)" -e ".[dev]"
 	touch $(STAMP)
 
+# .jupyter/ holds the course's JupyterLab settings (no news pop-up); the user's own config wins.
 lab: $(STAMP)
 	@$(BIN)/course mindmap fonts
+	JUPYTER_CONFIG_PATH=$(CURDIR)/.jupyter$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH)) \
 	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=$(CURDIR) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00-course-map/00-course-map.ipynb
 
 course: $(STAMP)
 	$(BIN)/course run --profile $(PROFILE) $(if $(ONLINE),--online,)
 
+# The lessons as trainees get them (notebooks/), executed as Run All does with PROFILE
+# (kept in build/release/PROFILE/, re-executed when a release changes), as one website.
+book: $(STAMP)
+	$(BIN)/course book --profile $(PROFILE)
+
 test: $(STAMP)
-	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest \
+		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Markers (pyproject.toml) say what a test costs; this tier leaves out every marked test.
+FAST_TESTS := not (slow or browser or rehearsal or distributed or gpu)
+
+test-fast: $(STAMP)
+	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest \
+		-n $(TEST_WORKERS) --dist loadscope -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 release: $(STAMP)
 	$(BIN)/course release
@@ -52,7 +70,8 @@ analytics: $(STAMP)
 	$(BIN)/course analytics
 
 lint: $(STAMP)
-	$(BIN)/ruff check course tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Regenerate the lock from the current environment (after changing pyproject.toml).
 lock: $(STAMP)

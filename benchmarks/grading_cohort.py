@@ -1,4 +1,8 @@
-"""Issue 7 target: grade a cohort of 40 generated submissions of lesson 00, 10 malformed.
+"""Issue 7 target: grade a cohort of 40 generated submissions of lesson 00, 14 malformed.
+
+The submissions are written the way JupyterLab saves a notebook (nbformat JSON,
+each source a list of lines, indent 1, a trailing newline: ``jupyterlab_json``,
+which ``tests/test_grading_real_files.py`` checks against a real Jupyter server).
 
 The course is copied into a temporary directory (its own ``gradebook.db``,
 ``submitted/``, ``autograded/`` and ``feedback/``), so the repository's
@@ -35,16 +39,16 @@ from course.errors import CourseGradingError
 from course.grading import (
     EXPECTED_OUTCOME,
     FAILED,
+    GOOD_CASES,
     GradeReport,
-    _coursedir,
     cohort_cases,
-    course_config,
+    course_directory,
     grade_lesson,
     make_submissions,
 )
+from course.release import generate_assignment
 
 LESSON = "00-course-map"
-GOOD_CASES = ("solution", "partial", "release")
 # Exercises (0-based, in order of answer cells) whose tests fail in each case;
 # "all" = every exercise, None = the notebook is not graded at all.
 FAILING_EXERCISES = {
@@ -52,6 +56,7 @@ FAILING_EXERCISES = {
     "deleted_test": set(), "duplicated_cell": set(), "edited_test": "all",
     "infinite_loop": {0}, "sys_exit": {0}, "import_error": {0}, "os_exit": "last",
     "huge_output": set(), "invalid_json": None, "other_lesson": None,
+    "empty_notebook": None, "metadata_stripped": set(), "bom": set(), "crlf": set(),
 }
 
 
@@ -65,7 +70,8 @@ def points_per_exercise(source_notebook: Path) -> list[float]:
             points.append(0.0)
         elif meta.get("grade") and not meta.get("solution"):
             if not points:
-                raise CourseGradingError(f"{source_notebook}: a test cell comes before any answer cell.")
+                raise CourseGradingError(
+                    f"{source_notebook}: a test cell comes before any answer cell.")
             points[-1] += float(meta.get("points", 0))
     return points
 
@@ -83,16 +89,12 @@ def expected_score(case: str, points: list[float]) -> float | None:
 
 def build_course(where: Path, lesson: str) -> tuple[Path, Path]:
     """Copy the config and the lesson's source into ``where`` and release it there."""
-    from nbgrader.apps import NbGraderAPI
-
     shutil.copy2(ROOT / "nbgrader_config.py", where / "nbgrader_config.py")
     shutil.copytree(ROOT / "solutions" / lesson, where / "solutions" / lesson)
-    db = _coursedir(where).db_url
+    db = course_directory(where).db_url
     if str(where.resolve()) not in db:
         raise CourseGradingError(f"The copied course would use {db}, outside {where}: refusing.")
-    result = NbGraderAPI(config=course_config(where)).generate_assignment(lesson, force=True, create=True)
-    if not result["success"]:
-        raise CourseGradingError(f"generate_assignment failed: {result.get('error')}\n{result.get('log')}")
+    generate_assignment(where, lesson)
     return (where / "solutions" / lesson / f"{lesson}.ipynb",
             where / "notebooks" / lesson / f"{lesson}.ipynb")
 
@@ -104,7 +106,8 @@ def mismatches(report: GradeReport, cases: dict[str, str], points: list[float]) 
     lost = sorted(set(cases) - set(seen))
     extra = sorted(set(seen) - set(cases))
     if lost or extra or len(seen) != len(set(seen)):
-        problems.append(f"rows lost {lost}, unexpected {extra}, duplicated: {len(seen) != len(set(seen))}")
+        problems.append(f"rows lost {lost}, unexpected {extra}, "
+                        f"duplicated: {len(seen) != len(set(seen))}")
     for row in report.rows:
         case = cases.get(row.student)
         if case is None:
@@ -112,7 +115,8 @@ def mismatches(report: GradeReport, cases: dict[str, str], points: list[float]) 
         status, words = EXPECTED_OUTCOME[case]
         want = expected_score(case, points)
         if row.status != status:
-            problems.append(f"{row.student} ({case}): status {row.status}, expected {status}; {row.reason}")
+            problems.append(f"{row.student} ({case}): status {row.status}, expected {status}; "
+                            f"{row.reason}")
         if words and words not in row.reason:
             problems.append(f"{row.student} ({case}): reason {row.reason!r} lacks {words!r}")
         if want is not None and row.score != want:
@@ -120,6 +124,14 @@ def mismatches(report: GradeReport, cases: dict[str, str], points: list[float]) 
         if want is None and row.status != FAILED:
             problems.append(f"{row.student} ({case}): should not have been graded")
     return problems
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (kernels too)."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         cases = cohort_cases(args.students, seed=args.seed)
         make_submissions(source, release, where, LESSON, cases)
         points = points_per_exercise(source)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_seconds()
         report = grade_lesson(LESSON, root=where, jobs=args.jobs, cell_timeout=args.timeout)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
         report.print()
         table = report.table().assign(case=lambda t: t["student"].map(cases))
         print(table.groupby(["case", "status"]).size().rename("n").to_string())
@@ -150,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         malformed = sum(c not in GOOD_CASES for c in cases.values())
         print(f"\n{len(cases)} submissions ({malformed} malformed), "
               f"--jobs {args.jobs}, cell timeout {args.timeout} s: wall {wall:.1f} s, "
-              f"{wall / len(cases):.1f} s per submission; mismatches: {len(problems)}")
+              f"{wall / len(cases):.1f} s per submission, CPU {cpu:.1f} s (this process and "
+              f"its children); load average {os.getloadavg()[0]:.2f}; "
+              f"mismatches: {len(problems)}")
         for problem in problems:
             print("MISMATCH:", problem)
         return 1 if problems else 0

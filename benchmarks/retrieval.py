@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=4096, help="items per score block")
     parser.add_argument("--user-chunk", type=int, default=1024, help="users per score block")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--one", action="store_true", help="run the first size in-process (internal)")
+    parser.add_argument("--one", action="store_true",
+                        help="run the first size in-process (internal)")
     args = parser.parse_args(argv)
 
     if args.one:
@@ -82,14 +83,16 @@ def main(argv: list[str] | None = None) -> int:
                                  args.user_chunk, args.seed)))
         return 0
 
-    header = (f"{'items':>9} {'users':>6} {'dim':>4} {'wall s':>8} {'queries/s':>10} {'GFLOP/s':>8} "
-              f"{'peak RSS MiB':>12} {'vectors MiB':>11} {'score block MiB':>15} {'load 1m':>7}")
+    header = (f"{'items':>9} {'users':>6} {'dim':>4} {'wall s':>8} {'queries/s':>10} "
+              f"{'GFLOP/s':>8} {'peak RSS MiB':>12} {'vectors MiB':>11} {'score block MiB':>15} "
+              f"{'load 1m':>7}")
     print(f"top-{args.k} retrieval, fp32, exact, chunk {args.user_chunk} users x "
           f"{args.chunk_size} items")
     print(header)
     for n_items in args.items:
-        cmd = [sys.executable, __file__, "--one", "--users", str(args.users), "--items", str(n_items),
-               "--dim", str(args.dim), "--k", str(args.k), "--chunk-size", str(args.chunk_size),
+        cmd = [sys.executable, __file__, "--one", "--users", str(args.users),
+               "--items", str(n_items), "--dim", str(args.dim), "--k", str(args.k),
+               "--chunk-size", str(args.chunk_size),
                "--user-chunk", str(args.user_chunk), "--seed", str(args.seed)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -97,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             return done.returncode
         row = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{row['items']:>9} {row['users']:>6} {row['dim']:>4} {row['wall_s']:>8.2f} "
-              f"{row['queries_per_s']:>10.0f} {row['gflops']:>8.1f} {row['peak_rss_mib']:>12.0f} "
-              f"{row['data_mib']:>11.0f} {row['score_block_mib']:>15.0f} {row['load_avg_1m']:>7.2f}")
+              f"{row['queries_per_s']:>10.0f} {row['gflops']:>8.1f} "
+              f"{row['peak_rss_mib']:>12.0f} {row['data_mib']:>11.0f} "
+              f"{row['score_block_mib']:>15.0f} {row['load_avg_1m']:>7.2f}")
     return 0
 
 

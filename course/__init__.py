@@ -1,9 +1,10 @@
 """BERT for e-commerce search and recommendation: the course library.
 
-Notebooks import this package; the logic lives here and is unit-tested.
+Notebooks import this package; the logic lives here and is unit-tested. Importing it
+changes nothing in the environment (``PATH`` is set only for the child processes and
+nbgrader calls that need it: see ``course.grading.gradebook``).
 """
 
-from course.config import put_python_on_path
 from course.errors import (
     CourseArgumentError,
     CourseDataError,
@@ -11,8 +12,6 @@ from course.errors import (
     CourseGradingError,
     CourseModelError,
 )
-
-put_python_on_path()
 
 __all__ = [
     "CourseArgumentError",

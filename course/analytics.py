@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course.errors import CourseDataError, CourseGradingError
+from course.errors import CourseArgumentError, CourseDataError, CourseError
 
 COLUMNS = ["student", "lesson", "exercise", "score", "max_score"]
 FLAGS = ["always_failing", "too_hard", "too_easy", "negative_discrimination", "low_discrimination"]
@@ -57,23 +57,24 @@ def gradebook_table(db_path_or_root: Path | str) -> pd.DataFrame:
     """
     from nbgrader.api import Gradebook
 
+    from course.grading import course_directory, tools_on_path
+
     path = Path(db_path_or_root)
     if not path.exists():
-        raise CourseDataError(f"No gradebook at {path}: pass a gradebook.db or the course directory.")
+        raise CourseDataError(
+            f"No gradebook at {path}: pass a gradebook.db or the course directory.")
     if path.is_dir():
-        from course.grading import _coursedir
-
-        coursedir = _coursedir(path)
+        if not (path / "nbgrader_config.py").is_file():
+            raise CourseDataError(f"No nbgrader_config.py in {path}: pass the course directory "
+                                  "(after `course grade LESSON`) or a gradebook.db.")
+        coursedir = course_directory(path)
         url, course_id = coursedir.db_url, coursedir.course_id
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
             raise CourseDataError(f"No gradebook.db in {path}: run `course grade LESSON` first.")
     else:
-        from course.grading import _tools_on_path
-
-        _tools_on_path()
         url, course_id = f"sqlite:///{path.resolve()}", "default_course"
     rows = []
-    with Gradebook(url, course_id) as gb:
+    with tools_on_path(), Gradebook(url, course_id) as gb:
         for assignment in gb.assignments:
             for notebook in assignment.notebooks:
                 for submission in gb.notebook_submissions(notebook.name, assignment.name):
@@ -136,7 +137,7 @@ def item_statistics(df: pd.DataFrame, pass_mark: float = 1.0, rest: str = "cours
     """
     df = _check(df)
     if rest not in ("course", "lesson"):
-        raise CourseDataError(f"rest must be 'course' or 'lesson', got {rest!r}.")
+        raise CourseArgumentError(f"rest must be 'course' or 'lesson', got {rest!r}.")
     top = df.groupby(["lesson", "exercise"])["max_score"].max()
     blocks = [score_matrix(df)] if rest == "course" else [
         score_matrix(df, lesson) for lesson in sorted(df["lesson"].unique())]
@@ -190,7 +191,8 @@ def flag_items(stats: pd.DataFrame, too_hard: float = 0.2, too_easy: float = 0.9
     out["negative_discrimination"] = (r < 0) & ~never
     out["low_discrimination"] = (r.isna() | ((r >= 0) & (r < min_discrimination))) & ~never
     out["flags"] = out[FLAGS].apply(lambda row: ", ".join(f for f in FLAGS if row[f]), axis=1)
-    out["advice"] = out[FLAGS].apply(lambda row: "; ".join(ADVICE[f] for f in FLAGS if row[f]), axis=1)
+    out["advice"] = out[FLAGS].apply(lambda row: "; ".join(ADVICE[f] for f in FLAGS if row[f]),
+                                     axis=1)
     return out
 
 
@@ -211,7 +213,8 @@ DEFAULT_EXERCISES: dict[str, tuple[str, float, float, float]] = {
 }
 
 
-def synthetic_cohort(n_students: int = 40, exercises: dict[str, tuple[str, float, float, float]] | None = None,
+def synthetic_cohort(n_students: int = 40,
+                     exercises: dict[str, tuple[str, float, float, float]] | None = None,
                      seed: int = 0, broken: str | None = "recall_at_k",
                      flat: str | None = "padding_waste") -> pd.DataFrame:
     """A gradebook-shaped table from a 2PL item-response model.
@@ -228,7 +231,7 @@ def synthetic_cohort(n_students: int = 40, exercises: dict[str, tuple[str, float
     table = dict(exercises or DEFAULT_EXERCISES)
     for name in (broken, flat):
         if name is not None and name not in table:
-            raise CourseDataError(f"Planted exercise {name!r} is not one of {sorted(table)}.")
+            raise CourseArgumentError(f"Planted exercise {name!r} is not one of {sorted(table)}.")
     if flat is not None:
         lesson, b, _, points = table[flat]
         table[flat] = (lesson, b, 0.0, points)
@@ -291,7 +294,8 @@ def draw_distribution(dist: pd.DataFrame, axes) -> None:
     lessons = sorted(dist["lesson"].unique())
     axes = list(np.ravel(axes))
     if len(axes) != len(lessons):
-        raise CourseDataError(f"{len(lessons)} lessons need {len(lessons)} axes, got {len(axes)}.")
+        raise CourseArgumentError(
+            f"{len(lessons)} lessons need {len(lessons)} axes, got {len(axes)}.")
     for ax, lesson in zip(axes, lessons, strict=True):
         ax.hist(dist.loc[dist["lesson"] == lesson, "percent"], bins=np.linspace(0, 100, 11),
                 color="tab:green", edgecolor="white")
@@ -377,13 +381,16 @@ def write_report(df: pd.DataFrame, out_dir: Path | str, **thresholds: float) -> 
         "![score distribution](distribution.png)",
         "",
         "Difficulty is mean score / max (higher is easier). Point-biserial correlates the "
-        "exercise with the student's score on all other exercises; upper_lower is the top-27% minus bottom-27% share.",
+        "exercise with the student's score on all other exercises; upper_lower is the "
+        "top-27% minus bottom-27% share.",
     ]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     page = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Grade analytics</title></head><body>",
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<title>Grade analytics</title></head><body>",
         "<h1>Grade analytics</h1>",
-        f"<p>{df['student'].nunique()} students, {len(flagged)} exercises, {len(to_fix)} flagged.</p>",
+        f"<p>{df['student'].nunique()} students, {len(flagged)} exercises, "
+        f"{len(to_fix)} flagged.</p>",
         "<h2>Exercises to fix</h2>",
         to_fix.to_html(index=False, escape=True) if len(to_fix) else "<p>None flagged.</p>",
         "<h2>All exercises</h2>",
@@ -412,7 +419,7 @@ def analytics_main(argv: list[str] | None = None) -> int:
     try:
         df = synthetic_cohort(args.synthetic) if args.synthetic else gradebook_table(args.root)
         report = write_report(df, args.out)
-    except (CourseDataError, CourseGradingError) as exc:
+    except CourseError as exc:
         print(f"course analytics: {exc}", file=sys.stderr)
         return 1
     flagged = pd.read_csv(Path(args.out) / "items.csv", dtype={"lesson": str, "exercise": str})

@@ -24,7 +24,9 @@ def _cell_id(prefix: str) -> str:
     return f"{prefix}-{_counter['n']:03d}"
 
 
-def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None) -> dict:
+def _nbgrader(
+    grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None
+) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
             "solution": solution, "task": False}
     if points is not None:
@@ -63,7 +65,9 @@ def answer(src: str, grade_id: str) -> nbformat.NotebookNode:
 def tests(src: str, grade_id: str, points: int) -> nbformat.NotebookNode:
     """An autograded test cell (locked); put hidden tests between BEGIN/END HIDDEN TESTS."""
     cell = code(src, cid=grade_id)
-    cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, solution=False, locked=True, points=points)
+    cell.metadata["nbgrader"] = _nbgrader(
+        grade_id, grade=True, solution=False, locked=True, points=points
+    )
     return cell
 
 
@@ -71,7 +75,9 @@ def write(path: str | Path, cells: list) -> Path:
     """Write a source notebook with the python3 kernel."""
     nb = nbformat.v4.new_notebook()
     nb.cells = cells
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3", "language": "python", "name": "python3"
+    }
     nb.metadata["language_info"] = {"name": "python"}
     ids = [c.id for c in cells]
     dupes = {i for i in ids if ids.count(i) > 1}

@@ -25,8 +25,10 @@ def _release(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="course release", description=(
         "Regenerate notebooks/ (trainee release) from solutions/ with nbgrader, outputs stripped."))
     parser.add_argument("lessons", nargs="*", help="lesson ids, e.g. 00-course-map (default: all)")
+    parser.add_argument("--root", default=".",
+                        help="the course directory (default: the current directory)")
     args = parser.parse_args(argv)
-    for path in release(args.lessons or None):
+    for path in release(args.lessons or None, root=args.root):
         print(f"released {path}")
     return 0
 
@@ -38,8 +40,11 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "grade": ("autograde every submission of a lesson", _delegate("course.grading", "grade_main")),
     "analytics": ("turn the gradebook into an item-analysis report",
                   _delegate("course.analytics", "analytics_main")),
-    "data": ("summarise the data sets (course data summary)", _delegate("course.data", "summary_main")),
+    "data": ("summarise the data sets (course data summary)",
+             _delegate("course.data", "summary_main")),
     "mindmap": ("render or export a mind map", _delegate("course.mindmap", "cli_main")),
+    "book": ("build the course as a static website (make book)",
+             _delegate("course.book", "book_main")),
 }
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course.errors import CourseDataError, CourseGradingError
+from course.errors import CourseArgumentError
 
 QUIZ_LESSON = "quiz"
 CANARY = "instructor-canary"
@@ -80,12 +80,14 @@ QUIZ: tuple[QuizItem, ...] = (
              "assert reverse_words('a b c') == 'c b a'",
              difficulty=0.0, discrimination=2.0),
     QuizItem("median", "def median(xs):",
-             "    s = sorted(xs)\n    m = len(s) // 2\n    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2",
+             "    s = sorted(xs)\n    m = len(s) // 2\n"
+             "    return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2",
              "    return sorted(xs)[len(xs) // 2]",
              "assert median([3, 1, 2]) == 2", "assert median([4, 1, 3, 2]) == 2.5",
              difficulty=1.2, discrimination=2.5, points=2),
     QuizItem("is_palindrome", "def is_palindrome(text):",
-             "    kept = [ch.lower() for ch in text if ch.isalnum()]\n    return kept == kept[::-1]",
+             "    kept = [ch.lower() for ch in text if ch.isalnum()]\n"
+             "    return kept == kept[::-1]",
              "    return text == text[::-1]",
              "assert is_palindrome('level')", "assert is_palindrome('Step on no pets')",
              difficulty=-0.3, discrimination=0.0),
@@ -123,7 +125,8 @@ def planted(items: tuple[QuizItem, ...] = QUIZ) -> dict[str, str | None]:
     flat = [i.name for i in items if i.discrimination == 0]
     live = [i for i in items if not i.broken_test and i.discrimination > 0]
     if not live:
-        raise CourseDataError("The quiz needs at least one exercise that is neither broken nor flat.")
+        raise CourseArgumentError(
+            "The quiz needs at least one exercise that is neither broken nor flat.")
     return {"broken": broken[0] if broken else None, "flat": flat[0] if flat else None,
             "easiest": min(live, key=lambda i: i.difficulty).name,
             "hardest": max(live, key=lambda i: i.difficulty).name}
@@ -143,7 +146,7 @@ def draw_answers(n_students: int, items: tuple[QuizItem, ...] = QUIZ,
         boolean frame (True: the student writes a correct answer).
     """
     if n_students < 2:
-        raise CourseDataError(f"A cohort needs at least 2 students, got {n_students}.")
+        raise CourseArgumentError(f"A cohort needs at least 2 students, got {n_students}.")
     rng = np.random.default_rng(seed)
     ids = student_ids(n_students)
     skill = pd.Series(rng.normal(0.0, 1.0, n_students), index=ids, name="skill")
@@ -167,25 +170,15 @@ def quiz_notebook(items: tuple[QuizItem, ...] = QUIZ):
     """The quiz's nbgrader source notebook: per exercise, an answer cell and a test cell."""
     import nbformat
 
-    def meta(grade_id: str, *, solution: bool, grade: bool, points: int = 0) -> dict:
-        nb_meta = {"grade": grade, "grade_id": grade_id, "locked": not solution,
-                   "schema_version": 3, "solution": solution, "task": False}
-        if grade:
-            nb_meta["points"] = points
-        return {"nbgrader": nb_meta}
+    from course.grading import nbgrader_cell, python_notebook
 
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells.append(nbformat.v4.new_markdown_cell("# Quiz: six small functions"))
+    cells = [nbformat.v4.new_markdown_cell("# Quiz: six small functions")]
     begin, end = SOLUTION_MARKERS
     for item in items:
         body = f"{item.signature}\n    {begin}\n{item.solution}\n    {end}"
-        nb.cells.append(nbformat.v4.new_code_cell(body, metadata=meta(item.name, solution=True,
-                                                                       grade=False)))
-        nb.cells.append(nbformat.v4.new_code_cell(
-            item.test_source(), metadata=meta(f"test_{item.name}", solution=False, grade=True,
-                                              points=item.points)))
-    return nb
+        cells.append(nbgrader_cell("answer", body, item.name))
+        cells.append(nbgrader_cell("tests", item.test_source(), f"test_{item.name}", item.points))
+    return python_notebook(cells)
 
 
 def build_quiz_course(root: Path | str, items: tuple[QuizItem, ...] = QUIZ,
@@ -199,9 +192,8 @@ def build_quiz_course(root: Path | str, items: tuple[QuizItem, ...] = QUIZ,
         CourseGradingError: nbgrader could not release the quiz.
     """
     import nbformat
-    from nbgrader.apps import NbGraderAPI
 
-    from course.grading import course_config
+    from course.release import generate_assignment
 
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -210,15 +202,12 @@ def build_quiz_course(root: Path | str, items: tuple[QuizItem, ...] = QUIZ,
     source = root / "source" / lesson / f"{lesson}.ipynb"
     source.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(quiz_notebook(items), source)
-    result = NbGraderAPI(config=course_config(root)).generate_assignment(lesson, force=True,
-                                                                          create=True)
-    if not result.get("success"):
-        raise CourseGradingError(
-            f"nbgrader could not release the quiz in {root}: {result.get('error')}\n{result.get('log')}")
+    generate_assignment(root, lesson)
     return source, root / "release" / lesson / f"{lesson}.ipynb"
 
 
-def answer_sheet(correct: dict[str, bool], items: tuple[QuizItem, ...] = QUIZ) -> Callable[[Any, Any], Any]:
+def answer_sheet(correct: dict[str, bool],
+                 items: tuple[QuizItem, ...] = QUIZ) -> Callable[[Any, Any], Any]:
     """A submission maker for ``grading.make_submissions``: right or wrong answer per exercise."""
     by_name = {i.name: i for i in items}
 
@@ -298,7 +287,8 @@ def grade_cohort(n_students: int, items: tuple[QuizItem, ...] = QUIZ, *, seed: i
     skill, correct = draw_answers(n_students, items, seed)
     source, release = build_quiz_course(root, items)
     clock.lap("release")
-    students: dict[str, Any] = {s: answer_sheet(correct.loc[s].to_dict(), items) for s in correct.index}
+    students: dict[str, Any] = {s: answer_sheet(correct.loc[s].to_dict(), items)
+                                for s in correct.index}
     students[CANARY] = "solution"
     make_submissions(source, release, root, QUIZ_LESSON, students)
     clock.lap("submissions")

@@ -49,7 +49,10 @@ def profile(name: str | None = None) -> str:
 
 
 def by_profile(active: str, *, smoke: Any, cpu: Any, full: Any) -> Any:
-    """Pick the value for the active profile, e.g. ``by_profile(P, smoke=200, cpu=5000, full=None)``."""
+    """Pick the value for the active profile.
+
+    Example: ``by_profile(P, smoke=200, cpu=5000, full=None)``.
+    """
     return {"smoke": smoke, "cpu": cpu, "full": full}[profile(active)]
 
 
@@ -118,7 +121,9 @@ def environment_report() -> dict[str, Any]:
         "cuda_available": torch.cuda.is_available(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "bf16": bf16_supported(),
-        "mps_available": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+        "mps_available": bool(
+            getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+        ),
         "cpu_threads": torch.get_num_threads(),
         "device": device(),
         "profile": profile(),
@@ -127,16 +132,3 @@ def environment_report() -> dict[str, Any]:
         "executable": sys.executable,
     }
     return report
-
-
-def put_python_on_path() -> None:
-    """Put this interpreter's ``bin`` first on ``PATH``.
-
-    nbgrader shells out to ``alembic`` and papermill starts ``python3`` kernels
-    by name; both must come from the course's environment even when a user
-    runs ``.venv/bin/course`` without activating it.
-    """
-    bindir = str(Path(sys.executable).parent)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    if parts[0] != bindir:
-        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p != bindir]])

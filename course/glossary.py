@@ -142,8 +142,9 @@ class Glossary:
         return "\n".join(lines).strip() + "\n"
 
 
-def _cells(line: str, source: str, lineno: int) -> list[str]:
-    cells = [c.strip() for c in _ROW.match(line)[1].split("|")]
+def _cells(row: str, source: str, lineno: int) -> list[str]:
+    """The cells of a table row, given the text between its outer bars."""
+    cells = [c.strip() for c in row.split("|")]
     if len(cells) != 4:
         raise CourseDataError(
             f"{source}, line {lineno}: {len(cells)} columns; a row is "
@@ -181,9 +182,10 @@ def parse(text: str, source: str = "<string>") -> Glossary:
         if heading:
             section = heading[1]
             continue
-        if not _ROW.match(line) or _SEPARATOR.match(line):
+        row = _ROW.match(line)
+        if not row or _SEPARATOR.match(line):
             continue
-        english, chinese, definition, also = _cells(line, source, lineno)
+        english, chinese, definition, also = _cells(row[1], source, lineno)
         if english == "English":  # a table's header row
             continue
         forms = tuple(a.strip() for a in also.split(",") if a.strip())

@@ -7,46 +7,47 @@ Ranking: :func:`expected_gain` turns class probabilities into one score per
 (query, product); :func:`ndcg_at_k` averages NDCG@k over queries and
 :func:`ndcg_by_group` reports it per query family.
 
-Recommendation: :func:`recall_at_k`, :func:`hit_rate_at_k` and :func:`mrr` compare
-ranked item lists with held-out items.
+Ranked lists against held-out items (recommendation, retrieval): :func:`hit_rate_at_k`
+(did any held-out item make the top k?), :func:`recall_at_k` (which share of them did?),
+:func:`binary_ndcg_at_k` (how high, each held-out item with gain 1), :func:`mrr` and
+:func:`catalog_coverage`. With one held-out item per list, recall@k equals the hit rate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from course.errors import CourseDataError, CourseError
-
-LABELS = ("Exact", "Partial", "Irrelevant")
-GAINS = {"Exact": 1.0, "Partial": 0.5, "Irrelevant": 0.0}
+from course.data.common import GAINS, LABELS  # noqa: F401 - one home: course.data
+from course.errors import CourseArgumentError, CourseDataError
 
 
-def _pair(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.ndim != 1 or y_pred.ndim != 1:
-        raise CourseDataError(
+        raise CourseArgumentError(
             f"Expected flat label lists, got shapes {y_true.shape} and {y_pred.shape}. "
             "Take argmax(dim=-1) of [batch, classes] logits and flatten lists of lists."
         )
     if len(y_true) != len(y_pred):
-        raise CourseDataError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}.")
+        raise CourseArgumentError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}.")
     if len(y_true) == 0:
-        raise CourseDataError("No labels to score: y_true is empty.")
+        raise CourseArgumentError("No labels to score: y_true is empty.")
     return y_true, y_pred
 
 
-def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Share of predictions equal to the true label."""
     y_true, y_pred = _pair(y_true, y_pred)
     return float(np.mean(y_true == y_pred))
 
 
 def per_class_report(
-    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
 ) -> pd.DataFrame:
     """Precision, recall, F1 and support for each label (0 where a ratio is 0/0).
 
@@ -69,13 +70,14 @@ def per_class_report(
     )
 
 
-def macro_f1(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None) -> float:
+def macro_f1(y_true: ArrayLike, y_pred: ArrayLike,
+             labels: Sequence[Any] | None = None) -> float:
     """Unweighted mean of the per-class F1 scores (as sklearn ``f1_score(average="macro")``)."""
     return float(per_class_report(y_true, y_pred, labels)["f1"].mean())
 
 
 def confusion_matrix(
-    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
 ) -> np.ndarray:
     """Counts ``cm[i, j]`` of examples with true label ``labels[i]`` predicted as ``labels[j]``."""
     y_true, y_pred = _pair(y_true, y_pred)
@@ -99,7 +101,7 @@ def plot_confusion_matrix(cm: np.ndarray, labels: Sequence[str], normalize: bool
 
     cm = np.asarray(cm, dtype=float)
     if cm.shape != (len(labels), len(labels)):
-        raise CourseError(f"cm has shape {cm.shape} but there are {len(labels)} labels.")
+        raise CourseArgumentError(f"cm has shape {cm.shape} but there are {len(labels)} labels.")
     values = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     if ax is None:
         fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.2 * len(labels) + 1.5))
@@ -127,13 +129,13 @@ def expected_gain(probs: np.ndarray, gains: Sequence[float] = (1.0, 0.5, 0.0)) -
     """
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 2 or probs.shape[1] != len(gains):
-        raise CourseDataError(
+        raise CourseArgumentError(
             f"probs has shape {probs.shape}; expected [n, {len(gains)}], one column per gain."
         )
     return probs @ np.asarray(gains, dtype=float)
 
 
-def dcg(relevance_in_rank_order: Sequence[float], k: int) -> float:
+def dcg(relevance_in_rank_order: ArrayLike, k: int) -> float:
     """Discounted cumulative gain of the first ``k`` items: ``sum rel_i / log2(i + 1)``."""
     rel = np.asarray(relevance_in_rank_order, dtype=float)[:k]
     return float(np.sum(rel / np.log2(np.arange(2, rel.size + 2))))
@@ -151,7 +153,9 @@ def _relevance_values(column: pd.Series, gains: dict[str, float]) -> np.ndarray:
         return column.to_numpy(dtype=float)
     unknown = sorted(set(column.astype(str)) - set(gains))
     if unknown:
-        raise CourseDataError(f"Relevance labels {unknown} have no gain; pass gains={{label: gain}}.")
+        raise CourseDataError(
+            f"Relevance labels {unknown} have no gain; pass gains={{label: gain}}."
+        )
     return column.map(gains).to_numpy(dtype=float)
 
 
@@ -173,7 +177,7 @@ def ndcg_per_query(
     if missing:
         raise CourseDataError(f"Columns {missing} are missing; the frame has {list(df.columns)}.")
     if k < 1:
-        raise CourseError(f"k must be at least 1, got {k}.")
+        raise CourseArgumentError(f"k must be at least 1, got {k}.")
     rel = _relevance_values(df[relevance], gains or GAINS)
     scores = df[score].to_numpy(dtype=float)
     groups = df.groupby(query, sort=False).indices
@@ -207,48 +211,131 @@ def ndcg_by_group(df: pd.DataFrame, group: str = "family", k: int = 10, score: s
     return per_query.groupby(family).mean().rename(f"ndcg@{k}")
 
 
-def _targets(target: Any) -> set:
+Ranked = Sequence[Sequence[Hashable]] | np.ndarray  # one ranked list per user, best first
+
+
+def _target_set(target: Any) -> set:
+    """One held-out item, or a collection of them, as a set."""
     if isinstance(target, (set, frozenset, list, tuple, np.ndarray)):
         return set(np.asarray(list(target)).tolist()) if len(target) else set()
-    return {target}
+    return {target.item() if isinstance(target, np.generic) else target}
 
 
-def _check_lists(ranked: Sequence[Sequence[Hashable]], targets: Sequence[Any], k: int | None):
+def _check_lists(ranked: Any, targets: Any, k: int | None) -> None:
+    if isinstance(ranked, np.ndarray) and ranked.ndim != 2:
+        raise CourseArgumentError(
+            f"ranked must be [n_lists, list_length]; got shape {ranked.shape}. "
+            "Pass one ranked list per user."
+        )
     if len(ranked) != len(targets):
-        raise CourseDataError(f"Got {len(ranked)} ranked lists but {len(targets)} targets.")
+        raise CourseArgumentError(
+            f"Got {len(ranked)} ranked lists but {len(targets)} targets; "
+            "pass one target (an item or a collection of items) per list."
+        )
     if len(ranked) == 0:
-        raise CourseDataError("No ranked lists to score.")
+        raise CourseArgumentError("No ranked lists to score.")
     if k is not None and k < 1:
-        raise CourseError(f"k must be at least 1, got {k}.")
+        raise CourseArgumentError(f"k must be at least 1, got {k}.")
 
 
-def recall_at_k(ranked: Sequence[Sequence[Hashable]], targets: Sequence[Any], k: int = 10) -> float:
-    """Mean share of each user's held-out items found in the top ``k`` of their list.
+def _single_targets(ranked: Any, targets: Any) -> np.ndarray | None:
+    """The targets as a 1-D array when every list has exactly one (the fast path), else None."""
+    if not isinstance(ranked, np.ndarray):
+        return None
+    array = np.asarray(targets) if not isinstance(targets, np.ndarray) else targets
+    if array.ndim != 1 or array.dtype == object:
+        return None
+    return array
 
-    A target may be one item or a collection of items.
+
+def _hits(ranked: Any, targets: Any, k: int | None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per list, the 0-based positions (in the top ``k``) holding a held-out item, each item once.
+
+    Returns:
+        ``(positions, n_targets)``: a list of position arrays and the number of
+        distinct held-out items of each list.
     """
     _check_lists(ranked, targets, k)
-    scores = []
+    single = _single_targets(ranked, targets)
+    if single is not None:  # one target per list: vectorised
+        head = ranked[:, :k] if k else ranked
+        found = head == single[:, None]
+        first = np.where(found.any(axis=1), found.argmax(axis=1), -1)
+        positions = [np.array([p]) if p >= 0 else np.zeros(0, dtype=int) for p in first]
+        return positions, np.ones(len(single))
+    positions, counts = [], []
     for items, target in zip(ranked, targets, strict=True):
-        wanted = _targets(target)
-        scores.append(len(wanted & set(list(items)[:k])) / len(wanted) if wanted else 0.0)
+        wanted = _target_set(target)
+        head = list(items)[:k] if k else list(items)
+        seen: set = set()
+        found = []
+        for pos, item in enumerate(head):
+            key = item.item() if isinstance(item, np.generic) else item
+            if key in wanted and key not in seen:
+                seen.add(key)
+                found.append(pos)
+        positions.append(np.asarray(found, dtype=int))
+        counts.append(len(wanted))
+    return positions, np.asarray(counts, dtype=float)
+
+
+def hit_rate_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
+    """HR@k: the share of lists with at least one held-out item in their top ``k``.
+
+    Args:
+        ranked: one ranked list per user (best first): an ``[n, L]`` array or lists.
+        targets: per list, the held-out item or a collection of held-out items.
+        k: cut-off.
+    """
+    positions, _ = _hits(ranked, targets, k)
+    return float(np.mean([len(p) > 0 for p in positions]))
+
+
+def recall_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
+    """Recall@k: the mean share of each list's held-out items found in its top ``k``.
+
+    With exactly one held-out item per list (leave-last-out) this equals
+    :func:`hit_rate_at_k`; with several it gives partial credit, where the hit rate
+    counts one found item as a full hit. A list without held-out items scores 0.
+    """
+    positions, counts = _hits(ranked, targets, k)
+    found = np.array([len(p) for p in positions], dtype=float)
+    return float(np.mean(np.divide(found, counts, out=np.zeros_like(found), where=counts > 0)))
+
+
+def binary_ndcg_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
+    """NDCG@k with binary relevance: every held-out item has gain 1, every other item 0.
+
+    DCG sums ``1 / log2(position + 1)`` (1-based) over the held-out items in the top
+    ``k``; the ideal DCG puts ``min(#held-out, k)`` of them first. With one held-out
+    item per list this is ``1 / log2(rank + 1)`` when it is ranked within ``k``, else 0.
+    For graded labels per query use :func:`ndcg_at_k`.
+    """
+    positions, counts = _hits(ranked, targets, k)
+    scores = []
+    for found, count in zip(positions, counts, strict=True):
+        ideal = np.sum(1.0 / np.log2(np.arange(2, int(min(count, k)) + 2)))
+        scores.append(np.sum(1.0 / np.log2(found + 2.0)) / ideal if ideal > 0 else 0.0)
     return float(np.mean(scores))
 
 
-def hit_rate_at_k(ranked: Sequence[Sequence[Hashable]], targets: Sequence[Any], k: int = 10) -> float:
-    """Share of lists with at least one held-out item in the top ``k``."""
-    _check_lists(ranked, targets, k)
-    hits = [bool(_targets(t) & set(list(items)[:k])) for items, t in zip(ranked, targets, strict=True)]
-    return float(np.mean(hits))
+def mrr(ranked: Ranked, targets: Sequence[Any], k: int | None = None) -> float:
+    """Mean reciprocal rank of the first held-out item in each list (0 when it is absent).
+
+    ``k`` truncates the lists (MRR@k); by default the whole list counts, so the
+    value is MRR truncated at the list length: pass longer lists for a closer value.
+    """
+    positions, _ = _hits(ranked, targets, k)
+    return float(np.mean([1.0 / (p[0] + 1) if len(p) else 0.0 for p in positions]))
 
 
-def mrr(ranked: Sequence[Sequence[Hashable]], targets: Sequence[Any], k: int | None = None) -> float:
-    """Mean reciprocal rank of the first held-out item (0 when it is not in the top ``k``)."""
-    _check_lists(ranked, targets, k)
-    scores = []
-    for items, target in zip(ranked, targets, strict=True):
-        wanted = _targets(target)
-        head: Iterable = list(items)[:k] if k else items
-        rank = next((i for i, item in enumerate(head, start=1) if item in wanted), None)
-        scores.append(1.0 / rank if rank else 0.0)
-    return float(np.mean(scores))
+def catalog_coverage(ranked: Ranked, num_items: int, k: int | None = None) -> float:
+    """Share of the catalog that appears in at least one list's top ``k``."""
+    if num_items <= 0:
+        raise CourseArgumentError(f"num_items must be positive, got {num_items}.")
+    if k is not None and k < 1:
+        raise CourseArgumentError(f"k must be at least 1, got {k}.")
+    if isinstance(ranked, np.ndarray):
+        return float(len(np.unique(ranked[:, :k])) / num_items)
+    shown = {item for items in ranked for item in list(items)[:k]}
+    return float(len(shown) / num_items)

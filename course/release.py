@@ -15,40 +15,50 @@ from pathlib import Path
 import nbformat
 
 from course.config import ROOT
-from course.errors import CourseGradingError
+from course.errors import CourseArgumentError, CourseGradingError
 
 NOTEBOOK_KEEP_METADATA = ("kernelspec", "language_info")
+# The tag JupyterLab (and nbclient) read as "this cell may fail: run on".
+MAY_FAIL_TAG = "raises-exception"
 
 
-def lessons(root: Path = ROOT) -> list[str]:
+def lessons(root: Path | str = ROOT) -> list[str]:
     """Lesson ids, in order: every ``solutions/<id>/<id>.ipynb``."""
-    found = sorted(p.parent.name for p in (root / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
-    return found
+    root = Path(root)
+    return sorted(p.parent.name for p in (root / "solutions").glob("*/*.ipynb")
+                  if p.stem == p.parent.name)
 
 
-def lesson_notebook(lesson: str, kind: str = "solutions", root: Path = ROOT) -> Path:
+def lesson_notebook(lesson: str, kind: str = "solutions", root: Path | str = ROOT) -> Path:
     """Path of a lesson's notebook in ``solutions`` or ``notebooks``."""
-    return root / kind / lesson / f"{lesson}.ipynb"
+    return Path(root) / kind / lesson / f"{lesson}.ipynb"
 
 
-def nbgrader_config(root: Path = ROOT, **overrides):
-    """The course's ``nbgrader_config.py`` as a traitlets Config, root overridden."""
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
-    config.CourseDirectory.root = str(root)
-    config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    extra = Config()
-    for key, value in overrides.items():
-        section, name = key.split(".")
-        setattr(getattr(extra, section), name, value)
-    config.merge(extra)
-    return config
+def is_graded_test(cell: nbformat.NotebookNode) -> bool:
+    """True for an autograded test cell (nbgrader ``grade`` without ``solution``)."""
+    grader = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(grader.get("grade")) and not grader.get("solution")
 
 
-def normalize_notebook(path: Path) -> None:
-    """Strip outputs, execution counts and run metadata; rewrite in canonical JSON."""
+def let_run_all_continue(nb: nbformat.NotebookNode) -> None:
+    """Tag every graded test cell ``raises-exception``, so Run All goes on past it.
+
+    In the unsolved release an exercise's test fails. Without the tag, JupyterLab's Run All
+    stops there (the kernel drops every queued cell) and the rest of the lesson never runs.
+    nbgrader ignores tags (they are not in its checksums), so grading is unchanged. Only
+    releases get the tag: papermill runs the solutions and must still fail on a broken test.
+    """
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if is_graded_test(cell) and MAY_FAIL_TAG not in tags:
+            cell.metadata["tags"] = [*tags, MAY_FAIL_TAG]
+
+
+def normalize_notebook(path: Path, release: bool = False) -> None:
+    """Strip outputs, execution counts and run metadata; rewrite in canonical JSON.
+
+    With ``release``, also :func:`let_run_all_continue`.
+    """
     nb = nbformat.read(path, as_version=4)
     nb.metadata = nbformat.NotebookNode(
         {k: nb.metadata[k] for k in NOTEBOOK_KEEP_METADATA if k in nb.metadata}
@@ -60,27 +70,39 @@ def normalize_notebook(path: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+    if release:
+        let_run_all_continue(nb)
     nbformat.validate(nb)
     text = nbformat.writes(nb, version=4)
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
-def _generate(course_root: Path, lesson: str) -> None:
-    """Run nbgrader's generate_assignment for one lesson inside ``course_root``."""
+def generate_assignment(course_root: Path | str, lesson: str) -> None:
+    """Run nbgrader's generate_assignment for one lesson inside ``course_root``.
+
+    Raises:
+        CourseGradingError: nbgrader could not release it (the message holds its log).
+    """
     from nbgrader.apps import NbGraderAPI
 
+    from course.grading import course_config, tools_on_path
+
     logging.getLogger("traitlets").setLevel(logging.WARNING)
-    api = NbGraderAPI(config=nbgrader_config(course_root))
-    result = api.generate_assignment(lesson, force=True, create=True)
+    with tools_on_path():
+        api = NbGraderAPI(config=course_config(course_root))
+        result = api.generate_assignment(lesson, force=True, create=True)
     if not result.get("success"):
         raise CourseGradingError(
             f"nbgrader could not release lesson {lesson!r} from "
-            f"{course_root / 'solutions' / lesson}:\n{result.get('log', '')}\n{result.get('error', '')}"
+            f"{Path(course_root) / 'solutions' / lesson}:\n{result.get('log', '')}\n"
+            f"{result.get('error', '')}"
         )
 
 
-def release(selected: list[str] | None = None, *, root: Path = ROOT, out: Path | None = None) -> list[Path]:
-    """Regenerate release notebooks for ``selected`` lessons (default: all).
+def release(selected: list[str] | None = None, *, root: Path | str = ROOT,
+            out: Path | None = None) -> list[Path]:
+    """Regenerate release notebooks for ``selected`` lessons (default: all) of the course at
+    ``root``.
 
     With ``out`` set, nbgrader runs on a temporary copy of the course and the
     release lands in ``out/<lesson>/``; the course itself is untouched. This is
@@ -88,14 +110,24 @@ def release(selected: list[str] | None = None, *, root: Path = ROOT, out: Path |
 
     Returns:
         The written release notebooks.
+
+    Raises:
+        CourseArgumentError: a lesson is unknown.
+        CourseGradingError: ``root`` is not a course, or nbgrader failed.
     """
+    root = Path(root).resolve()
+    if not (root / "nbgrader_config.py").is_file() or not lessons(root):
+        raise CourseGradingError(
+            f"{root} is not a course directory (no nbgrader_config.py, or no "
+            "solutions/<lesson>/<lesson>.ipynb): run `course release` from the course root "
+            "or pass --root DIR.")
     chosen = selected or lessons(root)
     unknown = [lesson for lesson in chosen if not lesson_notebook(lesson, root=root).is_file()]
     if unknown:
-        raise CourseGradingError(
-            f"No source notebook for {', '.join(unknown)}. Expected solutions/<lesson>/<lesson>.ipynb; "
-            f"known lessons: {', '.join(lessons(root))}."
-        )
+        raise CourseArgumentError(
+            f"No source notebook for {', '.join(unknown)}. Expected "
+            f"solutions/<lesson>/<lesson>.ipynb in {root}; known lessons: "
+            f"{', '.join(lessons(root))}.")
     for lesson in chosen:
         normalize_notebook(lesson_notebook(lesson, root=root))
     if out is None:
@@ -103,20 +135,21 @@ def release(selected: list[str] | None = None, *, root: Path = ROOT, out: Path |
     written = []
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
         scratch = Path(tmp)
+        shutil.copy2(root / "nbgrader_config.py", scratch / "nbgrader_config.py")
         for lesson in chosen:
             shutil.copytree(root / "solutions" / lesson, scratch / "solutions" / lesson)
-            _generate(scratch, lesson)
+            generate_assignment(scratch, lesson)
             target = Path(out) / lesson
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(scratch / "notebooks" / lesson, target)
             for notebook in target.glob("*.ipynb"):
-                normalize_notebook(notebook)
+                normalize_notebook(notebook, release=True)
             written.append(target / f"{lesson}.ipynb")
     return written
 
 
 def _release_in_place(lesson: str, root: Path) -> Path:
-    _generate(root, lesson)
+    generate_assignment(root, lesson)
     for notebook in (root / "notebooks" / lesson).glob("*.ipynb"):
-        normalize_notebook(notebook)
+        normalize_notebook(notebook, release=True)
     return lesson_notebook(lesson, "notebooks", root)

@@ -3,11 +3,15 @@
 ``course run`` (and ``make course``) executes every source notebook in
 ``solutions/`` with a profile, writes the executed copies under ``build/``,
 and prints one table of every metric each lesson recorded, with its time.
+``course run --release`` executes the trainee's unsolved release (``notebooks/``)
+instead, as Run All in JupyterLab does, into ``build/release/`` (the book is built
+from these).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -77,6 +81,80 @@ def run_lesson(
     return LessonRun(lesson, output, seconds, metrics, error)
 
 
+RELEASE_OUT = ROOT / "build" / "release"
+INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # as make lab starts JupyterLab
+
+
+def release_lessons(root: Path = ROOT) -> list[str]:
+    """Lesson ids with a release notebook ``notebooks/<id>/<id>.ipynb``, in lesson order."""
+    return sorted(p.parent.name for p in (root / "notebooks").glob("*/*.ipynb")
+                  if p.stem == p.parent.name)
+
+
+def source_digest(path: Path) -> str:
+    """sha256 of a notebook file: executed copies record the release they came from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _first_error(nb: Any) -> str | None:
+    """The first error of a cell not allowed to fail (not tagged ``raises-exception``)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "raises-exception" in cell.metadata.get("tags", []):
+            continue
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                return f"cell {cell.get('id')}: {out.ename}: {out.evalue}"
+    return None
+
+
+def run_release(
+    lesson: str,
+    *,
+    profile: str = "smoke",
+    out_dir: Path = RELEASE_OUT,
+    offline: bool = True,
+    timeout: int = 1800,
+) -> LessonRun:
+    """Execute a lesson's unsolved release as Run All in JupyterLab does; never raises on a cell.
+
+    Cells run in order and a failing cell stops the run, unless it is tagged
+    ``raises-exception`` (every graded test of a release is: see
+    :func:`course.release.let_run_all_continue`). Plots are drawn inline, as in
+    ``make lab``. The executed copy is ``out_dir/<profile>/<lesson>.ipynb``; its
+    metadata records the profile and the sha256 of the release it ran.
+
+    Returns:
+        A :class:`LessonRun`; ``error`` says which cell stopped the run, if one did.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = lesson_notebook(lesson, "notebooks")
+    if not notebook.is_file():
+        raise CourseError(f"No release {notebook}. Released lessons: "
+                          f"{', '.join(release_lessons())}; run `course release {lesson}`.")
+    nb = nbformat.read(notebook, as_version=4)
+    env = {**os.environ, "COURSE_PROFILE": profile, "MPLBACKEND": INLINE_PLOTS,
+           "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "false"),
+           **({"HF_HUB_OFFLINE": "1"} if offline else {})}
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook.parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute(env=env)
+    except CellExecutionError:
+        error = _first_error(nb) or "a cell failed"
+    seconds = time.perf_counter() - start
+    nb.metadata["course_run"] = {"lesson": lesson, "profile": profile, "kind": "release",
+                                 "source_sha256": source_digest(notebook), "error": error}
+    output = Path(out_dir) / profile / f"{lesson}.ipynb"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, output)
+    return LessonRun(lesson, output, seconds, read_metrics(output), error)
+
+
 def metrics_table(runs: list[LessonRun]):
     """One row per (lesson, metric), plus each lesson's time and status."""
     import pandas as pd
@@ -95,23 +173,36 @@ def run_main(argv: list[str] | None = None) -> int:
     """``course run [LESSON...] [--profile P] [--out DIR] [--online]``."""
     parser = argparse.ArgumentParser(prog="course run", description=__doc__.splitlines()[0])
     parser.add_argument("lessons", nargs="*", help="lesson ids (default: all)")
-    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("COURSE_PROFILE", "cpu"))
+    parser.add_argument(
+        "--profile", choices=PROFILES, default=os.environ.get("COURSE_PROFILE", "cpu")
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "build")
     parser.add_argument("--online", action="store_true", help="allow hub downloads")
+    parser.add_argument("--release", action="store_true",
+                        help="execute the unsolved release (notebooks/) as Run All does, "
+                             "into OUT/release/PROFILE/ (the book's input)")
     args = parser.parse_args(argv)
     from tqdm.auto import tqdm
 
-    chosen = args.lessons or lessons()
+    chosen = args.lessons or (release_lessons() if args.release else lessons())
     runs = []
     for lesson in tqdm(chosen, desc=f"lessons ({args.profile})", unit="lesson"):
-        runs.append(run_lesson(lesson, profile=args.profile, out_dir=args.out, offline=not args.online))
-        tqdm.write(f"{lesson}: {runs[-1].seconds:.1f} s" + (f"  FAILED {runs[-1].error}" if runs[-1].error else ""))
+        if args.release:
+            runs.append(run_release(lesson, profile=args.profile, out_dir=args.out / "release",
+                                    offline=not args.online))
+        else:
+            runs.append(run_lesson(lesson, profile=args.profile, out_dir=args.out,
+                                   offline=not args.online))
+        note = f"  FAILED {runs[-1].error}" if runs[-1].error else ""
+        tqdm.write(f"{lesson}: {runs[-1].seconds:.1f} s{note}")
     table = metrics_table(runs)
     import pandas as pd
 
-    with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 80):
+    wide = ("display.max_rows", None, "display.width", 160, "display.max_colwidth", 80)
+    with pd.option_context(*wide):
         print(table.to_string(index=False))
-    print(f"\nexecuted notebooks: {args.out / args.profile}")
+    where = args.out / "release" if args.release else args.out
+    print(f"\nexecuted notebooks: {where / args.profile}")
     failed = [r.lesson for r in runs if r.error]
     if failed:
         print(f"FAILED lessons: {', '.join(failed)}", file=sys.stderr)

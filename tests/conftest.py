@@ -19,3 +19,26 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def executed_release(tmp_path_factory):
+    """``executed_release(lesson)``: the unsolved release run at smoke size, once per session.
+
+    Shared by every xdist worker of the session (tests/release_runs.py).
+    """
+    from release_runs import executed_release_in
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return lambda lesson: executed_release_in(shared / "release-runs", lesson)
+
+
+@pytest.fixture(scope="session")
+def built_book(executed_release, tmp_path_factory):
+    """``built_book()``: the book built from the smoke-executed releases, once per session."""
+    from release_runs import built_book_in
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return lambda: built_book_in(shared / "book", executed_release)

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from course import analytics as A
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 # nbgrader's own Gradebook.add_submission sets off SQLAlchemy autoflush warnings; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
@@ -73,7 +73,7 @@ def test_rest_of_lesson_uses_only_that_lesson():
     assert by_lesson.loc[("L", "ex1"), "point_biserial"] == pytest.approx(1 / math.sqrt(3))
     by_course = A.item_statistics(two).set_index(["lesson", "exercise"])
     assert by_course.loc[("L", "ex1"), "point_biserial"] != pytest.approx(1 / math.sqrt(3))
-    with pytest.raises(CourseDataError, match="rest must be"):
+    with pytest.raises(CourseArgumentError, match="rest must be"):
         A.item_statistics(two, rest="everything")
 
 
@@ -110,7 +110,7 @@ def test_synthetic_cohort_shape_and_seed():
     assert df.equals(A.synthetic_cohort(n_students=40, seed=0))
     assert not df.equals(A.synthetic_cohort(n_students=40, seed=1))
     assert (df.loc[df.exercise == "recall_at_k", "score"] == 0).all()
-    with pytest.raises(CourseDataError, match="not one of"):
+    with pytest.raises(CourseArgumentError, match="not one of"):
         A.synthetic_cohort(broken="nope")
 
 
@@ -169,18 +169,18 @@ def course_dir(tmp_path_factory):
     """A course directory whose gradebook holds HAND (built once: nbgrader runs alembic)."""
     from nbgrader.api import Gradebook
 
-    from course.grading import _tools_on_path
+    from course.grading import tools_on_path
 
-    _tools_on_path()
     root = tmp_path_factory.mktemp("gradebook")
     (root / "nbgrader_config.py").write_text(
         'c = get_config()\nc.CourseDirectory.course_id = "default_course"\n')
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "default_course") as gb:
+    with tools_on_path(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", "default_course") as gb:
         gb.add_assignment("L")
         gb.add_notebook("L", "L")
         for name, points in (("ex1", 1), ("ex2", 2), ("ex3", 1)):
             gb.add_grade_cell(name, "L", "L", max_score=points, cell_type="code")
-        for student, scores in {"a": (1, 2, 0), "b": (1, 2, 0), "c": (0, 2, 0), "d": (0, 0, 0)}.items():
+        hand = {"a": (1, 2, 0), "b": (1, 2, 0), "c": (0, 2, 0), "d": (0, 0, 0)}
+        for student, scores in hand.items():
             gb.add_student(student)
             gb.add_submission("L", student)
             for name, score in zip(("ex1", "ex2", "ex3"), scores, strict=True):

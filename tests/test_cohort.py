@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from course import analytics, cohort
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
@@ -27,12 +27,15 @@ def _passes(code: str, answer: str) -> bool:
 def test_answers_pass_or_fail_as_planted(item):
     right, wrong = item.answer(True), item.answer(False)
     assert _passes(item.tests, right), "the solution must pass the visible tests"
-    assert _passes(item.hidden, right) is not item.broken_test, "only the broken test fails the solution"
-    assert not (_passes(item.tests, wrong) and _passes(item.hidden, wrong)), "the mistake must fail a test"
+    assert _passes(item.hidden, right) is not item.broken_test, \
+        "only the broken test fails the solution"
+    assert not (_passes(item.tests, wrong) and _passes(item.hidden, wrong)), \
+        "the mistake must fail a test"
 
 
 def test_planted_names():
-    assert TRUTH == {"broken": "clamp", "flat": "is_palindrome", "easiest": "total", "hardest": "median"}
+    assert TRUTH == {"broken": "clamp", "flat": "is_palindrome", "easiest": "total",
+                     "hardest": "median"}
     truth = cohort.latent_table()
     assert truth.loc["is_palindrome", "discrimination_a"] == 0
     assert truth["broken_test"].sum() == 1
@@ -53,7 +56,7 @@ def test_draw_answers_is_seeded_and_follows_the_model():
 
 
 def test_draw_answers_needs_two_students():
-    with pytest.raises(CourseDataError, match="at least 2"):
+    with pytest.raises(CourseArgumentError, match="at least 2"):
         cohort.draw_answers(1)
 
 
@@ -102,7 +105,8 @@ def test_planted_found_can_say_no():
 
 def test_the_canary_tells_a_broken_test_from_a_hard_one():
     flagged = _big_flagged()
-    flagged.loc[flagged["exercise"] == "median", "always_failing"] = True  # hard AND broken look alike
+    # hard AND broken look alike
+    flagged.loc[flagged["exercise"] == "median", "always_failing"] = True
     canary = pd.DataFrame({"score": [0.0, 2.0, 1.0], "max_score": [1.0, 2.0, 1.0]},
                           index=["test_clamp", "test_median", "test_total"])
     assert cohort.broken_by_canary(canary) == ["clamp"]
@@ -133,7 +137,7 @@ def test_figures_do_not_touch_the_pyplot_backend():
     assert fig.axes and matplotlib.get_backend() == before
     two_lessons = analytics.lesson_distribution(analytics.synthetic_cohort(30))
     assert len(analytics.distribution_figure(two_lessons).axes) == two_lessons["lesson"].nunique()
-    with pytest.raises(CourseDataError, match="axes"):
+    with pytest.raises(CourseArgumentError, match="axes"):
         analytics.draw_distribution(two_lessons, fig.axes)
 
 
@@ -176,4 +180,5 @@ def test_the_cohort_benchmark_catches_a_wrong_outcome():
     assert bench.mismatches(GradeReport("00-course-map", rows), cases, points) == []
     wrong = [rows[0], GradeRow("s2", 6.0, 6.0, GRADED), rows[2]]
     problems = bench.mismatches(GradeReport("00-course-map", wrong), cases, points)
-    assert any("lost ['s4']" in p for p in problems) and any("s2 (partial): score 6.0" in p for p in problems)
+    assert any("lost ['s4']" in p for p in problems)
+    assert any("s2 (partial): score 6.0" in p for p in problems)

@@ -49,7 +49,9 @@ def server():
     Handler.hits = []
     Handler.truncate = {"broken.tsv"}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for it (0.5 s by default, after every test).
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", Handler
     httpd.shutdown()
@@ -84,7 +86,8 @@ def test_interrupted_transfer_leaves_no_partial_file(server, tmp_path):
     base, _ = server
     dest = tmp_path / "cache" / "broken.tsv"
     with pytest.raises(CourseDataError, match="broken.tsv"):
-        download_file(base + "broken.tsv", dest, hashlib.sha256(PAYLOAD).hexdigest(), progress=False)
+        download_file(base + "broken.tsv", dest, hashlib.sha256(PAYLOAD).hexdigest(),
+                      progress=False)
     assert _files(dest.parent) == []
 
 
@@ -93,7 +96,8 @@ def test_missing_remote_file_and_unreachable_server(server, tmp_path):
     with pytest.raises(CourseDataError, match="Could not download .*nothing.tsv"):
         download_file(base + "nothing.tsv", tmp_path / "x.tsv", None, progress=False)
     with pytest.raises(CourseDataError, match="Could not download"):
-        download_file("http://127.0.0.1:9/x.tsv", tmp_path / "y.tsv", None, progress=False, timeout=2)
+        download_file("http://127.0.0.1:9/x.tsv", tmp_path / "y.tsv", None, progress=False,
+                      timeout=2)
     assert _files(tmp_path) == []
 
 
@@ -112,7 +116,8 @@ def test_without_a_pinned_hash_the_first_hash_is_recorded_and_checked(server, tm
 def test_size_mismatch_is_refused(server, tmp_path):
     base, _ = server
     with pytest.raises(CourseDataError, match="stopped early"):
-        download_file(base + "data.tsv", tmp_path / "d.tsv", None, size=len(PAYLOAD) + 1, progress=False)
+        download_file(base + "data.tsv", tmp_path / "d.tsv", None, size=len(PAYLOAD) + 1,
+                      progress=False)
     assert _files(tmp_path) == []
 
 
@@ -136,11 +141,13 @@ def test_load_wands_downloads_into_the_cache_once(server, tmp_path, monkeypatch,
 @pytest.fixture()
 def wands_files() -> dict[str, bytes]:
     query = "query_id\tquery\tquery_class\n0\tred sofa\tSofas\n1\toak desk\tDesks\n"
-    label = "id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tIrrelevant\n2\t1\t11\tPartial\n"
+    label = ("id\tquery_id\tproduct_id\tlabel\n"
+             "0\t0\t10\tExact\n1\t0\t11\tIrrelevant\n2\t1\t11\tPartial\n")
     product = (
         "product_id\tproduct_name\tproduct_class\tcategory hierarchy\tproduct_description\t"
         "product_features\trating_count\taverage_rating\treview_count\n"
         "10\tred velvet sofa\tSofas\tFurniture / Sofas\tsoft and red\tcolor:red\t3\t4.5\t2\n"
         "11\toak writing desk\tDesks\tFurniture / Desks\t\tmaterial:oak\t\t\t\n"
     )
-    return {"query.csv": query.encode(), "label.csv": label.encode(), "product.csv": product.encode()}
+    files = {"query.csv": query, "label.csv": label, "product.csv": product}
+    return {name: text.encode() for name, text in files.items()}

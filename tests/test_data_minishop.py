@@ -24,7 +24,7 @@ from course.data import (
     vocab,
 )
 from course.data.minishop import add_typo
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,8 @@ def test_tables_have_the_contract_columns(shop):
     assert list(shop.labels.columns[:3]) == ["query_id", "product_id", "label"]
     assert set(shop.purchases.columns) >= {"user_id", "product_id", "timestamp"}
     assert "user_id" in shop.users.columns and "taste_style" in shop.users.columns
-    assert (shop.products["text"] == shop.products["title"] + ". " + shop.products["description"]).all()
+    products = shop.products
+    assert (products["text"] == products["title"] + ". " + products["description"]).all()
 
 
 def test_defaults_are_big_enough_for_lessons_03_and_04(shop):
@@ -107,9 +108,11 @@ def test_stored_grades_match_a_recomputation(small):
     queries = small.queries.set_index("query_id")
     for query_id, group in list(small.labels.groupby("query_id"))[:10]:
         row = queries.loc[query_id]
-        attrs = {"type": row["q_type"], **{a: row[f"q_{a}"] for a in ("size", "colour", "style", "material")
-                                           if isinstance(row[f"q_{a}"], str)}}
-        expected = grade(attrs, small.products.set_index("product_id").loc[group["product_id"]].reset_index())
+        attrs = {"type": row["q_type"], **{
+            a: row[f"q_{a}"] for a in ("size", "colour", "style", "material")
+            if isinstance(row[f"q_{a}"], str)}}
+        candidates = small.products.set_index("product_id").loc[group["product_id"]]
+        expected = grade(attrs, candidates.reset_index())
         assert list(group["clean_label"]) == list(expected)
 
 
@@ -128,7 +131,8 @@ def test_held_out_synonyms_never_appear_in_training_queries_or_products(shop):
     held_out = {s for _, syns, *_ in vocab.PRODUCT_TYPES.values() for s in syns[1:]}
     train = shop.queries[shop.queries["split"] == "train"]["query"]
     assert not any(s in f" {q} " for q in train for s in [f" {h} " for h in held_out])
-    test_syn = shop.queries[(shop.queries["split"] == "test") & (shop.queries["family"] == "synonym")]
+    queries = shop.queries
+    test_syn = queries[(queries["split"] == "test") & (queries["family"] == "synonym")]
     assert len(test_syn) >= 20
     assert all(any(f" {h} " in f" {q} " for h in held_out) for q in test_syn["query"])
     texts = " " + " ".join(shop.products["text"].str.lower()) + " "
@@ -147,7 +151,7 @@ def test_relevance_pairs_shape_and_split_filter(shop):
     assert pairs["product_text"].notna().all()
     test = relevance_pairs(shop, split="test")
     assert set(test["split"]) == {"test"} and 0 < len(test) < len(pairs)
-    with pytest.raises(CourseDataError, match="Unknown split"):
+    with pytest.raises(CourseArgumentError, match="Unknown split"):
         relevance_pairs(shop, split="dev")
 
 
@@ -171,7 +175,7 @@ def test_to_dataset_dict_has_one_dataset_per_split(small):
     for name, part in dd.items():
         assert part.features["label"].names == LABELS
         assert set(part["split"]) == {name}
-    with pytest.raises(CourseDataError, match="fold"):
+    with pytest.raises(CourseArgumentError, match="fold"):
         to_dataset_dict(pairs, split_col="fold")
 
 
@@ -201,7 +205,7 @@ def test_leave_last_out_collapses_repeats_and_keeps_short_users_in_train():
     train, valid, test = leave_last_out(purchases)
     assert list(test["product_id"]) == ["c"] and list(valid["product_id"]) == ["b"]
     assert list(train["product_id"]) == ["a", "x", "y"]  # repeat of 'a' collapsed; user 2 too short
-    with pytest.raises(CourseDataError, match="item"):
+    with pytest.raises(CourseArgumentError, match="item"):
         leave_last_out(purchases.rename(columns={"product_id": "item"}))
 
 
@@ -209,9 +213,11 @@ def test_purchases_show_complements_and_popularity_skew(shop):
     p = shop.purchases.sort_values(["user_id", "timestamp"])
     prev = p.groupby("user_id")["product_type"].shift()
     pairs = pd.DataFrame({"prev": prev, "next": p["product_type"]}).dropna()
-    is_complement = [n in vocab.COMPLEMENTS[a] for a, n in zip(pairs["prev"], pairs["next"], strict=True)]
+    transitions = zip(pairs["prev"], pairs["next"], strict=True)
+    is_complement = [n in vocab.COMPLEMENTS[a] for a, n in transitions]
     share_types = shop.products["product_type"].value_counts(normalize=True)
-    chance_of = {t: share_types.reindex(c, fill_value=0).sum() for t, c in vocab.COMPLEMENTS.items()}
+    chance_of = {t: share_types.reindex(c, fill_value=0).sum()
+                 for t, c in vocab.COMPLEMENTS.items()}
     chance = pairs["prev"].map(chance_of).mean()
     print(f"complement transitions {np.mean(is_complement):.2f} vs chance {chance:.2f}")
     assert np.mean(is_complement) > chance + 0.2
@@ -222,16 +228,91 @@ def test_purchases_show_complements_and_popularity_skew(shop):
 
 
 def test_tastes_drive_purchases(shop):
-    merged = shop.purchases.merge(shop.products[["product_id", "style"]], on="product_id")
-    merged = merged.merge(shop.users[["user_id", "taste_style"]], on="user_id")
-    share = (merged["style"] == merged["taste_style"]).mean()
-    assert share > 2 / len(vocab.STYLES)
+    columns = ["product_id", "style", "colour", "material"]
+    merged = shop.purchases.merge(shop.products[columns], on="product_id")
+    merged = merged.merge(shop.users, on="user_id")
+    style = (merged["style"] == merged["taste_style"]).mean()
+    palette = (merged["colour"] == merged["taste_colour"]) | (
+        merged["colour"] == merged["taste_colour_2"])
+    material = (merged["material"] == merged["taste_material"]).mean()
+    print(f"purchases in the shopper's style {style:.2f}, palette {palette.mean():.2f}, "
+          f"material {material:.2f}")
+    assert style > 3 / len(vocab.STYLES)
+    assert palette.mean() > 2.25 * 2 / len(vocab.COLOURS)
+    assert material > 1.5 / len(vocab.MATERIALS)
+    assert (shop.users["taste_colour"] != shop.users["taste_colour_2"]).all()
+
+
+# The relevance side (products, queries, labels) as the generator made it before the shoppers
+# changed: lesson 03's numbers depend on it, so a change to the shoppers must not touch it.
+RELEVANCE_SHA256 = {
+    "products": "1e8009d4cdcb85e84b6f056e65c0be24ff3cd655f11b9f3345dda41eb63dc598",
+    "queries": "4c709daaf8cfaa0db74a51f58c0e780ae984b7dd013191bfdf7551c694186b10",
+    "labels": "662288f30e0eec02a847d2ace993bc1d570958a7bd5be8d85a2d0cf18a1efbeb",
+}
+
+
+def test_relevance_side_is_byte_identical_and_independent_of_the_shoppers(shop):
+    import hashlib
+
+    for name, expected in RELEVANCE_SHA256.items():
+        got = hashlib.sha256(getattr(shop, name).to_csv(index=False).encode()).hexdigest()
+        assert got == expected, f"mini-shop's {name} changed (seed 0): lesson 03 would move"
+    few = make_minishop(seed=5, n_products=200, n_queries=30, n_users=10)
+    many = make_minishop(seed=5, n_products=200, n_queries=30, n_users=300)
+    for name in ("products", "queries", "labels"):
+        pd.testing.assert_frame_equal(getattr(few, name), getattr(many, name))
+    assert len(many.purchases) > len(few.purchases)
+
+
+def _last_purchase_recall(shop, scores_for) -> float:
+    """Recall@10 of each shopper's last purchase when ranked by ``scores_for(user, history)``."""
+    ordered = shop.purchases.sort_values(["user_id", "timestamp"])
+    hits = []
+    for user, items in ordered.groupby("user_id")["product_id"]:
+        items = list(items)
+        history, target = items[:-1], items[-1]
+        scores = np.asarray(scores_for(user, history), dtype=float)
+        scores[history] = -np.inf
+        hits.append(target in np.argsort(-scores, kind="stable")[:10])
+    return float(np.mean(hits))
+
+
+def test_shoppers_are_learnable_from_product_attributes():
+    """Attributes a text model can read predict the next purchase far better than popularity.
+
+    The ranking uses only what product text says (style, colour, material, type via the
+    complements of the previous purchase), not the hidden per-product popularity.
+    """
+    from course.data import minishop
+
+    shop = make_minishop(seed=1, n_users=600)
+    columns = {c: np.asarray(shop.products[c].to_numpy(), dtype=object)
+               for c in ("product_type", "style", "colour", "material")}
+    columns["price_band"] = shop.products["price_band"].to_numpy()
+    users = shop.users.set_index("user_id")
+    types = columns["product_type"]
+    ones = np.ones(len(types))
+
+    def by_attributes(user, history):
+        taste = minishop._taste_weights(columns, users.loc[user], ones)
+        follows = np.isin(types, vocab.COMPLEMENTS[types[history[-1]]])
+        p = minishop.COMPLEMENT_PROBABILITY
+        return (1 - p) * taste / taste.sum() + p * taste * follows / (taste * follows).sum()
+
+    counts = shop.purchases["product_id"].value_counts().reindex(shop.products["product_id"],
+                                                                 fill_value=0).to_numpy()
+    attributes = _last_purchase_recall(shop, by_attributes)
+    popularity = _last_purchase_recall(shop, lambda user, history: counts.astype(float))
+    print(f"last purchase in the top 10: by attributes {attributes:.3f}, by popularity "
+          f"{popularity:.3f}")
+    assert attributes > 3 * popularity and attributes > 0.25
 
 
 def test_bad_sizes_raise():
-    with pytest.raises(CourseDataError, match="n_products"):
+    with pytest.raises(CourseArgumentError, match="n_products"):
         make_minishop(n_products=10)
-    with pytest.raises(CourseDataError, match="label_noise"):
+    with pytest.raises(CourseArgumentError, match="label_noise"):
         make_minishop(label_noise=1.5)
 
 
@@ -241,8 +322,10 @@ def test_add_typo_always_changes_the_phrase(word, seed):
     assert add_typo(np.random.default_rng(seed), f"red {word}") != f"red {word}"
 
 
-@given(st.lists(st.sampled_from(["sofa", "Sofa ", "red rug", "lamp", "RED  rug", "desk", "bed", "mat"]),
-                min_size=1, max_size=30), st.integers(0, 100))
+QUERY_TEXTS = ["sofa", "Sofa ", "red rug", "lamp", "RED  rug", "desk", "bed", "mat"]
+
+
+@given(st.lists(st.sampled_from(QUERY_TEXTS), min_size=1, max_size=30), st.integers(0, 100))
 @settings(max_examples=60, deadline=None)
 def test_split_queries_never_puts_one_text_in_two_splits(texts, seed):
     queries = pd.DataFrame({"query_id": range(len(texts)), "query": texts})
@@ -257,7 +340,7 @@ def test_split_queries_is_deterministic_and_sized():
     a, b = split_queries(queries, seed=7), split_queries(queries, seed=7)
     assert a["split"].equals(b["split"])
     assert a["split"].value_counts().to_dict() == {"train": 140, "valid": 30, "test": 30}
-    with pytest.raises(CourseDataError, match="shares"):
+    with pytest.raises(CourseArgumentError, match="shares"):
         split_queries(queries, valid=0.6, test=0.6)
 
 
@@ -274,7 +357,8 @@ def _macro_f1_by_family(shop):
         mask = (test["family"] == family).to_numpy()
         truth = test["label"][mask]
         scores[family] = f1_score(truth, predicted[mask], average="macro")
-        scores[f"{family}_majority"] = f1_score(truth, [truth.mode()[0]] * mask.sum(), average="macro")
+        majority = [truth.mode()[0]] * mask.sum()
+        scores[f"{family}_majority"] = f1_score(truth, majority, average="macro")
     return scores
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,8 @@ import pytest
 from course.data import available_datasets, label_distribution, summary_main, text_length_stats
 
 QUERY = "query_id\tquery\tquery_class\n0\tred sofa\tSofas\n1\toak desk\tDesks\n"
-LABEL = "id\tquery_id\tproduct_id\tlabel\n0\t0\t10\tExact\n1\t0\t11\tIrrelevant\n2\t1\t11\tPartial\n3\t1\t11\tPartial\n"
+LABEL = ("id\tquery_id\tproduct_id\tlabel\n"
+         "0\t0\t10\tExact\n1\t0\t11\tIrrelevant\n2\t1\t11\tPartial\n3\t1\t11\tPartial\n")
 RETAIL = (
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     "536365,85123A,WHITE HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
@@ -95,4 +97,40 @@ def test_summary_on_the_real_data(capsys):
         pytest.skip("COURSE_DATA_DIR not set: the real data sets are not available here")
     found = available_datasets()
     print({k: (v["available"], v["where"]) for k, v in found.items()})
-    assert found["wands"]["available"] and found["esci"]["available"] and found["online_retail"]["available"]
+    assert all(found[name]["available"] for name in ("wands", "esci", "online_retail"))
+
+
+def test_summary_lists_exactly_the_missing_files(data_dir, capsys):
+    (data_dir / "wands" / "label.csv").unlink()
+    (data_dir / "esci").mkdir()
+    examples = data_dir / "esci" / "shopping_queries_dataset_examples.parquet"
+    pd.DataFrame({"query_id": [1]}).to_parquet(examples)
+    found = available_datasets()
+    assert found["wands"]["missing"] == ["label.csv", "product.csv"]
+    assert found["wands"]["where"] == str(data_dir / "wands")  # query.csv is still found there
+    assert not found["wands"]["available"]
+    assert found["esci"]["missing"] == ["shopping_queries_dataset_products.parquet"]
+    assert not found["esci"]["available"]
+    assert summary_main(["--no-tokens", "--skip-minishop"]) == 0
+    missing = capsys.readouterr().out.split("== missing ==")[1]
+    assert "wands: missing label.csv, product.csv." in missing
+    assert "esci: missing shopping_queries_dataset_products.parquet." in missing
+
+
+@pytest.mark.parametrize("make", ["missing", "file"])
+def test_a_bad_course_data_dir_is_a_warning_in_the_summary(tmp_path, monkeypatch, capsys, make):
+    target = tmp_path / "typo"
+    if make == "file":
+        target.write_text("")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(target))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.warns(UserWarning, match="COURSE_DATA_DIR=.*typo"):
+        assert not available_datasets()["wands"]["available"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the summary prints the warning, once
+        assert summary_main(["--no-tokens", "--skip-minishop"]) == 0
+    out = capsys.readouterr().out
+    what = "does not exist" if make == "missing" else "is a file, not a folder"
+    assert f"WARNING: COURSE_DATA_DIR={target} {what}" in out
+    for name in ("wands", "esci", "online_retail"):
+        assert f"{name}: missing" in out

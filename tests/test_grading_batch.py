@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from course import grading
-from course.errors import CourseGradingError
+from course.errors import CourseArgumentError, CourseGradingError
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import tiny_course  # noqa: E402
@@ -72,14 +72,17 @@ def test_precheck_accepts_the_solution_and_rejects_garbage(course, tmp_path):
     source = grading.source_cells(root, LESSON)
     written = grading.make_submissions(
         source_path, release_path, tmp_path, LESSON,
-        {"good": "solution", "bad": "invalid_json", "foreign": "other_lesson", "tests": "edited_test"})
+        {"good": "solution", "bad": "invalid_json", "foreign": "other_lesson",
+         "tests": "edited_test"})
     good = grading.precheck(written["good"], source, max_output_bytes=10**6)
     assert (good.fatal, good.notes, good.code_cells) == ("", [], 6)
     assert grading.precheck(written["bad"], source, max_output_bytes=10**6).fatal.startswith(
         "invalid notebook")
-    assert "another lesson" in grading.precheck(written["foreign"], source, max_output_bytes=10**6).fatal
+    foreign = grading.precheck(written["foreign"], source, max_output_bytes=10**6)
+    assert "another lesson" in foreign.fatal
     edited = grading.precheck(written["tests"], source, max_output_bytes=10**6)
-    assert not edited.fatal and "edited read-only cell(s) test_add, test_square, test_mean" in edited.notes[0]
+    assert not edited.fatal
+    assert "edited read-only cell(s) test_add, test_square, test_mean" in edited.notes[0]
 
 
 def test_precheck_rejects_json_that_is_not_a_notebook(course, tmp_path):
@@ -92,11 +95,13 @@ def test_precheck_rejects_json_that_is_not_a_notebook(course, tmp_path):
 
 def test_precheck_rejects_a_notebook_that_breaks_the_schema(course, tmp_path):
     root, source_path, release_path = course
-    written = grading.make_submissions(source_path, release_path, tmp_path, LESSON, {"s": "solution"})
+    written = grading.make_submissions(source_path, release_path, tmp_path, LESSON,
+                                       {"s": "solution"})
     raw = json.loads(written["s"].read_text())
     del raw["cells"][1]["source"]
     written["s"].write_text(json.dumps(raw))
-    found = grading.precheck(written["s"], grading.source_cells(root, LESSON), max_output_bytes=10**6)
+    found = grading.precheck(written["s"], grading.source_cells(root, LESSON),
+                             max_output_bytes=10**6)
     assert found.fatal == "invalid notebook: ValueError: not a valid nbformat 4 notebook: " \
         "'source' is a required property"
 
@@ -104,7 +109,7 @@ def test_precheck_rejects_a_notebook_that_breaks_the_schema(course, tmp_path):
 def test_make_case_rejects_an_unknown_case(course):
     _, source, release = course
     nb = nbformat.read(release, as_version=4)
-    with pytest.raises(CourseGradingError, match="Unknown submission case"):
+    with pytest.raises(CourseArgumentError, match="Unknown submission case"):
         grading.make_case("nonsense", nb, nbformat.read(source, as_version=4))
 
 
@@ -112,9 +117,9 @@ def test_cohort_cases_has_every_malformed_case_once():
     cases = grading.cohort_cases(40, seed=1)
     assert len(cases) == 40
     counts = {c: list(cases.values()).count(c) for c in grading.SUBMISSION_CASES}
-    bad = [c for c in grading.SUBMISSION_CASES if c not in ("solution", "partial", "release")]
-    assert all(counts[c] == 1 for c in bad)
-    assert sum(counts[c] for c in ("solution", "partial", "release")) == 30
+    bad = [c for c in grading.SUBMISSION_CASES if c not in grading.GOOD_CASES]
+    assert len(bad) == 14 and all(counts[c] == 1 for c in bad)
+    assert sum(counts[c] for c in grading.GOOD_CASES) == 40 - 14
 
 
 def test_grade_main_lists_ungradable_submissions(course, capsys):
@@ -152,7 +157,8 @@ def test_each_case_gets_its_documented_outcome(batch, case):
     "case, score",
     [("solution", 5), ("release", 0), ("partial", 3), ("deleted_test", 5), ("duplicated_cell", 5),
      ("edited_test", 0), ("infinite_loop", 4), ("sys_exit", 4), ("os_exit", 3),
-     ("import_error", 4), ("huge_output", 5), ("print_flood", 5)],
+     ("import_error", 4), ("huge_output", 5), ("print_flood", 5), ("metadata_stripped", 5),
+     ("bom", 5), ("crlf", 5)],
 )
 def test_scores_follow_the_policy(batch, case, score):
     _, report = batch
@@ -189,7 +195,7 @@ def test_nothing_is_lost(batch):
     assert {r.student for r in report.rows} == graded
     assert graded <= submitted
     assert not report.ok
-    assert sorted(report.failed) == ["invalid_json", "other_lesson"]
+    assert sorted(report.failed) == ["empty_notebook", "invalid_json", "other_lesson"]
     table = report.table()
     assert list(table.columns[:5]) == ["student", "score", "max_score", "status", "reason"]
     assert len(table) == len(graded)
@@ -233,7 +239,8 @@ def test_parallel_jobs_merge_into_the_real_gradebook(course, batch, capsys):
 def test_a_worker_that_overruns_the_wall_clock_is_killed(course):
     root, source, release = course
     grading.make_submissions(source, release, root, LESSON, {"slowpoke": "solution"})
-    worker = grading.GradingWorker(cell_timeout=CELL_TIMEOUT, max_output_bytes=10**6, feedback=False)
+    worker = grading.GradingWorker(cell_timeout=CELL_TIMEOUT, max_output_bytes=10**6,
+                                   feedback=False)
     try:
         result = worker.grade(root, LESSON, "slowpoke", wall_timeout=0.5)
     finally:
@@ -241,3 +248,32 @@ def test_a_worker_that_overruns_the_wall_clock_is_killed(course):
     assert result["success"] is False
     assert "wall clock" in result["error"] and "killed" in result["error"]
     assert worker.proc.poll() is not None
+
+
+def test_path_is_set_only_where_nbgrader_runs_its_tools(monkeypatch):
+    import os
+    import threading
+
+    from course.config import ROOT
+
+    scripts = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    grading.course_config(ROOT)  # nbgrader_config.py fixes PATH for a Jupyter server ...
+    assert os.environ["PATH"] == "/usr/bin:/bin"  # ... but not for this process
+    inside = []
+
+    def nested() -> None:
+        with grading.tools_on_path():
+            inside.append(os.environ["PATH"].split(os.pathsep)[0])
+
+    with grading.tools_on_path():
+        threads = [threading.Thread(target=nested) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert os.environ["PATH"].split(os.pathsep)[0] == scripts
+    assert inside == [scripts] * 4
+    assert os.environ["PATH"] == "/usr/bin:/bin"
+    assert grading.tools_env()["PATH"].split(os.pathsep)[0] == scripts
+    assert os.environ["PATH"] == "/usr/bin:/bin"

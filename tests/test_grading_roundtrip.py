@@ -12,7 +12,9 @@ import shutil
 import nbformat
 import pytest
 
-from course.release import lesson_notebook, lessons, nbgrader_config
+from course.config import ROOT
+from course.grading import course_config, tools_on_path
+from course.release import lesson_notebook, lessons
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +24,9 @@ def _autograde(root, lesson, submissions):
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
 
-    api = NbGraderAPI(config=nbgrader_config(root))
-    released = api.generate_assignment(lesson, force=True, create=True)
+    api = NbGraderAPI(config=course_config(root))
+    with tools_on_path():
+        released = api.generate_assignment(lesson, force=True, create=True)
     assert released["success"], released.get("log")
     scores = {}
     for student, nb in submissions.items():
@@ -31,18 +34,22 @@ def _autograde(root, lesson, submissions):
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)
         result = api.autograde(lesson, student, force=True, create=True)
-        assert result["success"], f"autograde of {student} failed:\n{result.get('log')}\n{result.get('error')}"
+        assert result["success"], \
+            f"autograde of {student} failed:\n{result.get('log')}\n{result.get('error')}"
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         for student in submissions:
-            notebook = gb.find_submission_notebook(lesson, lesson, student)  # (notebook, assignment, student)
-            scores[student] = {g.name: (g.score, g.max_score) for g in notebook.grades if g.max_score}
+            # (notebook, assignment, student)
+            notebook = gb.find_submission_notebook(lesson, lesson, student)
+            scores[student] = {g.name: (g.score, g.max_score) for g in notebook.grades
+                               if g.max_score}
     return scores
 
 
 def _partly_wrong(solution, release):
     """The solution, with its first answer cell replaced by the released stub."""
     nb = nbformat.from_dict(solution)
-    stubs = {c.id: c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    stubs = {c.id: c.source for c in release.cells
+             if c.metadata.get("nbgrader", {}).get("solution")}
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
             cell.source = stubs[cell.id]
@@ -52,6 +59,7 @@ def _partly_wrong(solution, release):
 
 @pytest.mark.parametrize("lesson", lessons())
 def test_round_trip_scores(lesson, tmp_path):
+    shutil.copy2(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
     shutil.copytree(lesson_notebook(lesson).parent, tmp_path / "solutions" / lesson)
     solution = nbformat.read(lesson_notebook(lesson), as_version=4)
     release = nbformat.read(lesson_notebook(lesson, "notebooks"), as_version=4)

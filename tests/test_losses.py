@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from course.errors import CourseError
-from course.losses import bpr_loss, cosine_loss, in_batch_softmax_loss, seed_sort_loss
+from course.losses import (
+    bpr_loss,
+    cosine_loss,
+    in_batch_softmax_loss,
+    pairwise_logistic_loss,
+    seed_sort_loss,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,7 +72,8 @@ def test_in_batch_softmax_hand_computed():
     items2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     # row 0 logits [2, 0]; row 1 [0, 2]: loss = -log(e^2/(e^2+1))
     expected = -math.log(math.exp(2) / (math.exp(2) + 1))
-    assert in_batch_softmax_loss(users, items2, temperature=t).item() == pytest.approx(expected, rel=1e-6)
+    got = in_batch_softmax_loss(users, items2, temperature=t).item()
+    assert got == pytest.approx(expected, rel=1e-6)
 
 
 def test_in_batch_softmax_masks_duplicate_positives():
@@ -85,6 +92,46 @@ def test_in_batch_softmax_masks_duplicate_positives():
         rows.append(-(logits[i, i] - torch.logsumexp(logits[i, keep], dim=0)))
     assert masked.item() == pytest.approx(torch.stack(rows).mean().item(), rel=1e-5)
     assert masked.item() < unmasked.item()
+
+
+def test_in_batch_softmax_logq_correction_hand_computed():
+    users = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    items = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    log_q = torch.log(torch.tensor([0.8, 0.2]))
+    # logits / t = [[2, 0], [0, 2]]; minus log q per column: [[2 - lq0, -lq1], [-lq0, 2 - lq1]]
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]]) - log_q[None, :]
+    expected = -(logits.diagonal() - torch.logsumexp(logits, dim=1)).mean()
+    got = in_batch_softmax_loss(users, items, temperature=0.5, log_q=log_q)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    # a popular item (large q) is pushed down less as a negative, so its row's loss falls
+    plain = in_batch_softmax_loss(users, items, temperature=0.5)
+    assert got.item() != pytest.approx(plain.item())
+    same_q = torch.full((2,), math.log(0.5))
+    assert in_batch_softmax_loss(users, items, 0.5, log_q=same_q).item() == pytest.approx(
+        plain.item(), rel=1e-6)  # a uniform q changes nothing
+    with pytest.raises(CourseError, match="log_q"):
+        in_batch_softmax_loss(users, items, 0.5, log_q=torch.zeros(3))
+
+
+def test_pairwise_logistic_loss_hand_computed():
+    scores = torch.tensor([2.0, 1.0, 0.0])
+    relevance = torch.tensor([1.0, 0.0, 0.0])
+    expected = -(_log_sigmoid(1.0) + _log_sigmoid(2.0)) / 2  # pairs (0, 1) and (0, 2)
+    assert pairwise_logistic_loss(scores, relevance).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(CourseError, match="same relevance"):
+        pairwise_logistic_loss(scores, torch.ones(3))
+
+
+def test_seed_sort_with_the_sign_fixed_is_still_blind_to_order():
+    """The source's a_i is the predicted ranking value of item i and b_i its actual one."""
+    actual = torch.tensor([3.0, 2.0, 1.0])
+    right = torch.tensor([40.0, 30.0, 20.0])  # same order as the truth
+    reversed_ = torch.tensor([20.0, 30.0, 40.0])  # every item far above its target, order reversed
+    fixed_right = -seed_sort_loss(right, actual).item()
+    fixed_reversed = -seed_sort_loss(reversed_, actual).item()
+    assert fixed_right < 1e-3 and fixed_reversed < 1e-3  # both "perfect" by the seed's loss
+    assert pairwise_logistic_loss(right, actual).item() < 1e-3
+    assert pairwise_logistic_loss(reversed_, actual).item() > 1.0  # a pairwise loss sees the order
 
 
 def test_losses_reject_mismatched_shapes():

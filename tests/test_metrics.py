@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import (
     LABELS,
     accuracy,
+    binary_ndcg_at_k,
+    catalog_coverage,
     confusion_matrix,
     expected_gain,
     hit_rate_at_k,
@@ -51,7 +53,8 @@ def test_classification_metrics_match_sklearn(pair):
         skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
     )
     np.testing.assert_array_equal(
-        confusion_matrix(y_true, y_pred, labels), skm.confusion_matrix(y_true, y_pred, labels=labels)
+        confusion_matrix(y_true, y_pred, labels),
+        skm.confusion_matrix(y_true, y_pred, labels=labels),
     )
     report = per_class_report(y_true, y_pred, labels)
     p, r, f, s = skm.precision_recall_fscore_support(
@@ -73,11 +76,11 @@ def test_macro_f1_by_hand():
 
 
 def test_metrics_reject_the_classic_shape_bugs():
-    with pytest.raises(CourseDataError, match="argmax"):
+    with pytest.raises(CourseArgumentError, match="argmax"):
         macro_f1([[0, 1], [1, 0]], [[0, 1], [1, 1]])
-    with pytest.raises(CourseDataError, match="y_pred has 1"):
+    with pytest.raises(CourseArgumentError, match="y_pred has 1"):
         accuracy([0, 1], [0])
-    with pytest.raises(CourseDataError, match="empty"):
+    with pytest.raises(CourseArgumentError, match="empty"):
         accuracy([], [])
 
 
@@ -97,7 +100,7 @@ def test_expected_gain():
     probs = np.array([[1.0, 0.0, 0.0], [0.2, 0.6, 0.2], [0.0, 0.0, 1.0]])
     np.testing.assert_allclose(expected_gain(probs), [1.0, 0.5, 0.0])
     np.testing.assert_allclose(expected_gain(probs, gains=(3, 1, 0)), [3.0, 1.2, 0.0])
-    with pytest.raises(CourseDataError, match="one column per gain"):
+    with pytest.raises(CourseArgumentError, match="one column per gain"):
         expected_gain(np.ones((2, 2)))
 
 
@@ -166,8 +169,67 @@ def test_recall_hit_rate_mrr_by_hand():
     assert hit_rate_at_k(ranked, targets, k=3) == pytest.approx(2 / 3)
     assert mrr(ranked, targets) == pytest.approx((1 / 2 + 1 + 0) / 3)
     assert mrr(ranked, targets, k=1) == pytest.approx(1 / 3)
-    with pytest.raises(CourseDataError, match="targets"):
+    with pytest.raises(CourseArgumentError, match="targets"):
         recall_at_k(ranked, ["a"], k=1)
+    with pytest.raises(CourseArgumentError, match="at least 1"):
+        hit_rate_at_k(ranked, targets, k=0)
+
+
+def test_recall_and_hit_rate_differ_with_several_targets_and_agree_with_one():
+    ranked = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    several = [{1, 9, 8, 7}, {6}]
+    assert hit_rate_at_k(ranked, several, k=4) == 1.0  # each list found something
+    assert recall_at_k(ranked, several, k=4) == pytest.approx((1 / 4 + 1) / 2)  # partial credit
+    one = [3, 9]
+    assert recall_at_k(ranked, one, k=3) == hit_rate_at_k(ranked, one, k=3) == 0.5
+
+
+def test_binary_ndcg_by_hand():
+    ranked = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    targets = np.array([1, 6, 0])
+    assert binary_ndcg_at_k(ranked, targets, k=3) == pytest.approx((1.0 + 1.0 / np.log2(4)) / 3)
+    assert binary_ndcg_at_k(ranked, targets, k=2) == pytest.approx(1 / 3)
+    # two held-out items, found at ranks 2 and 3: DCG / ideal DCG of two items at ranks 1 and 2
+    dcg = 1 / np.log2(3) + 1 / np.log2(4)
+    assert binary_ndcg_at_k([[0, 1, 2]], [{1, 2}], k=3) == pytest.approx(dcg / (1 + 1 / np.log2(3)))
+    # more held-out items than k: the ideal list is k hits long
+    assert binary_ndcg_at_k([[1, 2]], [{1, 2, 3}], k=2) == pytest.approx(1.0)
+    assert binary_ndcg_at_k([[1, 1, 5]], [{1, 5}], k=3) == pytest.approx(
+        (1 + 1 / np.log2(4)) / (1 + 1 / np.log2(3)))  # a repeated item counts once
+
+
+def test_binary_ndcg_matches_sklearn():
+    rng = np.random.default_rng(3)
+    scores = rng.random((25, 12))
+    truth = (rng.random((25, 12)) < 0.25).astype(float)
+    truth[:, 0] = 1.0  # every user has something held out
+    ranked = np.argsort(-scores, axis=1)
+    wanted = [set(np.flatnonzero(row).tolist()) for row in truth]
+    for k in (1, 5, 12):
+        pairs = zip(truth, scores, strict=True)
+        expected = np.mean([skm.ndcg_score([t], [s], k=k) for t, s in pairs])
+        assert binary_ndcg_at_k(ranked, wanted, k=k) == pytest.approx(expected)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 12), st.integers(1, 15), st.integers(0, 10_000))
+def test_array_fast_path_equals_the_list_path(n_users, length, k, seed):
+    rng = np.random.default_rng(seed)
+    ranked = np.stack([rng.permutation(20)[:length] for _ in range(n_users)])
+    targets = rng.integers(0, 20, n_users)
+    as_lists = [list(r) for r in ranked], [{int(t)} for t in targets]
+    for fn in (hit_rate_at_k, recall_at_k, binary_ndcg_at_k):
+        assert fn(ranked, targets, k=k) == pytest.approx(fn(*as_lists, k=k))
+    assert mrr(ranked, targets) == pytest.approx(mrr(*as_lists))
+
+
+def test_catalog_coverage():
+    ranked = np.array([[1, 2, 3], [1, 5, 6]])
+    assert catalog_coverage(ranked, num_items=10) == pytest.approx(5 / 10)
+    assert catalog_coverage(ranked, num_items=10, k=1) == pytest.approx(1 / 10)
+    assert catalog_coverage([[1, 2], [2]], num_items=4) == pytest.approx(2 / 4)
+    with pytest.raises(CourseArgumentError, match="num_items"):
+        catalog_coverage(ranked, num_items=0)
 
 
 def test_mrr_matches_sklearn_label_ranking_for_single_targets():

@@ -78,3 +78,11 @@ def test_local_folder_is_used_as_is(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     resolved = models.resolve_model(str(tmp_path))
     assert resolved.source == "local" and resolved.path == str(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["minilm", "tiny"])
+def test_describe_names_the_source_but_no_path_of_this_machine(name, no_network):
+    resolved = models.resolve_model(name)
+    line = resolved.describe()
+    assert resolved.source in line
+    assert str(resolved.path) not in line and "/" not in line.split(")", 1)[1], line

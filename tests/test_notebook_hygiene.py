@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from course.config import ROOT
-from course.release import lesson_notebook, lessons, release
+from course.release import MAY_FAIL_TAG, is_graded_test, lesson_notebook, lessons, release
 
 LESSONS = lessons()
 
@@ -33,7 +33,8 @@ def test_lesson_follows_the_template(lesson):
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# "), "a title comes first"
-    assert "mindmap.show(" in "\n".join(c.source for c in nb.cells[:4]), "the mind map opens the lesson"
+    opening = "\n".join(c.source for c in nb.cells[:4])
+    assert "mindmap.show(" in opening, "the mind map opens the lesson"
     for heading in ("Learning objectives", "Summary"):
         assert heading in text, f"{lesson} lacks a '{heading}' section"
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
@@ -48,6 +49,24 @@ def test_release_is_in_sync_with_solutions(tmp_path):
     stale = []
     for path in fresh:
         committed = ROOT / "notebooks" / path.parent.name / path.name
-        if not committed.is_file() or json.loads(committed.read_text()) != json.loads(path.read_text()):
+        same = committed.is_file() and (
+            json.loads(committed.read_text()) == json.loads(path.read_text()))
+        if not same:
             stale.append(path.parent.name)
     assert not stale, f"notebooks/ is stale for {stale}: run `course release` and commit the result"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_run_all_goes_on_past_the_graded_tests_of_the_release_only(lesson):
+    """JupyterLab's Run All stops at an untagged failing cell; a release's failing tests are tagged.
+
+    Solutions stay untagged, so papermill still fails on a solution whose test fails.
+    """
+    release_nb = nbformat.read(lesson_notebook(lesson, "notebooks"), as_version=4)
+    untagged = [c.metadata["nbgrader"]["grade_id"] for c in release_nb.cells
+                if is_graded_test(c) and MAY_FAIL_TAG not in c.metadata.get("tags", [])]
+    assert not untagged, f"{lesson}: graded tests without {MAY_FAIL_TAG!r}: {untagged}; " \
+        "run `course release`"
+    source_nb = nbformat.read(lesson_notebook(lesson), as_version=4)
+    tagged = [c.id for c in source_nb.cells if MAY_FAIL_TAG in c.metadata.get("tags", [])]
+    assert not tagged, f"{lesson}: solution cells tagged {MAY_FAIL_TAG!r}: {tagged}"

@@ -31,8 +31,8 @@ def test_bundle_rejects_nan_and_empty_name():
 
 
 def test_read_metrics_round_trip(tmp_path):
-    nb = _notebook_with([metric_bundle("a", 1), metric_bundle("b", "mini-shop"), {"text/plain": "x"},
-                         metric_bundle("a", 2)])
+    nb = _notebook_with([metric_bundle("a", 1), metric_bundle("b", "mini-shop"),
+                         {"text/plain": "x"}, metric_bundle("a", 2)])
     path = tmp_path / "run.ipynb"
     nbformat.write(nb, path)
     assert read_metrics(path) == {"a": 2, "b": "mini-shop"}

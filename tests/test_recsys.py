@@ -8,29 +8,34 @@ import numpy as np
 import pytest
 import torch
 
-from course.errors import CourseError
+from course.errors import CourseArgumentError, CourseError
+from course.metrics import recall_at_k
 from course.recsys import (
     BPRMF,
     ItemKNNRecommender,
+    ItemTower,
     NextItemDataset,
     PopularityRecommender,
     TwoTower,
     TwoTowerCollator,
+    TwoTowerRecommender,
+    UserTower,
     build_id_maps,
-    catalog_coverage,
     comparison_table,
     evaluate_baselines,
+    evaluate_models,
     evaluate_recommender,
     explain_recommendation,
+    fit_baselines,
+    item_log_q,
     item_popularity,
     leave_last_out,
     make_evaluate_fn,
     make_loss_fn,
-    mrr,
-    ndcg_at_k,
     pad_histories,
     plot_comparison,
-    recall_at_k,
+    recency_pool,
+    recency_weights,
     sample_negatives,
     split_cold_items,
     topk_retrieval,
@@ -81,7 +86,8 @@ def next_cluster_sequences(n_users: int = 200, length: int = 6, seed: int = 0) -
     sequences = []
     for _ in range(n_users):
         c = int(rng.integers(N_CLUSTERS))
-        seq = [((c + t) % N_CLUSTERS) * PER_CLUSTER + int(rng.integers(PER_CLUSTER)) for t in range(length)]
+        seq = [((c + t) % N_CLUSTERS) * PER_CLUSTER + int(rng.integers(PER_CLUSTER))
+               for t in range(length)]
         sequences.append(seq)
     return sequences
 
@@ -102,30 +108,28 @@ def make_tower(tiny_parts, **kwargs) -> TwoTower:
 
     resolved, tokenizer = tiny_parts
     kwargs.setdefault("projection_dim", 16)
-    return TwoTower(load_encoder(resolved), tokenizer, item_texts(), progress=False, **kwargs)
+    return TwoTower.from_encoder(load_encoder(resolved), tokenizer, item_texts(), progress=False,
+                                 **kwargs)
 
 
 # --- metrics ---------------------------------------------------------------
 
 
-def test_metrics_hand_computed():
+def test_evaluate_recommender_hand_computed():
     recs = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
     targets = np.array([1, 6, 0])
-    assert recall_at_k(recs, targets, k=3) == pytest.approx(2 / 3)
-    assert recall_at_k(recs, targets, k=1) == pytest.approx(1 / 3)
-    assert ndcg_at_k(recs, targets, k=3) == pytest.approx((1.0 + 1.0 / np.log2(4)) / 3)
-    assert mrr(recs, targets) == pytest.approx((1.0 + 1.0 / 3) / 3)
-    assert catalog_coverage(recs, num_items=18) == pytest.approx(9 / 18)
-    assert catalog_coverage(recs, num_items=18, k=1) == pytest.approx(3 / 18)
+    result = evaluate_recommender(recs, targets, k=3, num_items=18)
+    assert result == pytest.approx({"recall@3": 2 / 3, "ndcg@3": (1.0 + 1.0 / np.log2(4)) / 3,
+                                    "mrr": (1.0 + 1.0 / 3) / 3, "coverage@3": 9 / 18})
     result = evaluate_recommender(recs, targets, k=2, num_items=9)
     assert result == pytest.approx({"recall@2": 1 / 3, "ndcg@2": 1 / 3, "mrr": (1 + 1 / 3) / 3,
                                     "coverage@2": 6 / 9})
 
 
 def test_metrics_reject_bad_shapes():
-    with pytest.raises(CourseError, match="one target per user"):
-        recall_at_k(np.zeros((3, 2)), np.zeros(2))
-    with pytest.raises(CourseError, match="recommend at least k"):
+    with pytest.raises(CourseArgumentError, match="one target"):
+        evaluate_recommender(np.zeros((3, 2)), np.zeros(2), k=2)
+    with pytest.raises(CourseArgumentError, match="recommend at least k"):
         evaluate_recommender(np.zeros((2, 3)), np.zeros(2), k=5)
 
 
@@ -160,7 +164,8 @@ def test_topk_retrieval_many_blocks_matches_full_topk():
     gen = torch.Generator().manual_seed(5)
     users, items = torch.randn(300, 16, generator=gen), torch.randn(6000, 16, generator=gen)
     exclude = [list(range(u % 7)) for u in range(300)]
-    scores, index = topk_retrieval(users, items, k=10, chunk_size=256, user_chunk=128, exclude=exclude)
+    scores, index = topk_retrieval(users, items, k=10, chunk_size=256, user_chunk=128,
+                                   exclude=exclude)
     full = users @ items.T
     for u, banned in enumerate(exclude):
         full[u, banned] = float("-inf")
@@ -222,7 +227,8 @@ def test_next_item_dataset_and_collator():
     assert not set(batch["negatives"][1].tolist()) & {4, 5}
     everything = TwoTowerCollator(num_items=8, num_negatives=200, user_items=data.sequences)
     assert not set(everything([data[0]])["negatives"][0].tolist()) & {0, 1, 2, 3}
-    assert set(collate([data[0]] * 40)["negatives"].flatten().tolist()) & {2, 3}  # later items allowed
+    later = set(collate([data[0]] * 40)["negatives"].flatten().tolist())
+    assert later & {2, 3}  # items bought later are allowed
     with pytest.raises(CourseError, match="No training examples"):
         NextItemDataset([[1], [2]])
 
@@ -280,11 +286,16 @@ def test_knn_and_bprmf_beat_popularity_on_co_purchases():
     assert results["popularity"] < 0.3, results
     assert results["item-knn"] > 0.8, results
     assert results["bpr-mf"] > results["popularity"] + 0.3, results
-    table = evaluate_baselines(train, users, targets, n_items, k=5, models={
-        "popularity": PopularityRecommender(), "item-knn": ItemKNNRecommender(neighbors=20)})
+    fitted = {"popularity": PopularityRecommender().fit(train, num_items=n_items),
+              "item-knn": ItemKNNRecommender(neighbors=20).fit(train, num_items=n_items)}
+    table = evaluate_models(fitted, histories, targets, k=5, users=users, num_items=n_items)
     assert table["popularity"]["recall@5"] == pytest.approx(results["popularity"])
     assert table["item-knn"]["recall@5"] == pytest.approx(results["item-knn"])
     assert set(table["item-knn"]) == {"recall@5", "ndcg@5", "mrr", "coverage@5"}
+    defaults = evaluate_baselines(train, users, targets, n_items, k=5)
+    assert set(defaults) == {"popularity", "item_knn", "bpr_mf"}
+    assert defaults["popularity"]["recall@5"] == pytest.approx(results["popularity"])
+    assert set(fit_baselines(train, n_items, progress=False)) == set(defaults)
 
 
 def test_bprmf_needs_user_rows_for_other_histories():
@@ -320,34 +331,112 @@ def test_two_tower_shapes_and_normalisation(tiny_parts):
 
 def test_recency_weights_halve_per_half_life(tiny_parts):
     tower = make_tower(tiny_parts, half_life=2.0, learn_half_life=False)
-    weights = tower.recency_weights(torch.tensor([[True, True, True, False]]))
+    weights = tower.user_tower.recency_weights(torch.tensor([[True, True, True, False]]))
     assert weights[0].tolist() == pytest.approx([0.5, 2 ** -0.5, 1.0, 0.0])
     assert [n for n, _ in tower.named_parameters() if "half_life" in n] == []
+    assert tower.half_life == pytest.approx(2.0)
+    mask = torch.tensor([[True, True, False], [False, False, False]])
+    assert recency_weights(mask, 1.0).tolist() == [[0.5, 1.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+def test_recency_pool_by_hand():
+    vecs = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]],
+                         [[2.0, 2.0], [9.0, 9.0], [9.0, 9.0]],
+                         [[3.0, 3.0], [3.0, 3.0], [3.0, 3.0]]])
+    mask = torch.tensor([[True, True, False], [True, False, False], [False, False, False]])
+    pooled = recency_pool(vecs, mask, half_life=1.0)
+    # user 0: weights 0.5 (older) and 1 (latest): (0.5 * [1, 0] + [0, 1]) / 1.5; padding ignored
+    assert pooled[0].tolist() == pytest.approx([1 / 3, 2 / 3])
+    assert pooled[1].tolist() == pytest.approx([2.0, 2.0])  # one item: itself
+    assert pooled[2].tolist() == [0.0, 0.0]  # nothing bought: zeros, not NaN
+    long_memory = recency_pool(vecs, mask, half_life=1e6)
+    assert long_memory[0].tolist() == pytest.approx([0.5, 0.5], abs=1e-5)  # plain mean
+
+
+def test_user_tower_is_the_normalised_pooled_history_until_trained():
+    tower = UserTower(dim=2, half_life=1.0)
+    vecs = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    mask = torch.tensor([[True, True]])
+    expected = torch.nn.functional.normalize(torch.tensor([[1 / 3, 2 / 3]]), dim=-1)
+    assert torch.allclose(tower(vecs, mask), expected, atol=1e-6)
+    tower(vecs, mask).sum().backward()
+    assert tower.log_half_life.grad is not None  # the half-life learns
+    with pytest.raises(CourseArgumentError, match="half_life"):
+        UserTower(dim=4, half_life=0.0)
+
+
+def test_item_tower_needs_an_encoder_with_a_hidden_size():
+    with pytest.raises(CourseArgumentError, match=r"Linear\) has no config.hidden_size"):
+        ItemTower(torch.nn.Linear(2, 2), tokenizer=None, item_texts=["a sofa"])
+
+
+def test_two_tower_checks_that_the_towers_fit(tiny_parts):
+    from course.models import load_encoder
+
+    resolved, tokenizer = tiny_parts
+    items = ItemTower(load_encoder(resolved), tokenizer, item_texts(), projection_dim=8,
+                      progress=False)
+    assert TwoTower(items).dim == 8 and TwoTower(items).user_tower.mlp[0].in_features == 8
+    with pytest.raises(CourseArgumentError, match="UserTower"):
+        TwoTower(items, UserTower(dim=16))
+    with pytest.raises(CourseArgumentError, match="from_encoder"):  # the old signature
+        TwoTower(items.encoder, tokenizer, item_texts(), projection_dim=8)
+    built = TwoTower(items)
+    assert built.encoder is items.encoder and built.item_cache is items.item_cache
+    with pytest.raises(CourseArgumentError, match="empty"):
+        ItemTower(load_encoder(resolved), tokenizer, [])
+
+
+def test_two_tower_recommender_evaluates_like_the_baselines(tiny_parts):
+    sequences = next_cluster_sequences(60)
+    train, users, targets, histories = _warm_eval(sequences)
+    tower = make_tower(tiny_parts)
+    adapter = TwoTowerRecommender(tower, max_history=20).fit(train, num_items=N_ITEMS)
+    direct = two_tower_recommend(tower, histories, k=10)
+    assert np.array_equal(adapter.recommend(histories, k=10), direct)
+    scores = adapter.score_all(histories)
+    assert scores.shape == (len(histories), N_ITEMS)
+    seen = scores.copy()
+    for row, h in enumerate(histories):
+        seen[row, h] = -np.inf
+    assert np.array_equal(np.argsort(-seen, axis=1, kind="stable")[:, :3], direct[:, :3])
+    pop = PopularityRecommender().fit(train, num_items=N_ITEMS)
+    table = evaluate_models({"popularity": pop, "two_tower": adapter}, histories, targets,
+                            k=10, users=users, num_items=N_ITEMS)
+    assert table["two_tower"]["recall@10"] == pytest.approx(recall_at_k(direct, targets, 10))
+    cold = np.arange(0, N_ITEMS, 2)
+    among = adapter.recommend(histories, k=5, candidates=cold)
+    assert np.isin(among, cold).all()
+    with pytest.raises(CourseArgumentError, match="same catalog"):
+        adapter.fit(train, num_items=N_ITEMS + 1)
 
 
 def test_frozen_tower_trains_only_the_small_parts(tiny_parts):
     tower = make_tower(tiny_parts, freeze_encoder=True)
-    trainable = {n.split(".")[0] for n, p in tower.named_parameters() if p.requires_grad}
-    assert trainable == {"projection", "log_half_life", "user_mlp"}
+    trainable = {".".join(n.split(".")[:2]) for n, p in tower.named_parameters() if p.requires_grad}
+    assert trainable == {"item_tower.projection", "user_tower.log_half_life", "user_tower.mlp"}
     tower.train()
-    assert not tower.encoder.training
+    assert not tower.item_tower.encoder.training
     fresh = make_tower(tiny_parts, freeze_encoder=False).eval()  # eval: no dropout
-    assert torch.allclose(tower.item_vectors(), fresh.item_vectors(), atol=1e-5)  # cache == live encoder
-    reused = make_tower(tiny_parts, item_embeddings=tower.item_cache.clone())
-    assert torch.equal(reused.item_cache, tower.item_cache)
+    # the cache equals the live encoder
+    assert torch.allclose(tower.item_vectors(), fresh.item_vectors(), atol=1e-5)
+    cache = tower.item_tower.item_cache
+    reused = make_tower(tiny_parts, item_embeddings=cache.clone())
+    assert torch.equal(reused.item_tower.item_cache, cache)
     with pytest.raises(CourseError, match="item_embeddings must be"):
         make_tower(tiny_parts, item_embeddings=torch.zeros(3, 32))
 
 
 def test_fine_tuned_tower_updates_the_encoder(tiny_parts):
     tower = make_tower(tiny_parts, freeze_encoder=False)
-    before = tower.encoder.embeddings.word_embeddings.weight.detach().clone()
+    encoder = tower.item_tower.encoder
+    before = encoder.embeddings.word_embeddings.weight.detach().clone()
     collate = TwoTowerCollator(N_ITEMS, num_negatives=2)
     batch = collate([NextItemDataset(next_cluster_sequences(4))[i] for i in range(8)])
     loss = make_loss_fn("bpr")(tower, batch)
     loss.backward()
     torch.optim.SGD(tower.parameters(), lr=1.0).step()
-    assert not torch.equal(before, tower.encoder.embeddings.word_embeddings.weight)
+    assert not torch.equal(before, encoder.embeddings.word_embeddings.weight)
 
 
 def test_forward_matches_the_tower_methods(tiny_parts):
@@ -365,7 +454,8 @@ def test_forward_and_losses_without_sampled_negatives(tiny_parts):
     tower = make_tower(tiny_parts)
     data = NextItemDataset(next_cluster_sequences(6))
     batch = TwoTowerCollator(N_ITEMS, num_negatives=0)([data[i] for i in range(10)])
-    users, pos, neg = tower(batch["history_ids"], batch["history_mask"], batch["positive"], batch["negatives"])
+    users, pos, neg = tower(batch["history_ids"], batch["history_mask"], batch["positive"],
+                            batch["negatives"])
     assert neg.shape == (10, 0, tower.dim) and users.shape == pos.shape == (10, tower.dim)
     for kind in ("cosine", "softmax"):
         assert torch.isfinite(make_loss_fn(kind)(tower, batch))
@@ -382,37 +472,71 @@ def test_collator_draws_different_negatives_in_each_worker():
     first_worker, second_worker = batches[0::2], batches[1::2]  # workers take batches in turn
     assert not all(torch.equal(a, b) for a, b in zip(first_worker, second_worker, strict=True))
     torch.manual_seed(0)
-    again = [b["negatives"] for b in torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate,
-                                                                   num_workers=2)]
-    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))  # seeded: the same run repeats
+    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate, num_workers=2)
+    again = [b["negatives"] for b in loader]
+    # seeded: the same run repeats
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
 
 
 def test_two_tower_builder_and_query_tower(tiny_parts):
     tower = two_tower("tiny", item_texts(), projection_dim=8, freeze_encoder=False, progress=False)
     assert isinstance(tower, TwoTower) and tower.num_items == N_ITEMS and tower.dim == 8
     queries = tower.query_vectors(["red sofa", "lamp"])
-    assert queries.shape == (2, 8) and queries.requires_grad  # fine-tuned: gradients reach the encoder
+    # fine-tuned: gradients reach the encoder
+    assert queries.shape == (2, 8) and queries.requires_grad
     frozen = make_tower(tiny_parts)
-    assert not frozen.encoder.embeddings.word_embeddings.weight.requires_grad
+    assert not frozen.item_tower.encoder.embeddings.word_embeddings.weight.requires_grad
     with pytest.raises(CourseError, match="item_texts is empty"):
         two_tower("tiny", [])
 
 
-@pytest.mark.parametrize("kind", ["bpr", "cosine", "softmax", "sort"])
+@pytest.mark.parametrize("kind", ["bpr", "cosine", "softmax", "softmax_logq", "sort"])
 def test_loss_fns_give_finite_scalars_with_gradients(tiny_parts, kind):
     tower = make_tower(tiny_parts)
-    data = NextItemDataset(next_cluster_sequences(6))
+    sequences = next_cluster_sequences(6)
+    data = NextItemDataset(sequences)
     batch = TwoTowerCollator(N_ITEMS, num_negatives=3)([data[i] for i in range(10)])
-    loss = make_loss_fn(kind)(tower, batch)
+    loss = make_loss_fn(kind, log_q=item_log_q(sequences, N_ITEMS))(tower, batch)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    assert tower.user_mlp[2].weight.grad is not None
-    assert tower.user_mlp[2].weight.grad.abs().sum() > 0
+    last = tower.user_tower.mlp[2].weight.grad
+    assert last is not None and last.abs().sum() > 0
 
 
-def test_make_loss_fn_rejects_unknown_kind():
-    with pytest.raises(CourseError, match="Unknown loss kind"):
+def test_make_loss_fn_rejects_unknown_kind_and_missing_log_q():
+    with pytest.raises(CourseArgumentError, match="Unknown loss kind"):
         make_loss_fn("hinge-ish")
+    with pytest.raises(CourseArgumentError, match="log_q"):
+        make_loss_fn("softmax_logq")
+
+
+def test_item_log_q_is_the_log_share_of_training_positives():
+    log_q = item_log_q([[0, 1, 1], [2, 1], [3]], num_items=5)
+    # positives (every item after the first of a sequence): 1, 1, 1 -> item 1 has 3 of 3
+    assert torch.exp(log_q).tolist()[1] == pytest.approx(1.0)
+    log_q = item_log_q([[0, 1, 2], [0, 2]], num_items=4)
+    assert torch.exp(log_q).tolist() == pytest.approx([1 / 3, 1 / 3, 2 / 3, 1 / 3])  # unseen: min
+    with pytest.raises(CourseArgumentError, match="positives"):
+        item_log_q([[0], [1]], num_items=2)
+
+
+def test_softmax_logq_loss_matches_the_corrected_formula(tiny_parts):
+    tower = make_tower(tiny_parts)
+    sequences = next_cluster_sequences(6)
+    data = NextItemDataset(sequences)
+    batch = TwoTowerCollator(N_ITEMS, num_negatives=0)([data[i] for i in range(12)])
+    log_q = item_log_q(sequences, N_ITEMS)
+    with torch.no_grad():
+        users, pos, _ = tower(batch["history_ids"], batch["history_mask"], batch["positive"])
+        logits = users @ pos.T / 0.1 - log_q[batch["positive"]][None, :]
+        ids = batch["positive"]
+        logits = logits.masked_fill((ids[:, None] == ids[None, :]) & ~torch.eye(12, dtype=bool),
+                                    float("-inf"))
+        expected = torch.nn.functional.cross_entropy(logits, torch.arange(12))
+        got = make_loss_fn("softmax_logq", temperature=0.1, log_q=log_q)(tower, batch)
+        plain = make_loss_fn("softmax", temperature=0.1)(tower, batch)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert got.item() != pytest.approx(plain.item(), rel=1e-5)
 
 
 def _train_tower(tower, sequences, kind="bpr", steps=100, seed=0):
@@ -420,7 +544,8 @@ def _train_tower(tower, sequences, kind="bpr", steps=100, seed=0):
     torch.manual_seed(seed)
     data = NextItemDataset(sequences, max_history=5)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=32, shuffle=True, collate_fn=TwoTowerCollator(N_ITEMS, num_negatives=4, seed=seed)
+        data, batch_size=32, shuffle=True,
+        collate_fn=TwoTowerCollator(N_ITEMS, num_negatives=4, seed=seed),
     )
     loss_fn = make_loss_fn(kind, temperature=0.1)
     opt = torch.optim.Adam([p for p in tower.parameters() if p.requires_grad], lr=0.01)
@@ -468,7 +593,8 @@ def test_explain_recommendation_finds_nearest_history_items():
     vecs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7], [-1.0, 0.0], [0.9, 0.1]])
     explained = explain_recommendation(vecs, [1, 2, 3, 2], item_id=4, top=2)
     assert [i for i, _ in explained] == [2, 1]
-    assert explained[0][1] == pytest.approx(float(np.dot([0.7, 0.7], [0.9, 0.1]) / (0.7 * 2**0.5) / np.hypot(0.9, 0.1)))
+    cosine = np.dot([0.7, 0.7], [0.9, 0.1]) / (0.7 * 2**0.5) / np.hypot(0.9, 0.1)
+    assert explained[0][1] == pytest.approx(float(cosine))
     with pytest.raises(CourseError, match="empty"):
         explain_recommendation(vecs, [], item_id=0)
 

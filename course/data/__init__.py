@@ -8,15 +8,27 @@ Everything a lesson needs is importable from ``course.data``:
 * ``relevance_pairs(data, split)`` -> the same pair table for every relevance set;
 * ``split_queries`` and ``leave_last_out`` for splits without leakage;
 * ``to_dataset`` / ``to_dataset_dict`` with ``ClassLabel(names=LABELS)``;
+* ``LABELS`` (the three grades, in class order) and ``GAINS`` (their NDCG gains):
+  the one home of both;
 * ``available_datasets()`` and ``summary_main()`` (``course data summary``);
 """
 
-from course.data.common import FAMILIES, LABELS, PAIR_COLUMNS, SPLITS, CleaningReport, read_table
+from course.data.common import (
+    FAMILIES,
+    GAINS,
+    LABELS,
+    PAIR_COLUMNS,
+    SPLITS,
+    CleaningReport,
+    read_table,
+    resolve_duplicates,
+)
 from course.data.download import download_file, sha256_of
 from course.data.esci import DEFAULT_LABEL_MAP, EsciData, esci_label_map, load_esci
 from course.data.minishop import MiniShop, grade, make_minishop
 from course.data.retail import RetailData, clean_online_retail, load_online_retail
 from course.data.splits import (
+    check_no_leak,
     label_ids,
     leave_last_out,
     relevance_pairs,
@@ -30,12 +42,13 @@ from course.data.summary import (
     summary_main,
     text_length_stats,
 )
-from course.data.wands import WandsData, load_wands, resolve_duplicates
+from course.data.wands import WandsData, load_wands
 
 __all__ = [
-    "DEFAULT_LABEL_MAP", "FAMILIES", "LABELS", "PAIR_COLUMNS", "SPLITS", "CleaningReport",
+    "DEFAULT_LABEL_MAP", "FAMILIES", "GAINS", "LABELS", "PAIR_COLUMNS", "SPLITS", "CleaningReport",
     "EsciData", "MiniShop", "RetailData", "WandsData", "available_datasets",
-    "clean_online_retail", "download_file", "esci_label_map", "grade", "label_distribution",
+    "check_no_leak", "clean_online_retail", "download_file", "esci_label_map", "grade",
+    "label_distribution",
     "label_ids", "leave_last_out", "load_esci", "load_online_retail", "load_wands",
     "make_minishop", "read_table", "relevance_pairs", "resolve_duplicates", "sha256_of",
     "split_queries", "summary_main", "text_length_stats", "to_dataset", "to_dataset_dict",

@@ -92,7 +92,8 @@ def _fetch(url: str, out, timeout: float, progress: bool, label: str):
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed URLs
             length = response.headers.get("Content-Length")
             expected = int(length) if length else None
-            with tqdm(total=expected, unit="B", unit_scale=True, desc=label, disable=not progress) as bar:
+            with tqdm(total=expected, unit="B", unit_scale=True, desc=label,
+                      disable=not progress) as bar:
                 while block := response.read(1 << 16):
                     out.write(block)
                     digest.update(block)

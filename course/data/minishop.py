@@ -11,14 +11,16 @@ which no training query and no product text contains.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from course.data import vocab
 from course.data.common import FAMILIES, LABELS
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError
 
 ATTRIBUTES = ("size", "colour", "style", "material")  # natural word order before the type
 ATTRIBUTE_WEIGHTS = {"colour": 0.4, "material": 0.25, "style": 0.25, "size": 0.1}
@@ -39,8 +41,9 @@ class MiniShop:
 
     def __repr__(self) -> str:
         return (
-            f"MiniShop(seed={self.seed}, products={len(self.products)}, queries={len(self.queries)}, "
-            f"labels={len(self.labels)}, users={len(self.users)}, purchases={len(self.purchases)})"
+            f"MiniShop(seed={self.seed}, products={len(self.products)}, "
+            f"queries={len(self.queries)}, labels={len(self.labels)}, users={len(self.users)}, "
+            f"purchases={len(self.purchases)})"
         )
 
 
@@ -65,21 +68,26 @@ def make_minishop(
         test_fraction: share of queries in the test split.
     """
     if n_products < 60 or n_queries < 3 or n_users < 1:
-        raise CourseDataError(
+        raise CourseArgumentError(
             "make_minishop needs n_products >= 60, n_queries >= 3 and n_users >= 1; "
             f"got {n_products}, {n_queries}, {n_users}. Use larger sizes."
         )
     if not 0.0 <= label_noise < 1.0:
-        raise CourseDataError(f"label_noise must be in [0, 1); got {label_noise}.")
+        raise CourseArgumentError(f"label_noise must be in [0, 1); got {label_noise}.")
     rng = np.random.default_rng(seed)
     products = make_products(rng, n_products)
-    queries, labels = make_queries(rng, products, n_queries, label_noise, valid_fraction, test_fraction)
+    queries, labels = make_queries(
+        rng, products, n_queries, label_noise, valid_fraction, test_fraction
+    )
     users = make_users(rng, n_users)
     purchases = make_purchases(rng, products, users)
     return MiniShop(products, queries, labels, purchases, users, seed)
 
 
-def _pick(rng: np.random.Generator, options: list) -> object:
+_T = TypeVar("_T")
+
+
+def _pick(rng: np.random.Generator, options: Sequence[_T]) -> _T:
     return options[int(rng.integers(len(options)))]
 
 
@@ -256,7 +264,7 @@ def make_queries(
             if text not in seen:
                 break
         else:  # pragma: no cover - only with absurdly many queries
-            raise CourseDataError(f"Could not make {n_queries} distinct queries; use fewer.")
+            raise CourseArgumentError(f"Could not make {n_queries} distinct queries; use fewer.")
         seen[text] = split
         query_rows.append({
             "query_id": query_id, "query": text, "family": family, "split": split,
@@ -305,47 +313,92 @@ def _candidates(rng, query_id, attrs, columns, product_ids, noise: float) -> dic
     }
 
 
+# Shoppers (lesson 04's purchases). A shopper furnishes rooms in one style and a
+# two-colour palette: every product is weighted by how well it fits their taste
+# (multipliers below) times a flattened popularity, and most purchases continue a
+# "project": the next product is a complement of the previous one (sofa -> cushion).
+# Some styles and colours are more common than others, so best sellers share attributes
+# a text model can read; the per-product popularity (hidden from text) is mild.
+TASTE_MULTIPLIERS = {"style": 10.0, "colour": 8.0, "colour_2": 4.0, "material": 2.0, "price": 1.5}
+POPULARITY_EXPONENT = 0.3  # applied to the products' Zipf-like popularity (exponent 0.9)
+COMPLEMENT_PROBABILITY = 0.8  # chance that the next purchase continues the project
+STYLE_SHARES = {"modern": 0.28, "scandinavian": 0.22, "minimalist": 0.16, "rustic": 0.14,
+                "industrial": 0.11, "vintage": 0.09}
+COLOUR_SHARES = {"grey": 0.18, "white": 0.15, "beige": 0.13, "black": 0.11, "blue": 0.1,
+                 "green": 0.09, "brown": 0.08, "pink": 0.06, "yellow": 0.05, "red": 0.05}
+
+
 def make_users(rng: np.random.Generator, n_users: int) -> pd.DataFrame:
-    """Shoppers with latent tastes: a style, a colour, a price band and an activity level."""
+    """Shoppers with latent tastes: a style, a two-colour palette, a material, a price band.
+
+    Styles and colours are drawn with :data:`STYLE_SHARES` and :data:`COLOUR_SHARES`;
+    ``n_purchases`` (5-30, median about 10) is how many distinct products each one buys.
+    """
+    colours = np.asarray(list(COLOUR_SHARES), dtype=object)
+    shares = np.asarray(list(COLOUR_SHARES.values()))
+    palette = np.stack([rng.choice(len(colours), 2, replace=False, p=shares)
+                        for _ in range(n_users)]).reshape(n_users, 2)
     return pd.DataFrame({
         "user_id": np.arange(n_users),
-        "taste_style": rng.choice(list(vocab.STYLES), n_users),
-        "taste_colour": rng.choice(list(vocab.COLOURS), n_users),
+        "taste_style": rng.choice(list(STYLE_SHARES), n_users, p=list(STYLE_SHARES.values())),
+        "taste_colour": colours[palette[:, 0]],
+        "taste_colour_2": colours[palette[:, 1]],
+        "taste_material": rng.choice(list(vocab.MATERIALS), n_users),
         "taste_price_band": rng.integers(0, 3, n_users),
         "n_purchases": np.clip(4 + rng.geometric(1 / 9, n_users), 5, 30),
     })
 
 
-def make_purchases(rng: np.random.Generator, products: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
-    """Timestamped purchase sequences: taste, popularity skew and complements."""
-    types = np.asarray(products["product_type"].to_numpy(), dtype=object)
-    styles = np.asarray(products["style"].to_numpy(), dtype=object)
-    colours = np.asarray(products["colour"].to_numpy(), dtype=object)
-    bands = products["price_band"].to_numpy()
-    popularity = products["popularity"].to_numpy()
-    complement_mask = {t: np.isin(types, c).astype(float) for t, c in vocab.COMPLEMENTS.items()}
+def _taste_weights(products: dict[str, np.ndarray], user, base: np.ndarray) -> np.ndarray:
+    """Each product's purchase weight for one shopper: ``base`` times the taste multipliers."""
+    m = TASTE_MULTIPLIERS
+    weights = base * np.where(products["style"] == user.taste_style, m["style"], 1.0)
+    weights *= np.where(products["colour"] == user.taste_colour, m["colour"],
+                        np.where(products["colour"] == user.taste_colour_2, m["colour_2"], 1.0))
+    weights *= np.where(products["material"] == user.taste_material, m["material"], 1.0)
+    return weights * np.where(products["price_band"] == user.taste_price_band, m["price"], 1.0)
+
+
+def _draw(rng: np.random.Generator, weights: np.ndarray) -> int:
+    cumulative = np.cumsum(weights)
+    item = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    return min(item, len(weights) - 1)
+
+
+def make_purchases(rng: np.random.Generator, products: pd.DataFrame,
+                   users: pd.DataFrame) -> pd.DataFrame:
+    """Timestamped purchase sequences: tastes, projects of complements, popularity skew.
+
+    A project's purchases are hours to days apart; a new project starts weeks later.
+    No shopper buys a product twice.
+    """
+    columns = {c: np.asarray(products[c].to_numpy(), dtype=object)
+               for c in ("product_type", "style", "colour", "material")}
+    columns["price_band"] = products["price_band"].to_numpy()
+    types = columns["product_type"]
+    base = products["popularity"].to_numpy() ** POPULARITY_EXPONENT
+    complement_mask = {t: np.isin(types, c) for t, c in vocab.COMPLEMENTS.items()}
     user_ids, items, seconds = [], [], []
     for user in users.itertuples(index=False):
-        weights = popularity * np.where(styles == user.taste_style, 4.0, 1.0)
-        weights *= np.where(colours == user.taste_colour, 3.0, 1.0)
-        weights *= np.where(bands == user.taste_price_band, 2.5, 1.0)
+        weights = _taste_weights(columns, user, base)
         when = float(rng.uniform(0, 200 * 86400))
         previous = None
         for _ in range(int(user.n_purchases)):
             current = weights
-            if previous is not None and rng.random() < 0.45:
-                current = weights * complement_mask[types[previous]]
+            continues = previous is not None and rng.random() < COMPLEMENT_PROBABILITY
+            if continues:
+                current = np.where(complement_mask[str(types[previous])], weights, 0.0)
                 if current.sum() <= 0:
-                    current = weights
-            cumulative = np.cumsum(current)
-            item = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-            item = min(item, len(current) - 1)
+                    current, continues = weights, False
+            item = _draw(rng, current)
             weights = weights.copy()
             weights[item] = 0.0  # no product is bought twice by one user
+            if previous is not None:
+                gap = rng.exponential(2 * 86400) if continues else rng.exponential(20 * 86400)
+                when += 3600 + float(gap)
             user_ids.append(user.user_id)
             items.append(item)
             seconds.append(int(when))
-            when += 3600 + float(rng.exponential(6 * 86400))
             previous = item
     purchases = pd.DataFrame({
         "user_id": user_ids,

@@ -12,6 +12,10 @@ that drops it, so the counts add up (see :class:`CleaningReport`):
 7. non-product StockCode (postage, carriage, manual, bank charges, fees);
 8. exact duplicate rows.
 
+Quantity and UnitPrice must be finite numbers: ``inf``, ``-inf``, ``nan`` or an
+empty cell is an error that names the line and shows the cell as the file has it.
+A load that keeps no row is an error with the count of every rule.
+
 Then descriptions are trimmed, and each StockCode gets one canonical text: its
 most frequent description (ties: the alphabetically first). Sequences list each
 customer's distinct items in the order of first purchase.
@@ -26,14 +30,17 @@ import numpy as np
 import pandas as pd
 
 from course import config
-from course.data.common import CleaningReport, read_table, resolve_root
+from course.data.common import CleaningReport, raise_if_empty, read_records, resolve_root
 from course.data.download import sha256_of
+from course.data.records import RowSource, first_bad_row, table_rows
 from course.errors import CourseDataError
 
 COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
            "CustomerID", "Country"]
-NON_PRODUCT_CODES = {"POST", "DOT", "C2", "M", "m", "BANK CHARGES", "AMAZONFEE", "D", "S", "B", "CRUK"}
-FILE_NAMES = ("online_retail.csv.gz", "online_retail.csv", "Online Retail.xlsx", "online_retail.xlsx")
+NON_PRODUCT_CODES = {"POST", "DOT", "C2", "M", "m", "BANK CHARGES", "AMAZONFEE", "D", "S", "B",
+                     "CRUK"}
+FILE_NAMES = ("online_retail.csv.gz", "online_retail.csv", "Online Retail.xlsx",
+              "online_retail.xlsx")
 HOW_TO_GET = (
     "Get it from the UCI repository (https://archive.ics.uci.edu/dataset/352/online+retail, "
     "'Online Retail.xlsx') or the R package onlineretail (csv), put it in "
@@ -70,11 +77,12 @@ def find_online_retail(root: str | Path | None = None, path: str | Path | None =
         if (folder / name).is_file():
             return folder / name
     raise CourseDataError(
-        f"No Online Retail file found (root={root}, COURSE_DATA_DIR={config.data_dir()}). {HOW_TO_GET}"
+        f"No Online Retail file found (root={root}, COURSE_DATA_DIR={config.data_dir()}). "
+        f"{HOW_TO_GET}"
     )
 
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: non-finite numbers rejected; older caches are parsed again
 
 
 def read_online_retail(path: str | Path, cache: bool = True) -> pd.DataFrame:
@@ -103,26 +111,31 @@ def read_online_retail(path: str | Path, cache: bool = True) -> pd.DataFrame:
 
 def _parse(path: Path) -> pd.DataFrame:
     if path.suffix == ".xlsx":
-        raw = _read_xlsx(path)
+        raw, rows = _read_xlsx(path)
     else:
-        raw = read_table(path, ",", COLUMNS, dtype={c: str for c in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country", "InvoiceDate")})
+        text_columns = ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country",
+                        "InvoiceDate")
+        raw, rows = read_records(path, ",", COLUMNS, dtype={c: str for c in text_columns})
     raw = raw[COLUMNS].copy()
     for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
         raw[column] = raw[column].astype("string")
     raw["CustomerID"] = raw["CustomerID"].str.strip().str.replace(r"\.0$", "", regex=True)
     raw["StockCode"] = raw["StockCode"].str.strip()
     raw["InvoiceNo"] = raw["InvoiceNo"].str.strip()
-    raw["Quantity"] = _numbers(raw["Quantity"], path, "Quantity")
-    raw["UnitPrice"] = _numbers(raw["UnitPrice"], path, "UnitPrice")
-    raw["InvoiceDate"] = _dates(raw["InvoiceDate"], path)
+    raw["Quantity"] = _numbers(raw["Quantity"], rows, "Quantity")
+    raw["UnitPrice"] = _numbers(raw["UnitPrice"], rows, "UnitPrice")
+    raw["InvoiceDate"] = _dates(raw["InvoiceDate"], rows)
     return raw
 
 
-def _read_xlsx(path: Path) -> pd.DataFrame:
+def _read_xlsx(path: Path) -> tuple[pd.DataFrame, RowSource]:
     try:
-        raw = pd.read_excel(path, engine="openpyxl", dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
+        raw = pd.read_excel(path, engine="openpyxl",
+                            dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
-        raise CourseDataError(f"File {path} is not a readable xlsx workbook ({exc}). Download it again.") from exc
+        raise CourseDataError(
+            f"File {path} is not a readable xlsx workbook ({exc}). Download it again."
+        ) from exc
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise CourseDataError(
@@ -132,50 +145,48 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     raw["InvoiceDate"] = pd.to_datetime(raw["InvoiceDate"]).dt.strftime("%Y-%m-%d %H:%M:%S")
     for column in ("Description", "Country", "InvoiceNo", "StockCode", "CustomerID"):
         raw[column] = raw[column].astype("string")
-    return raw
+    return raw, table_rows(path, first_row=2)  # row 1 of the sheet is the header
 
 
-def _numbers(values: pd.Series, path: Path, column: str) -> pd.Series:
+def _numbers(values: pd.Series, rows: RowSource, column: str) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna()
-    if bad.any():
-        position = int(bad.to_numpy().argmax())
-        raise CourseDataError(
-            f"File {path}, line {position + 2}: column {column!r} holds {values.iloc[position]!r}, "
-            "not a number. Fix that line or use the original file."
-        )
+    bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
+    first_bad_row(bad, rows, column, "holds {cell}, not a finite number",
+                  "Fix that line or use the original file.", values)
     return numbers
 
 
-def _dates(values: pd.Series, path: Path) -> pd.Series:
+def _dates(values: pd.Series, rows: RowSource) -> pd.Series:
     dates = pd.to_datetime(values, format="%Y-%m-%d %H:%M:%S", errors="coerce")
     if dates.isna().any():  # other layouts, e.g. 12/1/2010 8:26
         retry = pd.to_datetime(values[dates.isna()], format="mixed", errors="coerce")
         dates = dates.fillna(retry)
-    bad = dates.isna()
-    if bad.any():
-        position = int(bad.to_numpy().argmax())
-        raise CourseDataError(
-            f"File {path}, line {position + 2}: column 'InvoiceDate' holds "
-            f"{values.iloc[position]!r}, not a date like 2010-12-01 08:26:00. Fix that line."
-        )
+    first_bad_row(dates.isna(), rows, "InvoiceDate",
+                  "holds {cell}, not a date like 2010-12-01 08:26:00", "Fix that line.", values)
     return dates
 
 
-def clean_online_retail(raw: pd.DataFrame, source: str = "online_retail", drop_non_products: bool = True) -> tuple[pd.DataFrame, CleaningReport]:
+def clean_online_retail(
+    raw: pd.DataFrame, source: str = "online_retail", drop_non_products: bool = True
+) -> tuple[pd.DataFrame, CleaningReport]:
     """Apply the cleaning rules in order; return the clean rows and the report."""
     report = CleaningReport(source, rows_in=len(raw))
     frame = raw
     rules = [
-        ("missing CustomerID", lambda f: f["CustomerID"].isna() | (f["CustomerID"].fillna("") == "")),
-        ("cancellation (InvoiceNo starts with C)", lambda f: f["InvoiceNo"].fillna("").str.startswith("C")),
-        ("adjustment (InvoiceNo starts with A)", lambda f: f["InvoiceNo"].fillna("").str.startswith("A")),
+        ("missing CustomerID",
+         lambda f: f["CustomerID"].isna() | (f["CustomerID"].fillna("") == "")),
+        ("cancellation (InvoiceNo starts with C)",
+         lambda f: f["InvoiceNo"].fillna("").str.startswith("C")),
+        ("adjustment (InvoiceNo starts with A)",
+         lambda f: f["InvoiceNo"].fillna("").str.startswith("A")),
         ("quantity <= 0", lambda f: f["Quantity"] <= 0),
         ("unit price <= 0", lambda f: f["UnitPrice"] <= 0),
-        ("missing Description", lambda f: f["Description"].isna() | (f["Description"].fillna("").str.strip() == "")),
+        ("missing Description",
+         lambda f: f["Description"].isna() | (f["Description"].fillna("").str.strip() == "")),
     ]
     if drop_non_products:
-        rules.append(("non-product StockCode (postage, fees, manual)", lambda f: f["StockCode"].isin(NON_PRODUCT_CODES)))
+        rules.append(("non-product StockCode (postage, fees, manual)",
+                      lambda f: f["StockCode"].isin(NON_PRODUCT_CODES)))
     alive = pd.Series(True, index=frame.index)
     for name, rule in rules:
         drop = rule(frame).fillna(False).astype(bool) & alive
@@ -185,9 +196,11 @@ def clean_online_retail(raw: pd.DataFrame, source: str = "online_retail", drop_n
     duplicate = frame.duplicated(keep="first").to_numpy()
     report.add("exact duplicate row", int(duplicate.sum()))
     frame = frame[~duplicate]
+    raise_if_empty(report)
     frame = frame.copy()
     trimmed = frame["Description"].str.replace(r"\s+", " ", regex=True).str.strip()
-    report.add("Description white space trimmed", int((trimmed != frame["Description"]).sum()), kind="fix")
+    report.add("Description white space trimmed", int((trimmed != frame["Description"]).sum()),
+               kind="fix")
     frame["Description"] = trimmed
     frame["Revenue"] = frame["Quantity"] * frame["UnitPrice"]
     return frame.reset_index(drop=True), report
@@ -212,7 +225,8 @@ def make_sequences(interactions: pd.DataFrame) -> pd.Series:
     users, items = users[order], items[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     chunks = np.split(items, starts[1:])
-    return pd.Series([list(c) for c in chunks], index=pd.Index(users[starts], name="user_id"), name="items")
+    index = pd.Index(users[starts], name="user_id")
+    return pd.Series([list(c) for c in chunks], index=index, name="items")
 
 
 def load_online_retail(
@@ -241,7 +255,8 @@ def load_online_retail(
     interactions = (
         transactions.sort_values(["CustomerID", "InvoiceDate", "InvoiceNo"], kind="stable")
         .drop_duplicates(["CustomerID", "StockCode"], keep="first")
-        .rename(columns={"CustomerID": "user_id", "StockCode": "product_id", "InvoiceDate": "timestamp",
+        .rename(columns={"CustomerID": "user_id", "StockCode": "product_id",
+                         "InvoiceDate": "timestamp",
                          "Quantity": "quantity", "UnitPrice": "price"})
         [["user_id", "product_id", "timestamp", "quantity", "price"]]
         .reset_index(drop=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from course.data.common import LABELS, PAIR_COLUMNS, SPLITS
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 def split_queries(
@@ -20,7 +20,8 @@ def split_queries(
     """Assign every query to train/valid/test, so that no query is in two splits.
 
     Queries are grouped by their normalised text (lower case, single spaces), so
-    two ids with the same text land in the same split.
+    two ids with the same text land in the same split. Before returning, the split
+    is checked: a query text or a ``query_id`` in two splits raises (leakage).
 
     Args:
         queries: one row per query, with ``query_col``.
@@ -28,22 +29,30 @@ def split_queries(
         test: share of query texts for test.
         seed: random seed (the assignment is deterministic).
         query_col: the column with the query text.
-        keep_existing: keep a ``split`` column that is already there; only
-            rows whose split is missing are assigned.
+        keep_existing: keep a ``split`` column that is already there; a row whose
+            split is missing takes the split of the same text where one is set,
+            else a random one.
 
     Returns:
         A copy of ``queries`` with a ``split`` column.
+
+    Raises:
+        CourseArgumentError: ``query_col`` is missing or the shares are not valid.
+        CourseDataError: a query text or ``query_id`` would be in two splits.
     """
     if query_col not in queries.columns:
-        raise CourseDataError(
+        raise CourseArgumentError(
             f"split_queries needs a {query_col!r} column; found {list(queries.columns)}."
         )
     if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
-        raise CourseDataError(f"valid ({valid}) and test ({test}) must be shares that sum below 1.")
+        raise CourseArgumentError(
+            f"valid ({valid}) and test ({test}) must be shares that sum below 1."
+        )
     out = queries.copy()
-    if keep_existing and "split" in out.columns and out["split"].notna().all():
-        return out
     key = out[query_col].astype(str).str.lower().str.split().str.join(" ")
+    if keep_existing and "split" in out.columns and out["split"].notna().all():
+        check_no_leak(out, key)
+        return out
     texts = np.array(sorted(key.unique()))
     order = np.random.default_rng(seed).permutation(len(texts))
     n_test = int(round(len(texts) * test))
@@ -53,10 +62,44 @@ def split_queries(
     assignment[order[n_test:n_test + n_valid]] = "valid"
     split = key.map(dict(zip(texts, assignment, strict=True)))
     if keep_existing and "split" in out.columns:
-        out["split"] = out["split"].fillna(split)
+        check_no_leak(out[out["split"].notna()], key[out["split"].notna()])
+        same_text = key.map(out.groupby(key)["split"].first())  # first set split of the text
+        out["split"] = out["split"].fillna(same_text).fillna(split)
     else:
         out["split"] = split
+    check_no_leak(out, key)
     return out
+
+
+def check_no_leak(queries: pd.DataFrame, key: pd.Series | None = None) -> None:
+    """Raise when a query (its normalised text ``key``, or its ``query_id``) is in two splits.
+
+    Raises:
+        CourseDataError: names the query and its splits.
+    """
+    if key is None:
+        key = queries["query"].astype(str).str.lower().str.split().str.join(" ")
+    checks = [("query text", key)]
+    if "query_id" in queries.columns:
+        checks.append(("query_id", queries["query_id"]))
+    split_codes, split_names = pd.factorize(queries["split"])
+    for what, values in checks:
+        codes, _ = pd.factorize(values)
+        pairs = np.unique(codes.astype(np.int64) * (len(split_names) + 1) + split_codes)
+        if len(pairs) == len(np.unique(codes)):  # one split per value: no leak
+            continue
+        per_value = queries["split"].groupby(values.to_numpy()).nunique()
+        leaking = per_value[per_value > 1]
+        if len(leaking):
+            value = leaking.index[0]
+            value = value.item() if isinstance(value, np.generic) else value
+            splits = sorted(queries["split"][(values == value).to_numpy()].dropna().unique())
+            splits = [str(s) for s in splits]
+            raise CourseDataError(
+                f"The {what} {value!r} is in the splits {splits}: its pairs would leak from "
+                f"training into evaluation ({len(leaking)} such {what}s). Give each query one "
+                "id and one split (for an existing split column, make it agree per query)."
+            )
 
 
 def leave_last_out(
@@ -77,7 +120,7 @@ def leave_last_out(
     """
     missing = [c for c in (user_col, item_col, time_col) if c not in purchases.columns]
     if missing:
-        raise CourseDataError(
+        raise CourseArgumentError(
             f"leave_last_out needs the columns {missing}; found {list(purchases.columns)}. "
             "Pass user_col/item_col/time_col to name them."
         )
@@ -91,7 +134,8 @@ def leave_last_out(
     test_mask = eligible & (position_from_end == 0)
     valid_mask = eligible & (position_from_end == 1)
     train_mask = ~(test_mask | valid_mask)
-    parts = [ordered[m].drop(columns="_order").reset_index(drop=True) for m in (train_mask, valid_mask, test_mask)]
+    parts = [ordered[m].drop(columns="_order").reset_index(drop=True)
+             for m in (train_mask, valid_mask, test_mask)]
     return parts[0], parts[1], parts[2]
 
 
@@ -109,7 +153,7 @@ def relevance_pairs(data, split: str | None = None) -> pd.DataFrame:
     pairs = _pairs_of(data)
     if split is not None:
         if split not in SPLITS:
-            raise CourseDataError(f"Unknown split {split!r}; use one of {SPLITS} or None.")
+            raise CourseArgumentError(f"Unknown split {split!r}; use one of {SPLITS} or None.")
         pairs = pairs[pairs["split"] == split]
     return pairs.reset_index(drop=True)
 
@@ -129,8 +173,9 @@ def _pairs_of(data) -> pd.DataFrame:
         )
     if pairs["product_text"].isna().any():
         raise CourseDataError(
-            f"{type(data).__name__}: {int(pairs['product_text'].isna().sum())} pairs have no product "
-            "text. Load the products (WANDS: product.csv) before asking for relevance pairs."
+            f"{type(data).__name__}: {int(pairs['product_text'].isna().sum())} pairs have no "
+            "product text. Load the products (WANDS: product.csv) before asking for relevance "
+            "pairs."
         )
     return pairs[PAIR_COLUMNS]
 
@@ -153,7 +198,9 @@ def to_dataset(df: pd.DataFrame):
     import datasets
 
     if "label" not in df.columns:
-        raise CourseDataError(f"to_dataset needs a 'label' column; found {list(df.columns)}.")
+        raise CourseArgumentError(
+            f"to_dataset needs a 'label' column; found {list(df.columns)}."
+        )
     frame = df.reset_index(drop=True).copy()
     frame["label"] = label_ids(frame["label"])
     for column in frame.columns:
@@ -168,7 +215,9 @@ def to_dataset_dict(df: pd.DataFrame, split_col: str = "split"):
     import datasets
 
     if split_col not in df.columns:
-        raise CourseDataError(f"to_dataset_dict needs a {split_col!r} column; found {list(df.columns)}.")
+        raise CourseArgumentError(
+            f"to_dataset_dict needs a {split_col!r} column; found {list(df.columns)}."
+        )
     present = list(df[split_col].unique())
     order = [s for s in SPLITS if s in present] + sorted(s for s in present if s not in SPLITS)
     return datasets.DatasetDict({s: to_dataset(df[df[split_col] == s]) for s in order})

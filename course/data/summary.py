@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,44 +11,72 @@ import pandas as pd
 
 from course import config
 from course.data import esci, retail, wands
-from course.data.common import LABELS
+from course.data.common import LABELS, data_dir_problem
 from course.data.minishop import make_minishop
 from course.data.splits import relevance_pairs
 from course.errors import CourseDataError
 
 
 def available_datasets(root: str | Path | None = None) -> dict[str, dict]:
-    """Which data sets are present, where, and how to get the missing ones.
+    """Which data sets are present, where, and exactly which files are missing.
+
+    A ``COURSE_DATA_DIR`` that is missing or not a folder is not an error here: it
+    is reported with a warning, and its data sets count as missing.
 
     Returns:
         ``{name: {"available": bool, "where": str | None, "missing": [...], "how": str}}``
         for ``minishop``, ``wands``, ``esci`` and ``online_retail``.
     """
+    problem = data_dir_problem() if root is None else None
+    if problem:
+        warnings.warn(problem, stacklevel=2)
     found: dict[str, dict] = {
         "minishop": {"available": True, "where": "generated in memory (course.data.make_minishop)",
                      "missing": [], "how": ""},
     }
-    wands_missing, wands_where = [], None
-    for name in wands.WANDS_FILES:
-        path = _local_wands(name, root)
-        if path is None:
-            wands_missing.append(name)
-        elif wands_where is None:
-            wands_where = str(path.parent)
-    found["wands"] = {
-        "available": "label.csv" not in wands_missing and "query.csv" not in wands_missing,
-        "where": wands_where, "missing": wands_missing, "how": wands.HOW_TO_GET,
-    }
-    source = esci.find_esci(root)
-    found["esci"] = {"available": source is not None, "where": str(source) if source else None,
-                     "missing": [] if source else [esci.EXAMPLES, esci.PRODUCTS], "how": esci.HOW_TO_GET}
-    try:
-        path = retail.find_online_retail(root)
-        found["online_retail"] = {"available": True, "where": str(path), "missing": [], "how": retail.HOW_TO_GET}
-    except CourseDataError:
-        found["online_retail"] = {"available": False, "where": None, "missing": [retail.FILE_NAMES[0]],
-                                  "how": retail.HOW_TO_GET}
+    found["wands"] = _wands_status(root, problem)
+    found["esci"] = _esci_status(root, problem)
+    found["online_retail"] = _retail_status(root, problem)
     return found
+
+
+def _how(how: str, problem: str | None) -> str:
+    return f"{problem} {how}" if problem else how
+
+
+def _wands_status(root, problem: str | None) -> dict:
+    missing, where = [], None
+    for name in wands.WANDS_FILES:
+        path = None if problem else _local_wands(name, root)
+        if path is None:
+            missing.append(name)
+        elif where is None:
+            where = str(path.parent)
+    available = "label.csv" not in missing and "query.csv" not in missing
+    return {"available": available, "where": where, "missing": missing,
+            "how": _how(wands.HOW_TO_GET, problem)}
+
+
+def _esci_status(root, problem: str | None) -> dict:
+    source = None if problem else esci.find_esci(root)
+    missing = [esci.EXAMPLES, esci.PRODUCTS]
+    if source is not None:
+        pair = source.with_name(esci.PRODUCTS)
+        missing = [] if source.suffix != ".parquet" or pair.is_file() else [esci.PRODUCTS]
+    return {"available": source is not None and not missing,
+            "where": str(source) if source else None, "missing": missing,
+            "how": _how(esci.HOW_TO_GET, problem)}
+
+
+def _retail_status(root, problem: str | None) -> dict:
+    how = _how(retail.HOW_TO_GET, problem)
+    try:
+        if problem:
+            raise CourseDataError(problem)
+        path = retail.find_online_retail(root)
+    except CourseDataError:
+        return {"available": False, "where": None, "missing": [retail.FILE_NAMES[0]], "how": how}
+    return {"available": True, "where": str(path), "missing": [], "how": how}
 
 
 def _local_wands(name: str, root) -> Path | None:
@@ -97,7 +126,8 @@ def summarise_minishop(tokenizer, sample: int, seed: int = 0) -> None:
     shop = make_minishop(seed)
     pairs = relevance_pairs(shop)
     _section(f"mini-shop (generated, seed {seed})")
-    print(f"products {len(shop.products):,}  queries {len(shop.queries):,}  labelled pairs {len(pairs):,}  "
+    print(f"products {len(shop.products):,}  queries {len(shop.queries):,}  "
+          f"labelled pairs {len(pairs):,}  "
           f"users {len(shop.users):,}  purchases {len(shop.purchases):,}")
     print(pd.crosstab(shop.queries["split"], shop.queries["family"]).to_string())
     print(label_distribution(pairs["label"]).to_string())
@@ -111,7 +141,8 @@ def summarise_wands(root, tokenizer, sample: int, has_products: bool) -> None:
     _section(f"WANDS ({data.folder})")
     print(f"queries {len(data.queries):,}  labelled pairs {len(data.labels):,}  "
           f"products {len(data.products):,}" if data.products is not None else
-          f"queries {len(data.queries):,}  labelled pairs {len(data.labels):,}  products: product.csv missing")
+          f"queries {len(data.queries):,}  labelled pairs {len(data.labels):,}  "
+          "products: product.csv missing")
     print(label_distribution(data.labels["label"]).to_string())
     print(data.report)
     _lengths("query", data.queries["query"], tokenizer, sample)
@@ -138,7 +169,8 @@ def summarise_online_retail(root, tokenizer, sample: int) -> None:
     lengths = data.sequences.map(len)
     print(f"customers {len(data.sequences):,}  items {len(data.items):,}  "
           f"interactions {len(data.interactions):,}  transactions {len(data.transactions):,}")
-    print(f"sequence length: median {float(lengths.median()):.0f}  mean {float(lengths.mean()):.1f}  "
+    print(f"sequence length: median {float(lengths.median()):.0f}  "
+          f"mean {float(lengths.mean()):.1f}  "
           f"max {int(lengths.max())}  customers with < 3 items {int((lengths < 3).sum()):,}")
     print(data.report)
     _lengths("item text", data.items["text"], tokenizer, sample)
@@ -147,10 +179,14 @@ def summarise_online_retail(root, tokenizer, sample: int) -> None:
 def summary_main(argv: list[str] | None = None) -> int:
     """``course data summary``: print a summary of every available data set. Returns 0."""
     parser = argparse.ArgumentParser(prog="course data summary", description=summary_main.__doc__)
-    parser.add_argument("--data-dir", help="folder with the real data sets (default: COURSE_DATA_DIR)")
-    parser.add_argument("--no-tokens", action="store_true", help="skip MiniLM token counts (faster)")
-    parser.add_argument("--sample", type=int, default=2000, help="texts measured per set (default 2000)")
-    parser.add_argument("--skip-minishop", action="store_true", help="do not summarise the mini-shop")
+    parser.add_argument("--data-dir",
+                        help="folder with the real data sets (default: COURSE_DATA_DIR)")
+    parser.add_argument("--no-tokens", action="store_true",
+                        help="skip MiniLM token counts (faster)")
+    parser.add_argument("--sample", type=int, default=2000,
+                        help="texts measured per set (default 2000)")
+    parser.add_argument("--skip-minishop", action="store_true",
+                        help="do not summarise the mini-shop")
     args = parser.parse_args(argv)
     root = args.data_dir
     tokenizer = None
@@ -159,11 +195,17 @@ def summary_main(argv: list[str] | None = None) -> int:
 
         tokenizer = load_tokenizer(resolve_model("minilm"))
     print(f"COURSE_DATA_DIR={config.data_dir()}  cache={config.cache_dir()}")
-    found = available_datasets(root)
+    problem = data_dir_problem() if root is None else None
+    if problem:
+        print(f"WARNING: {problem}")
+    with warnings.catch_warnings():  # printed above, once
+        warnings.simplefilter("ignore")
+        found = available_datasets(root)
     if not args.skip_minishop:
         summarise_minishop(tokenizer, args.sample)
     if found["wands"]["available"]:
-        summarise_wands(root, tokenizer, args.sample, "product.csv" not in found["wands"]["missing"])
+        has_products = "product.csv" not in found["wands"]["missing"]
+        summarise_wands(root, tokenizer, args.sample, has_products)
     if found["esci"]["available"]:
         summarise_esci(root, tokenizer, args.sample)
     if found["online_retail"]["available"]:

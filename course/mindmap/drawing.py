@@ -182,8 +182,9 @@ def _fonts(cjk: bool | None) -> tuple[list[str], bool]:
     family_cjk = fonts.cjk_font()
     if cjk is not False and not family_cjk:
         fonts.warn_once_without_cjk()
-    use_cjk = bool(family_cjk) if cjk is None else (cjk and bool(family_cjk))
-    return (["DejaVu Sans", family_cjk] if use_cjk else ["DejaVu Sans"]), use_cjk
+    if family_cjk and cjk is not False:
+        return ["DejaVu Sans", family_cjk], True
+    return ["DejaVu Sans"], False
 
 
 def _laid_out(
@@ -211,10 +212,9 @@ def _colour(item: _Placed) -> str:
     return "#333333" if item.branch < 0 else BRANCH_COLOURS[item.branch % 10]
 
 
-def _edge(item: _Placed, layout: str) -> Any:
+def _edge(parent: _Placed, item: _Placed, layout: str) -> Any:
     from matplotlib.path import Path as MPath
 
-    parent = item.parent
     if layout == "tree":
         start, end = (parent.x + parent.w, parent.y), (item.x, item.y)
         mid = (start[0] + end[0]) / 2
@@ -234,7 +234,8 @@ def _draw_items(
     for item in placed:
         if item.parent is not None:
             width = 2.4 if item.depth == 1 else 1.4
-            ax.add_patch(PathPatch(_edge(item, layout), fill=False, edgecolor=_colour(item),
+            edge = _edge(item.parent, item, layout)
+            ax.add_patch(PathPatch(edge, fill=False, edgecolor=_colour(item),
                                    linewidth=width, alpha=0.8, zorder=1))
     for item in placed:
         colour = _colour(item)

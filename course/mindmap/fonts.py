@@ -17,9 +17,10 @@ import importlib.util
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 # The font file inside the pinned package, with its size and sha256.
-PACKAGED_FONT = {
+PACKAGED_FONT: dict[str, Any] = {
     "package": "cvttf-NotoSansCJK-Regular",
     "module": "cvttf_NotoSansCJK_Regular",
     "file": "NotoSansCJKtc-Regular.otf",

@@ -1,0 +1,115 @@
+"""``course book``: execute the releases that need it, build the site, check it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from course.book.pages import lesson_page, write_sources
+from course.book.site import (
+    BookReport,
+    broken_links,
+    fix_anchors,
+    leaked_solution_lines,
+    mkdocs_config,
+    run_mkdocs,
+)
+from course.config import PROFILES, ROOT
+from course.errors import CourseError
+from course.release import lesson_notebook
+from course.runner import RELEASE_OUT, release_lessons, run_release, source_digest
+
+BOOK_OUT = ROOT / "build" / "book"
+
+
+def _ran_from(executed: Path) -> dict:
+    try:
+        return json.loads(executed.read_text(encoding="utf-8"))["metadata"].get("course_run", {})
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def executed_releases(
+    profile: str = "cpu", release_dir: Path = RELEASE_OUT, execute: bool = True,
+    lessons: list[str] | None = None,
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Every lesson's executed release, executing those missing or run from an older release.
+
+    An executed copy is reused while its recorded sha256 is the release's (the library is
+    not part of the key: ``course run --release`` re-executes on demand).
+
+    Returns:
+        lesson -> executed notebook (lesson order), and lesson -> the error of a lesson
+        whose run stopped before its end.
+
+    Raises:
+        CourseError: with ``execute=False``, when a lesson has no up-to-date executed copy.
+    """
+    from tqdm.auto import tqdm
+
+    executed, stopped = {}, {}
+    for lesson in tqdm(lessons or release_lessons(), desc=f"releases ({profile})", unit="lesson"):
+        path = Path(release_dir) / profile / f"{lesson}.ipynb"
+        ran = _ran_from(path)
+        if ran.get("source_sha256") != source_digest(lesson_notebook(lesson, "notebooks")):
+            if not execute:
+                raise CourseError(f"No up-to-date executed release of {lesson} in {path.parent}: "
+                                  f"run `course run --release --profile {profile}`.")
+            run = run_release(lesson, profile=profile, out_dir=Path(release_dir))
+            tqdm.write(f"{lesson}: executed in {run.seconds:.1f} s")
+            ran = _ran_from(path)
+        executed[lesson] = path
+        if ran.get("error"):
+            stopped[lesson] = ran["error"]
+    return executed, stopped
+
+
+def build_book(executed: dict[str, Path], out: Path = BOOK_OUT, profile: str = "cpu",
+               root: Path = ROOT) -> BookReport:
+    """Build the site from executed releases into ``out/site`` and check it.
+
+    Raises:
+        CourseError: when a line of a solution or hidden test is in the site (the site
+            is deleted), or when MkDocs fails.
+    """
+    from course import mindmap
+
+    start = time.perf_counter()
+    out = Path(out)
+    docs, site = out / "src", out / "site"
+    titles = write_sources(docs, executed, profile, root)
+    config = mkdocs_config(docs, site, out / "cache", titles, mindmap.load("course").root.label)
+    run_mkdocs(config, out / "mkdocs.yml")
+    fix_anchors(site)
+    leaks = leaked_solution_lines(site, root)
+    if leaks:
+        shutil.rmtree(site)
+        raise CourseError("The book holds solution code, so it was deleted:\n  "
+                          + "\n  ".join(leaks[:20]))
+    pages = {lesson: site / lesson_page(lesson).with_suffix(".html") for lesson in executed}
+    return BookReport(site, pages, broken_links(site), {}, time.perf_counter() - start)
+
+
+def book_main(argv: list[str] | None = None) -> int:
+    """``course book [--profile P] [--out DIR] [--no-execute]``."""
+    parser = argparse.ArgumentParser(prog="course book", description=(
+        "Build the course as a static website from the executed release notebooks."))
+    parser.add_argument("--profile", choices=PROFILES, default="cpu",
+                        help="profile the releases are executed with (default: cpu)")
+    parser.add_argument("--out", type=Path, default=BOOK_OUT, help="where the site goes")
+    parser.add_argument("--no-execute", action="store_true",
+                        help="fail instead of executing a release that has no executed copy")
+    args = parser.parse_args(argv)
+    executed, stopped = executed_releases(args.profile, execute=not args.no_execute)
+    report = build_book(executed, args.out, args.profile)
+    print(f"book: {len(report.pages)} lessons in {report.site / 'index.html'} "
+          f"(built in {report.seconds:.1f} s)")
+    for lesson, error in stopped.items():
+        print(f"book: {lesson} stopped before its end: {error}", file=sys.stderr)
+    for problem in report.broken:
+        print(f"book: broken link: {problem}", file=sys.stderr)
+    return 1 if stopped or report.broken else 0

@@ -1,0 +1,120 @@
+"""The ranking-loss recommender of lesson 04: two towers, baselines, retrieval and evaluation.
+
+Item ids are integer *indices* ``0 .. num_items-1`` everywhere in this package;
+:func:`build_id_maps` turns raw ids (stock codes, SKUs) into indices and back.
+A user's *sequence* is the time-ordered list of item indices they bought.
+
+Modules (every public name is re-exported here, so ``from course import recsys`` is enough):
+
+* :mod:`~course.recsys.data`: :func:`build_id_maps`, :func:`leave_last_out`,
+  :class:`NextItemDataset`, :func:`sample_negatives`, :class:`TwoTowerCollator`,
+  :func:`split_cold_items`;
+* :mod:`~course.recsys.towers`: :class:`ItemTower`, :class:`UserTower` (with
+  :func:`recency_pool`), :class:`TwoTower`;
+* :mod:`~course.recsys.training`: :func:`make_loss_fn`, :func:`item_log_q`,
+  :func:`make_evaluate_fn` for ``course.train.fit``;
+* :mod:`~course.recsys.retrieval`: :func:`topk_retrieval`, exact top-k in bounded memory;
+* :mod:`~course.recsys.recommender`: the :class:`Recommender` interface and
+  :class:`TwoTowerRecommender`;
+* :mod:`~course.recsys.baselines`: :class:`PopularityRecommender`,
+  :class:`ItemKNNRecommender`, :class:`BPRMF`;
+* :mod:`~course.recsys.evaluation`: :func:`evaluate_models`, :func:`comparison_table`,
+  :func:`plot_comparison`, :func:`explain_recommendation`.
+
+The ranking metrics (Recall@k, NDCG@k, MRR, coverage) live in :mod:`course.metrics`.
+"""
+
+from course.recsys.baselines import (
+    BPRMF,
+    ItemKNNRecommender,
+    PopularityRecommender,
+    interaction_matrix,
+)
+from course.recsys.data import (
+    ColdStartSplit,
+    IdMaps,
+    NextItemDataset,
+    TwoTowerCollator,
+    build_id_maps,
+    item_popularity,
+    leave_last_out,
+    pad_histories,
+    sample_negatives,
+    split_cold_items,
+)
+from course.recsys.evaluation import (
+    comparison_table,
+    evaluate_baselines,
+    evaluate_models,
+    evaluate_recommender,
+    explain_recommendation,
+    fit_baselines,
+    plot_comparison,
+)
+from course.recsys.recommender import (
+    Recommender,
+    TwoTowerRecommender,
+    two_tower_recommend,
+    unwrap,
+    user_vectors_for,
+)
+from course.recsys.retrieval import retrieval_block_bytes, topk_retrieval
+from course.recsys.towers import (
+    ItemTower,
+    TwoTower,
+    UserTower,
+    mean_pool,
+    recency_pool,
+    recency_weights,
+    two_tower,
+)
+from course.recsys.training import (
+    LOSS_KINDS,
+    batch_vectors,
+    item_log_q,
+    make_evaluate_fn,
+    make_loss_fn,
+)
+
+__all__ = [
+    "BPRMF",
+    "LOSS_KINDS",
+    "ColdStartSplit",
+    "IdMaps",
+    "ItemKNNRecommender",
+    "ItemTower",
+    "NextItemDataset",
+    "PopularityRecommender",
+    "Recommender",
+    "TwoTower",
+    "TwoTowerCollator",
+    "TwoTowerRecommender",
+    "UserTower",
+    "batch_vectors",
+    "build_id_maps",
+    "comparison_table",
+    "evaluate_baselines",
+    "evaluate_models",
+    "evaluate_recommender",
+    "explain_recommendation",
+    "fit_baselines",
+    "interaction_matrix",
+    "item_log_q",
+    "item_popularity",
+    "leave_last_out",
+    "make_evaluate_fn",
+    "make_loss_fn",
+    "mean_pool",
+    "pad_histories",
+    "plot_comparison",
+    "recency_pool",
+    "recency_weights",
+    "retrieval_block_bytes",
+    "sample_negatives",
+    "split_cold_items",
+    "topk_retrieval",
+    "two_tower",
+    "two_tower_recommend",
+    "unwrap",
+    "user_vectors_for",
+]
