@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from course.data import LABELS
 from course.errors import CourseDataError
-from course.metrics import LABELS
 
 TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -53,7 +54,7 @@ def _pair_features(vectorizer, df: pd.DataFrame):
 
 
 def tfidf_logreg(
-    train_df: pd.DataFrame, test_df: pd.DataFrame, labels: tuple[str, ...] = LABELS, C: float = 10.0
+    train_df: pd.DataFrame, test_df: pd.DataFrame, labels: Sequence[str] = LABELS, C: float = 10.0
 ) -> np.ndarray:
     """Fit TF-IDF + logistic regression on ``train_df``; class probabilities for ``test_df``.
 

@@ -13,7 +13,7 @@ import random
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ class TrainState:
 
 
 def _rng_state() -> dict[str, Any]:
-    numpy_state = np.random.get_state()
+    numpy_state = cast(tuple, np.random.get_state(legacy=True))
     return {
         "python": random.getstate(),
         "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],

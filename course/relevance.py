@@ -191,7 +191,7 @@ def compare_on_validation(choices, make_model, train_dataset, base_config, *, he
             "choice": choice.name, "weighted_loss": choice.weighted_loss,
             "head_lr": head_lr if choice.head else None, "head": " + ".join(choice.head) or "-",
             "valid_macro_f1": float(best["macro_f1"]), "valid_accuracy": float(best["accuracy"]),
-            "best_step": int(result.best_step), "steps": int(result.steps),
+            "best_step": int(best["step"]), "steps": int(result.steps),
             "train_seconds": round(result.train_seconds, 1),
         })
         del model

@@ -43,7 +43,7 @@ def encode_pairs(
     tokenizer,
     queries: Sequence[str],
     docs: Sequence[str] | None = None,
-    max_length: int = 128,
+    max_length: int | None = 128,
     truncation: str | bool = "only_second",
 ) -> dict[str, list[list[int]]]:
     """Tokenize (query, doc) pairs as ``[CLS] query [SEP] doc [SEP]``, without padding.
@@ -52,7 +52,8 @@ def encode_pairs(
         tokenizer: a Hugging Face (fast) tokenizer.
         queries: the first segment of each pair.
         docs: the second segment (product texts); ``None`` encodes the queries alone.
-        max_length: longest encoding, special tokens included.
+        max_length: longest encoding, special tokens included (None: no limit, with
+            ``truncation=False``).
         truncation: ``"only_second"`` cuts the product text and keeps the query whole.
 
     Returns:
@@ -122,7 +123,7 @@ class PairDataset(torch.utils.data.Dataset):
         return len(self.lengths)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item = {key: values[i] for key, values in self.encodings.items()}
+        item: dict[str, Any] = {key: values[i] for key, values in self.encodings.items()}
         if self.labels is not None:
             item["labels"] = self.labels[i]
         return item

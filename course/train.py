@@ -390,7 +390,7 @@ class _Run:
         self.samples = self.tokens = self.window_steps = 0
         self.window_loss = torch.zeros((), device=self.device)
         self.show = config.progress and self.ddp.main
-        self.bar = None
+        self.bar = tqdm(disable=True)  # replaced by the real bar in start()
         self.clock = _Clock()
 
     def _resume_or_start(self) -> tuple[Path | None, TrainState]:
@@ -497,7 +497,7 @@ class _Run:
             "step": self.state.step,
             "epoch": self.state.step / self.steps_per_epoch,
             "train_loss": self.ddp.mean(self.window_loss.item() / self.window_steps),
-            "lr": self.scheduler.get_last_lr()[0],
+            "lr": float(self.scheduler.get_last_lr()[0]),
         })
         self.window_loss.zero_()
         self.window_steps = 0

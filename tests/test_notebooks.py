@@ -74,7 +74,8 @@ EXPECTED = {
              lambda m: m["test_macro_f1"] >= m["majority_macro_f1"] + 0.1),
             ("TF-IDF beats the majority class (the baseline works)",
              lambda m: m["tfidf_macro_f1"] >= m["majority_macro_f1"] + 0.1),
-            ("ESCI micro-F1 is a share", lambda m: not REAL_DATA or 0 <= m["esci_test_micro_f1"] <= 1),
+            ("ESCI micro-F1 is a share",
+             lambda m: not REAL_DATA or 0 <= m["esci_test_micro_f1"] <= 1),
         ],
     },
     "04-ranking-recommender": {
