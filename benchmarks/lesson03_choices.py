@@ -14,6 +14,12 @@ cores)::
 
 It writes ``benchmarks/results/lesson03-choices-<profile>.json`` (the file the lesson reads)
 and the executed notebook under ``build/lesson03-choices/``.
+
+``--recorded`` runs the lesson as a learner does instead (it reads that file and trains the
+recipe chosen there), e.g. with another ``--train-seed`` to measure the seed-to-seed noise of
+the test macro-F1; its notebook and model go under ``build/lesson03-seed<N>/``::
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lesson03_choices.py --recorded --train-seed 7
 """
 
 from __future__ import annotations
@@ -40,17 +46,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="the lesson's SEED (the data)")
     parser.add_argument("--train-seed", type=int, default=None, help="TRAIN_SEED (default: --seed)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the comparison")
+    parser.add_argument("--recorded", action="store_true",
+                        help="apply the recorded comparison instead of measuring it")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "benchmarks" / "results" / f"lesson03-choices-{args.profile}.json"
     train_seed = args.seed if args.train_seed is None else args.train_seed
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.recorded:
+        build = ROOT / "build" / f"lesson03-seed{train_seed}"
+        parameters = {"COMPARE": "recorded", "COMPARISON_FILE": str(out),
+                      "OUTPUT_DIR": str(build / "model")}
+    else:
+        build = ROOT / "build" / "lesson03-choices"
+        parameters = {"COMPARE": "live", "SAVE_COMPARISON": str(out)}
     started, cpu_before = time.perf_counter(), _cpu_seconds()
-    run = run_lesson(LESSON, profile=args.profile, out_dir=ROOT / "build" / "lesson03-choices",
-                     parameters={"COMPARE": "live", "SAVE_COMPARISON": str(out),
-                                 "SEED": args.seed, "TRAIN_SEED": train_seed})
+    run = run_lesson(LESSON, profile=args.profile, out_dir=build,
+                     parameters={**parameters, "SEED": args.seed, "TRAIN_SEED": train_seed})
     wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
-    print(f"lesson {LESSON} ({args.profile}, live comparison): {wall:.0f} s wall, "
-          f"{cpu:.0f} s CPU (this process and its kernel), load average {os.getloadavg()[0]:.1f}")
+    print(f"lesson {LESSON} ({args.profile}, {parameters['COMPARE']} comparison, seed {args.seed}, "
+          f"train seed {train_seed}): {wall:.0f} s wall, {cpu:.0f} s CPU (this process and its "
+          f"kernel), load average {os.getloadavg()[0]:.1f}")
     if run.error:
         print(f"FAILED: {run.error} (see {run.output})", file=sys.stderr)
         return 1
