@@ -58,6 +58,28 @@ def record(name: str, value: Any) -> Any:
     return value
 
 
+SELECTION_SUFFIX = "selected_on"
+VALIDATION = "valid"
+
+
+def choices_not_made_on_validation(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The recorded choices that a split other than validation made.
+
+    A lesson records which split chose each of its choices under a name ending in
+    ``selected_on`` (``record("loss_selected_on", "valid")``). The test split is read once,
+    at the end, so any value other than ``"valid"`` is a choice made on the wrong split.
+
+    Args:
+        metrics: what :func:`read_metrics` returned for an executed lesson.
+
+    Returns:
+        Each offending metric name with its value; empty when every choice was made on
+        validation.
+    """
+    return {name: value for name, value in metrics.items()
+            if name.endswith(SELECTION_SUFFIX) and value != VALIDATION}
+
+
 def read_metrics(notebook: str | Path | dict) -> dict[str, Any]:
     """All metrics recorded in an executed notebook (a path or a loaded dict).
 

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from course.record import choices_not_made_on_validation
 from course.release import lessons
 from course.runner import run_lesson
 
@@ -147,6 +148,9 @@ EXPECTED = {
 }
 
 
+# Lessons that choose a model or a setting: each records which split chose it ("*selected_on").
+SELECTING = {"03-relevance-finetuning", "04-ranking-recommender", "06-trust-business-value"}
+
 # Lessons judged on the embedded default: they run with COURSE_DATA_DIR unset, even in CI.
 EMBEDDED_ONLY = {"04-ranking-recommender"}
 
@@ -154,14 +158,16 @@ EMBEDDED_ONLY = {"04-ranking-recommender"}
 def selection_problems(metrics: dict) -> list[str]:
     """How a lesson's recorded choices break "select on validation, report test once".
 
-    A lesson records where it made its choices as ``selected_on`` (or ``selected_on_<what>``),
-    and what it chose as ``selected_<what>`` (a named winner such as ``best_loss = "bpr"``
-    counts as a choice too). Every ``selected_on*`` must be ``"valid"``, and a lesson that
-    records a choice must say where it made it.
+    A lesson records where it made each choice under a name ending in ``selected_on``
+    (``record("selected_on", "valid")``, ``record("loss_selected_on", "valid")``), and what it
+    chose as ``selected_<what>`` (a named winner such as ``best_loss = "bpr"`` counts as a
+    choice too). Every ``*selected_on`` must be ``"valid"``
+    (:func:`course.record.choices_not_made_on_validation`), and a lesson that records a choice
+    must say where it made it.
     """
-    where = {name: value for name, value in metrics.items() if name.startswith("selected_on")}
     problems = [f"{name} = {value!r}: choices are made on the validation split, never on test"
-                for name, value in where.items() if value != "valid"]
+                for name, value in choices_not_made_on_validation(metrics).items()]
+    where = [name for name in metrics if name.endswith("selected_on")]
     chosen = sorted(n for n, v in metrics.items() if n not in where and (
         n.startswith("selected_") or (n.startswith("best_") and isinstance(v, str))))
     if chosen and not where:
@@ -173,7 +179,7 @@ def test_selection_problems_catches_test_selection_and_silence():
     assert selection_problems({"selected_on": "valid", "selected_loss": "bpr"}) == []
     assert selection_problems({"test_macro_f1": 0.7}) == []
     assert selection_problems({"selected_on": "test", "selected_loss": "bpr"})
-    assert selection_problems({"selected_on_loss": "valid", "selected_on_k": "test"})
+    assert selection_problems({"loss_selected_on": "valid", "k_selected_on": "test"})
     assert selection_problems({"selected_loss": "bpr"})  # a choice without saying where
     assert selection_problems({"best_loss": "bpr", "best_recall10": 0.2})  # a named winner
     assert selection_problems({"best_recall10": 0.2}) == []  # a number is not a choice
@@ -213,5 +219,10 @@ def test_lesson_runs_and_records_its_metrics(lesson, executed):
             f"{lesson} did not record {name!r}; it recorded {sorted(run.metrics)}")
         assert OPS[op](run.metrics[name], value), (
             f"{lesson}: {name} = {run.metrics[name]!r}, expected {op} {value!r}")
+    wrong_split = choices_not_made_on_validation(run.metrics)
+    assert not wrong_split, f"{lesson} made choices on a split other than validation: {wrong_split}"
+    if lesson in SELECTING:
+        assert any(name.endswith("selected_on") for name in run.metrics), (
+            f"{lesson} chooses a model or setting but records no '*selected_on' metric")
     problems = selection_problems(run.metrics)
     assert not problems, f"{lesson} selects on test or does not say where: {problems}"

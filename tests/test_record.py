@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from course.errors import CourseError
-from course.record import MIME, metric_bundle, read_metrics
+from course.record import MIME, choices_not_made_on_validation, metric_bundle, read_metrics
 
 
 def _notebook_with(outputs):
@@ -55,3 +55,14 @@ def test_record_displays_the_bundle(monkeypatch):
 
     assert record("ndcg", 0.25) == 0.25
     assert shown == [({MIME: {"name": "ndcg", "value": 0.25}, "text/plain": "ndcg = 0.2500"}, True)]
+
+
+def test_choices_not_made_on_validation_finds_a_test_choice():
+    metrics = {"selected_on": "valid", "loss_selected_on": "test", "lr_selected_on": "train",
+               "test_macro_f1": 0.7, "notes": "selected_on test"}
+    assert choices_not_made_on_validation(metrics) == {
+        "loss_selected_on": "test", "lr_selected_on": "train"}
+
+
+def test_choices_not_made_on_validation_is_empty_when_all_are_valid():
+    assert choices_not_made_on_validation({"selected_on": "valid", "f1": 0.5}) == {}
