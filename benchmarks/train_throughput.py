@@ -63,7 +63,8 @@ def load_pairs(n: int, source: str) -> tuple[list[str], list[str], list[str], st
             from course.data import make_minishop, relevance_pairs
 
             df = relevance_pairs(make_minishop(0), "train").sample(frac=1.0, random_state=0).head(n)
-            return df["query"].tolist(), df["product_text"].tolist(), df["label"].tolist(), "mini-shop train split"
+            return (df["query"].tolist(), df["product_text"].tolist(), df["label"].tolist(),
+                    "mini-shop train split")
         except ImportError as exc:  # course.data not there yet
             print(f"course.data unavailable ({exc}); using synthetic pairs", file=sys.stderr)
     q, d, y = synthetic_pairs(n)
@@ -113,7 +114,8 @@ def run_course(args, model, tokenizer, queries, docs, labels, counter_factory) -
     from course.train import TrainConfig, fit
 
     names = ["Exact", "Partial", "Irrelevant"]
-    dataset = PairDataset.from_texts(tokenizer, queries, docs, labels, names, max_length=args.max_length)
+    dataset = PairDataset.from_texts(tokenizer, queries, docs, labels, names,
+                                     max_length=args.max_length)
     multiple = 8 if args.device == "cuda" else None
     counter = counter_factory(DynamicPaddingCollator(tokenizer, pad_to_multiple_of=multiple))
     sampler = LengthBucketSampler(dataset.lengths, args.batch_size, seed=0)
@@ -129,7 +131,8 @@ def run_course(args, model, tokenizer, queries, docs, labels, counter_factory) -
             "start": start, "end": counter.snapshot()}
 
 
-def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory, fixed: bool) -> dict:
+def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory,
+                fixed: bool) -> dict:
     """(b) and (c): the Hugging Face Trainer."""
     import dataclasses
 
@@ -145,7 +148,8 @@ def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory, 
 
     label_ids = {"Exact": 0, "Partial": 1, "Irrelevant": 2}
     padding = "max_length" if fixed else False
-    enc = tokenizer(queries, docs, truncation="only_second", max_length=args.max_length, padding=padding)
+    enc = tokenizer(queries, docs, truncation="only_second", max_length=args.max_length,
+                    padding=padding)
     data = {k: list(v) for k, v in enc.items()}
     data["labels"] = [label_ids[y] for y in labels]
     data["length"] = [len(ids) for ids in enc["input_ids"]]
@@ -158,9 +162,10 @@ def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory, 
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
     grouping = {}
     if not fixed:  # transformers 5 renamed group_by_length=True
-        grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields
-                    else {"group_by_length": True})
-    bf16 = args.device == "cuda" and args.precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+        grouping = ({"train_sampling_strategy": "group_by_length"}
+                    if "train_sampling_strategy" in fields else {"group_by_length": True})
+    bf16 = (args.device == "cuda" and args.precision in ("auto", "bf16")
+            and torch.cuda.is_bf16_supported())
     timer = {}
 
     class Timer(TrainerCallback):
@@ -180,14 +185,16 @@ def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory, 
         targs = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=args.batch_size,
             max_steps=args.warmup + args.steps, learning_rate=5e-5, weight_decay=0.01,
-            warmup_steps=max(1, (args.warmup + args.steps) // 10), logging_steps=50, save_strategy="no", report_to="none",
+            warmup_steps=max(1, (args.warmup + args.steps) // 10), logging_steps=50,
+            save_strategy="no", report_to="none",
             disable_tqdm=True, bf16=bf16, use_cpu=args.device == "cpu", seed=0,
             dataloader_num_workers=0, remove_unused_columns=False, **grouping,
         )
         trainer = Trainer(model=model, args=targs, train_dataset=dataset, data_collator=counter,
                           callbacks=[Timer()])
         trainer.train()
-    # the last step's batch may be fetched before on_step_end of the previous one; count from the collator
+    # the last step's batch may be fetched before on_step_end of the previous one;
+    # count from the collator
     return {"seconds": timer["t1"] - timer["t0"], "cpu_seconds": timer["cpu1"] - timer["cpu0"],
             "start": timer["start"], "end": counter.snapshot()}
 
@@ -209,7 +216,8 @@ def run_mode(args) -> dict:
         cfg = BertConfig(num_labels=3)
         cfg._attn_implementation = "sdpa"
         model = BertForSequenceClassification(cfg)
-        resolved = type(resolved)(args.model, "bert-base-uncased (random init)", resolved.path, "random")
+        resolved = type(resolved)(args.model, "bert-base-uncased (random init)", resolved.path,
+                                  "random")
         print("bert-base-uncased weights unavailable: timing a randomly initialised bert-base.",
               file=sys.stderr)
     else:
@@ -227,7 +235,8 @@ def run_mode(args) -> dict:
     if args.mode == "a":
         out = run_course(args, model, tokenizer, queries, docs, labels, factory)
     else:
-        out = run_trainer(args, model, tokenizer, queries, docs, labels, factory, fixed=args.mode == "b")
+        out = run_trainer(args, model, tokenizer, queries, docs, labels, factory,
+                          fixed=args.mode == "b")
     batches, real, computed, flops = (e - s for e, s in zip(out["end"], out["start"], strict=True))
     samples = min(batches, args.steps) * args.batch_size
     seconds = out["seconds"]
@@ -264,7 +273,8 @@ def peak_tflops(device: str) -> float | None:
 def describe(mode: str, r: dict, args) -> str:
     """One result line: speed, tokens, memory, and MFU on a known GPU."""
     line = (f"({mode}) {MODES[mode]:<46} {r['samples_per_s']:8.2f} samples/s "
-            f"{r['real_tokens_per_s']:10.0f} real tok/s {r['computed_tokens_per_s']:10.0f} computed tok/s "
+            f"{r['real_tokens_per_s']:10.0f} real tok/s "
+            f"{r['computed_tokens_per_s']:10.0f} computed tok/s "
             f"peak {r['peak_mb']:7.0f} MB ({r['memory_kind']}), load {r['load_average']:.1f}, "
             f"{r['samples_per_cpu_s']:.2f} samples per CPU-second")
     peak = peak_tflops(args.device)
@@ -281,23 +291,27 @@ def compare_precision(args, child_args: list[str]) -> None:
     for round_ in range(1, args.rounds + 1):
         for precision in ("fp32", "bf16"):
             with tempfile.NamedTemporaryFile(suffix=".json") as out:
-                command = [sys.executable, __file__, *child_args, "--device", args.device, "--mode", "a",
-                           "--precision", precision, "--result", out.name]
-                subprocess.run(command, check=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                command = [sys.executable, __file__, *child_args, "--device", args.device,
+                           "--mode", "a", "--precision", precision, "--result", out.name]
+                subprocess.run(command, check=True,
+                               env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
                 r = json.load(open(out.name))
             r["load_average"] = os.getloadavg()[0]
             print(f"round {round_} precision {precision}: " + describe("a", r, args), flush=True)
             if precision not in best or r["samples_per_s"] > best[precision]["samples_per_s"]:
                 best[precision] = r
     fp32, bf16 = best["fp32"], best["bf16"]
-    print(f"precision row (a): fp32 {fp32['samples_per_s']:.2f}, bf16 {bf16['samples_per_s']:.2f} samples/s; "
+    print(f"precision row (a): fp32 {fp32['samples_per_s']:.2f}, "
+          f"bf16 {bf16['samples_per_s']:.2f} samples/s; "
           f"bf16/fp32 = {bf16['samples_per_s'] / fp32['samples_per_s']:.2f} "
           f"(per CPU-second {bf16['samples_per_cpu_s'] / fp32['samples_per_cpu_s']:.2f})")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="minilm", help="minilm, bert-base-uncased, tiny, or a path")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="minilm",
+                        help="minilm, bert-base-uncased, tiny, or a path")
     parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps per mode")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -308,7 +322,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="interleaved repetitions; the best of them is kept (noisy machines)")
     parser.add_argument("--data", default="minishop", choices=["minishop", "synthetic"])
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    parser.add_argument("--dry-run", action="store_true", help="tiny model, 2 steps: checks the script")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="tiny model, 2 steps: checks the script")
     parser.add_argument("--compare-precision", action="store_true",
                         help="also run mode (a) in fp32 and in bf16 autocast and print their ratio")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -334,7 +349,8 @@ def main(argv: list[str] | None = None) -> None:
             with tempfile.NamedTemporaryFile(suffix=".json") as out:
                 command = [sys.executable, __file__, *child_args, "--device", args.device,
                            "--mode", mode, "--result", out.name]
-                subprocess.run(command, check=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                subprocess.run(command, check=True,
+                               env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
                 r = json.load(open(out.name))
             r["load_average"] = os.getloadavg()[0]
             print(f"round {round_} " + describe(mode, r, args), flush=True)

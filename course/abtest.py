@@ -218,7 +218,7 @@ def peeking_false_positive_rates(successes: np.ndarray, visits: np.ndarray,
             f"Expected two [n_experiments, days, 2] arrays; got {successes.shape} "
             f"and {visits.shape}."
         )
-    significant = cumulative_ztests(successes, visits, alpha).significant(alpha)
+    significant = np.asarray(cumulative_ztests(successes, visits, alpha).significant(alpha))
     return {"one_look": float(significant[:, -1].mean()),
             "peeking": float(significant.any(axis=1).mean()),
             "n_experiments": int(successes.shape[0]), "days": int(successes.shape[1])}

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from course.data import LABELS
 from course.errors import CourseArgumentError, CourseDataError
-from course.metrics import LABELS
 
 TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -54,7 +55,7 @@ def _pair_features(vectorizer, df: pd.DataFrame):
 
 
 def tfidf_logreg(
-    train_df: pd.DataFrame, test_df: pd.DataFrame, labels: tuple[str, ...] = LABELS, C: float = 10.0
+    train_df: pd.DataFrame, test_df: pd.DataFrame, labels: Sequence[str] = LABELS, C: float = 10.0
 ) -> np.ndarray:
     """Fit TF-IDF + logistic regression on ``train_df``; class probabilities for ``test_df``.
 
@@ -160,6 +161,11 @@ class BM25Index:
 
 def bm25_scores(df: pd.DataFrame, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
     """Okapi BM25 score of each row's product text for its query (one score per row).
+
+    ``score = sum over query words w of idf(w) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / L))``
+    with ``L`` the mean document length
+    with ``idf(w) = ln(1 + (N - n_w + 0.5) / (n_w + 0.5))`` over the N distinct product
+    texts of ``df``, ``tf`` the count of ``w`` in the product, ``dl`` its length in words.
 
     The index (:class:`BM25Index`) holds the N distinct product texts of ``df``.
     """

@@ -1,17 +1,31 @@
-"""Lesson 03 glue: choose the relevance data, sample it by profile, compare models per family."""
+"""Lesson 03 glue: the relevance data by profile, choices made on validation, ESCI's task 2.
+
+* :func:`load_relevance_pairs`, :func:`lesson_splits`: the pairs and their train/valid/test
+  samples, the same for the lesson and for ``benchmarks/lesson03_choices.py``;
+* :class:`Choice`, :func:`compare_on_validation`, :func:`select_on_validation`: train each
+  candidate recipe, score it on the validation split only, pick one;
+* :func:`save_comparison`, :func:`load_comparison`: a comparison recorded by the benchmark
+  script, which the ``cpu`` profile reads instead of spending five training runs;
+* :func:`esci_task2_pairs`: ESCI with its own four classes (KDD Cup 2022, task 2).
+"""
 
 from __future__ import annotations
 
+import json
 import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from course import data
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import macro_f1
 
 CHOICES = ("mini-shop", "wands", "esci", "auto")
+ESCI_LABELS = ["Exact", "Substitute", "Complement", "Irrelevant"]  # KDD Cup 2022 task 2
 
 
 def load_relevance_pairs(
@@ -24,10 +38,11 @@ def load_relevance_pairs(
     the generated mini-shop has (more queries, more variety to train on).
     """
     if choice not in CHOICES:
-        raise CourseDataError(f"Unknown relevance data {choice!r}; use one of {CHOICES}.")
+        raise CourseArgumentError(f"Unknown relevance data {choice!r}; use one of {CHOICES}.")
     if choice == "mini-shop":
         return _minishop_pairs(seed, shop_queries), "mini-shop"
-    loaders = {"wands": lambda: data.load_wands(seed=seed), "esci": lambda: data.load_esci(seed=seed)}
+    loaders = {"wands": lambda: data.load_wands(seed=seed),
+               "esci": lambda: data.load_esci(seed=seed)}
     tries = ["wands", "esci"] if choice == "auto" else [choice]
     reasons = []
     for name in tries:
@@ -37,7 +52,8 @@ def load_relevance_pairs(
             if choice != "auto":
                 raise
             reasons.append(f"{name}: {exc}")
-    warnings.warn("No real relevance data could be loaded, using mini-shop. " + " | ".join(reasons), stacklevel=2)
+    warnings.warn("No real relevance data could be loaded, using mini-shop. "
+                  + " | ".join(reasons), stacklevel=2)
     return _minishop_pairs(seed, shop_queries), "mini-shop"
 
 
@@ -65,7 +81,32 @@ def sample_pairs(pairs: pd.DataFrame, max_pairs: int | None, seed: int = 42) -> 
     return pairs.sample(n=max_pairs, random_state=seed).reset_index(drop=True)
 
 
-def macro_f1_by_family(frame: pd.DataFrame, predictions: np.ndarray, labels=data.LABELS) -> pd.Series:
+def lesson_splits(pairs: pd.DataFrame, max_train: int | None, max_valid: int | None,
+                  max_test: int | None, seed: int = 42) -> dict[str, pd.DataFrame]:
+    """The lesson's samples of each split: random training pairs, whole valid/test queries.
+
+    Raises:
+        CourseDataError: a query is in two splits, or a split is empty.
+    """
+    splits = {
+        "train": sample_pairs(pairs[pairs["split"] == "train"], max_train, seed=seed),
+        "valid": sample_queries(pairs[pairs["split"] == "valid"], max_valid, seed=seed),
+        "test": sample_queries(pairs[pairs["split"] == "test"], max_test, seed=seed),
+    }
+    empty = [name for name, frame in splits.items() if frame.empty]
+    if empty:
+        raise CourseDataError(f"The split(s) {empty} have no pairs; the data has "
+                              f"{pairs['split'].value_counts().to_dict()}.")
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        shared = set(splits[a]["query_id"]) & set(splits[b]["query_id"])
+        if shared:
+            raise CourseDataError(f"{len(shared)} queries are in both {a} and {b}, "
+                                  f"e.g. {sorted(shared)[:3]}: the split leaks.")
+    return splits
+
+
+def macro_f1_by_family(frame: pd.DataFrame, predictions: np.ndarray,
+                       labels=data.LABELS) -> pd.Series:
     """Macro-F1 of ``predictions`` (label names or ids) for each query family, plus ``all``."""
     predicted = pd.Series(np.asarray(predictions), index=frame.index)
     if pd.api.types.is_numeric_dtype(predicted):
@@ -80,3 +121,154 @@ def majority_macro_f1(train: pd.DataFrame, test: pd.DataFrame, labels=data.LABEL
     """Macro-F1 on ``test`` of always predicting the most common training label."""
     majority = train["label"].mode().iloc[0]
     return macro_f1(test["label"], [majority] * len(test), labels=list(labels))
+
+
+# ------------------------------------------------------------- choices, made on validation
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One training recipe: the loss, and which parameters learn at the head's rate.
+
+    ``head`` holds parameter-name prefixes; empty means one learning rate for all.
+    """
+
+    name: str
+    weighted_loss: bool
+    head: tuple[str, ...] = ()
+
+    def config(self, base, head_lr: float | None):
+        """``base`` (a ``TrainConfig``) with this choice's head learning rate."""
+        if not self.head or head_lr is None:
+            return replace(base, head_lr=None)
+        return replace(base, head_lr=head_lr, head_prefixes=self.head)
+
+    def loss_fn(self, class_weights):
+        """The class-weighted loss, or None for the model's own (plain) cross-entropy."""
+        from course import train
+
+        return train.class_weighted_loss(class_weights) if self.weighted_loss else None
+
+
+POOLER = ("classifier", "bert.pooler")
+CANDIDATES = (  # simplest first: select_on_validation prefers earlier rows on a near-tie
+    Choice("plain loss, one LR", False),
+    Choice("weighted loss, one LR", True),
+    Choice("plain loss, head LR", False, ("classifier",)),
+    Choice("weighted loss, head LR", True, ("classifier",)),
+    Choice("weighted loss, head LR on pooler too", True, POOLER),
+)
+
+
+def compare_on_validation(choices, make_model, train_dataset, base_config, *, head_lr,
+                          class_weights, collate_fn, sampler, evaluate) -> pd.DataFrame:
+    """Train each choice from the same start and score it with ``evaluate`` (validation only).
+
+    Args:
+        choices: :class:`Choice` objects, simplest first.
+        make_model: a function returning a fresh model (the same initial weights each time).
+        base_config: the ``TrainConfig`` every run shares (steps, batch, learning rate, seed).
+        head_lr: the head's learning rate for the choices that have one.
+        class_weights: per-class weights for the weighted loss.
+        evaluate: ``evaluate(model) -> {"macro_f1": ..., "accuracy": ...}`` on the
+            validation split; the test split is never passed here.
+
+    Returns:
+        One row per choice: its settings, the best validation macro-F1 and accuracy, and the
+        step and seconds it took.
+    """
+    from course import train
+
+    rows = []
+    for choice in choices:
+        model = make_model()
+        result = train.fit(model, train_dataset, choice.config(base_config, head_lr),
+                           collate_fn=collate_fn, loss_fn=choice.loss_fn(class_weights),
+                           evaluate=evaluate, sampler=sampler)
+        best = result.history.dropna(subset=["macro_f1"])
+        best = best[best["step"] == result.best_step].iloc[-1]
+        rows.append({
+            "choice": choice.name, "weighted_loss": choice.weighted_loss,
+            "head_lr": head_lr if choice.head else None, "head": " + ".join(choice.head) or "-",
+            "valid_macro_f1": float(best["macro_f1"]), "valid_accuracy": float(best["accuracy"]),
+            "best_step": int(best["step"]), "steps": int(result.steps),
+            "train_seconds": round(result.train_seconds, 1),
+        })
+        del model
+    return pd.DataFrame(rows)
+
+
+def select_on_validation(table: pd.DataFrame, metric: str = "valid_macro_f1",
+                         tolerance: float = 0.0) -> pd.Series:
+    """The first (simplest) row whose ``metric`` is within ``tolerance`` of the best row's.
+
+    A tolerance about the size of the seed-to-seed noise keeps a more complex recipe from
+    winning on luck alone.
+    """
+    if metric not in table.columns or table.empty:
+        raise CourseArgumentError(
+            f"select_on_validation needs a non-empty table with a {metric!r} column; "
+            f"got columns {list(table.columns)} and {len(table)} rows.")
+    if not metric.startswith("valid"):
+        raise CourseArgumentError(
+            f"{metric!r} is not a validation metric: choose on the validation split, "
+            "and read the test split once, at the end.")
+    best = table[metric].max()
+    return table[table[metric] >= best - tolerance].iloc[0]
+
+
+def save_comparison(path: str | Path, table: pd.DataFrame, setup: dict[str, Any],
+                    command: str) -> Path:
+    """Write a comparison with the setup that produced it and the command that reruns it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"split": "valid", "command": command, "setup": setup,
+               "rows": json.loads(table.to_json(orient="records"))}
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def load_comparison(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A recorded comparison: the table and its metadata (split, setup, command).
+
+    Raises:
+        CourseDataError: the file is missing, or was not measured on the validation split.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CourseDataError(f"No recorded comparison at {path}. Rerun it with "
+                              "benchmarks/lesson03_choices.py, or set COMPARE='live'.")
+    payload = json.loads(path.read_text())
+    if payload.get("split") != "valid":
+        raise CourseDataError(f"{path} was measured on {payload.get('split')!r}, not on 'valid'; "
+                              "choices must be made on the validation split.")
+    return pd.DataFrame(payload["rows"]), {k: v for k, v in payload.items() if k != "rows"}
+
+
+def setup_differences(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple]:
+    """The settings whose values differ: ``{name: (recorded, current)}``."""
+    names = sorted(set(recorded) | set(current))
+    return {n: (recorded.get(n), current.get(n)) for n in names
+            if recorded.get(n) != current.get(n)}
+
+
+# ------------------------------------------------------------------- ESCI, task 2
+
+
+def esci_task2_pairs(esci) -> pd.DataFrame:
+    """ESCI pairs labelled with ESCI's own classes (``ESCI_LABELS``), not the course's three.
+
+    The split by query is the loader's (the data's own test split where it has one).
+    """
+    examples, pairs = esci.examples, esci.pairs
+    if len(examples) != len(pairs) or not (
+            examples["product_id"].to_numpy() == pairs["product_id"].to_numpy()).all():
+        raise CourseDataError("ESCI examples and pairs are not row-aligned; reload with "
+                              "course.data.load_esci().")
+    names = {letter: name for name, letter in data.esci.LETTERS.items()}
+    labels = examples["esci_label"].astype(str).str.strip()
+    labels = labels.map(lambda v: names.get(v, v))
+    unknown = sorted(set(labels) - set(ESCI_LABELS))
+    if unknown:
+        raise CourseDataError(f"ESCI labels {unknown} are not E, S, C or I.")
+    return pairs.assign(label=labels.to_numpy())

@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from course.errors import CourseDataError, CourseError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 def _as_text_list(texts: Sequence[str] | Any, name: str) -> list[str]:
-    """A list of strings, or a CourseDataError that names the bad entry."""
+    """A list of strings; a CourseDataError names a bad entry, a CourseArgumentError a bad call."""
     if isinstance(texts, str):
-        raise CourseDataError(f"{name} must be a list of strings, not one string. Wrap it: [{name}].")
+        raise CourseArgumentError(
+            f"{name} must be a list of strings, not one string. Wrap it: [{name}].")
     values = list(texts)
     for i, value in enumerate(values):
         if not isinstance(value, str):
@@ -42,7 +43,7 @@ def encode_pairs(
     tokenizer,
     queries: Sequence[str],
     docs: Sequence[str] | None = None,
-    max_length: int = 128,
+    max_length: int | None = 128,
     truncation: str | bool = "only_second",
 ) -> dict[str, list[list[int]]]:
     """Tokenize (query, doc) pairs as ``[CLS] query [SEP] doc [SEP]``, without padding.
@@ -51,7 +52,8 @@ def encode_pairs(
         tokenizer: a Hugging Face (fast) tokenizer.
         queries: the first segment of each pair.
         docs: the second segment (product texts); ``None`` encodes the queries alone.
-        max_length: longest encoding, special tokens included.
+        max_length: longest encoding, special tokens included (None: no limit, with
+            ``truncation=False``).
         truncation: ``"only_second"`` cuts the product text and keeps the query whole.
 
     Returns:
@@ -63,7 +65,7 @@ def encode_pairs(
         return {key: list(value) for key, value in encoded.items()}
     docs = _as_text_list(docs, "docs")
     if len(queries) != len(docs):
-        raise CourseDataError(
+        raise CourseArgumentError(
             f"Got {len(queries)} queries but {len(docs)} docs; pass one doc per query."
         )
     try:
@@ -86,12 +88,12 @@ class PairDataset(torch.utils.data.Dataset):
 
     def __init__(self, encodings: dict[str, list[list[int]]], labels: Sequence[int] | None = None):
         if "input_ids" not in encodings:
-            raise CourseDataError("encodings has no 'input_ids'; build it with encode_pairs().")
+            raise CourseArgumentError("encodings has no 'input_ids'; build it with encode_pairs().")
         self.encodings = encodings
         self.labels = None if labels is None else [int(label) for label in labels]
         n = len(encodings["input_ids"])
         if self.labels is not None and len(self.labels) != n:
-            raise CourseDataError(f"Got {n} encoded pairs but {len(self.labels)} labels.")
+            raise CourseArgumentError(f"Got {n} encoded pairs but {len(self.labels)} labels.")
         self.lengths = [len(ids) for ids in encodings["input_ids"]]
 
     @classmethod
@@ -121,7 +123,7 @@ class PairDataset(torch.utils.data.Dataset):
         return len(self.lengths)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item = {key: values[i] for key, values in self.encodings.items()}
+        item: dict[str, Any] = {key: values[i] for key, values in self.encodings.items()}
         if self.labels is not None:
             item["labels"] = self.labels[i]
         return item
@@ -138,12 +140,12 @@ class DynamicPaddingCollator:
     def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
-            raise CourseError("pad_to_multiple_of must be a positive integer or None.")
+            raise CourseArgumentError("pad_to_multiple_of must be a positive integer or None.")
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not features:
-            raise CourseDataError("Cannot collate an empty batch.")
+            raise CourseArgumentError("Cannot collate an empty batch.")
         longest = max(len(f["input_ids"]) for f in features)
         if self.pad_to_multiple_of:
             longest = math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -198,16 +200,16 @@ class LengthBucketSampler:
         rank: int | None = None,
     ):
         if batch_size < 1:
-            raise CourseError(f"batch_size must be at least 1, got {batch_size}.")
+            raise CourseArgumentError(f"batch_size must be at least 1, got {batch_size}.")
         if bucket_size_multiplier < 1:
-            raise CourseError("bucket_size_multiplier must be at least 1.")
+            raise CourseArgumentError("bucket_size_multiplier must be at least 1.")
         if len(lengths) == 0:
-            raise CourseDataError("No examples to sample from: lengths is empty.")
+            raise CourseArgumentError("No examples to sample from: lengths is empty.")
         env_world, env_rank = _world_from_env()
         self.num_replicas = num_replicas if num_replicas is not None else env_world
         self.rank = rank if rank is not None else env_rank
         if not 0 <= self.rank < self.num_replicas:
-            raise CourseError(f"rank {self.rank} is outside 0..{self.num_replicas - 1}.")
+            raise CourseArgumentError(f"rank {self.rank} is outside 0..{self.num_replicas - 1}.")
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.bucket_size_multiplier = bucket_size_multiplier
@@ -226,7 +228,8 @@ class LengthBucketSampler:
         self.epoch = epoch
 
     def global_batches(self) -> list[np.ndarray]:
-        """This epoch's batches of ``batch_size * num_replicas`` indices, identical on every rank."""
+        """This epoch's batches of ``batch_size * num_replicas`` indices, the same on every
+        rank."""
         rng = np.random.default_rng(self.seed + self.epoch)
         n = len(self.lengths)
         order = rng.permutation(n) if self.shuffle else np.arange(n)
@@ -266,7 +269,8 @@ class LengthBucketSampler:
         return full * self.bucket_size_multiplier + math.ceil(rest / size)
 
 
-def token_lengths(tokenizer, queries: Sequence[str], docs: Sequence[str] | None = None) -> np.ndarray:
+def token_lengths(tokenizer, queries: Sequence[str],
+                  docs: Sequence[str] | None = None) -> np.ndarray:
     """Token count of each query (or pair), special tokens included, without truncation."""
     encoded = encode_pairs(tokenizer, queries, docs, max_length=None, truncation=False)
     return np.array([len(ids) for ids in encoded["input_ids"]])
@@ -314,7 +318,7 @@ def padding_waste(
     """
     clipped = np.minimum(np.asarray(lengths), max_length)
     if clipped.size == 0:
-        raise CourseDataError("padding_waste needs at least one length.")
+        raise CourseArgumentError("padding_waste needs at least one length.")
     real = clipped.sum()
 
     def waste(batches: list[np.ndarray]) -> float:

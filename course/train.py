@@ -10,37 +10,48 @@ Read it top to bottom after lesson 03. The pieces:
   checkpoints that resume exactly, and DDP under ``torchrun``/``accelerate launch``;
 * :func:`predict`: class probabilities for a dataset.
 
-Checkpoints live in ``output_dir/checkpoint-<step>/``: the weights in safetensors,
-the optimizer, scheduler and scaler states, every process's random number
-generators, and ``state.json`` (step, epoch, position in the epoch, best metric,
-history). ``best/model.safetensors`` holds the best weights so far.
+Checkpoints (:mod:`course.checkpoints`) live in ``output_dir/checkpoint-<step>/``; the DDP
+plumbing is in :mod:`course.distributed`. Their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
-import random
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from course import config as course_config
-from course.errors import CourseError
+from course.checkpoints import (  # noqa: F401 - re-exported: train.latest_checkpoint, ...
+    BestWeights,
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from course.distributed import Distributed, setup_distributed  # noqa: F401 - re-exported
+from course.errors import CourseArgumentError, CourseDataError
+from course.inference import (  # noqa: F401 - predict, evaluator: re-exported
+    classification_evaluator,
+    predict,
+    to_device,
+)
+from course.precision import (  # noqa: F401 - re-exported: train.resolve_precision, ...
+    PRECISIONS,
+    autocast_dtype,
+    cpu_bf16_flags,
+    resolve_precision,
+)
 from course.text import LengthBucketSampler
 
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 
 
@@ -126,12 +137,14 @@ class TrainResult:
 # ----------------------------------------------------------------------------- the step
 
 
-def compute_loss(model, batch: dict[str, torch.Tensor], loss_fn: LossFn | None = None) -> torch.Tensor:
+def compute_loss(model, batch: dict[str, torch.Tensor],
+                 loss_fn: LossFn | None = None) -> torch.Tensor:
     """The scalar loss of one batch: ``loss_fn(model, batch)`` or the model's own loss."""
     return loss_fn(model, batch) if loss_fn is not None else model(**batch).loss
 
 
-def optimizer_step(model, optimizer, scheduler=None, scaler=None, max_grad_norm: float = 1.0) -> None:
+def optimizer_step(model, optimizer, scheduler=None, scaler=None,
+                   max_grad_norm: float = 1.0) -> None:
     """Clip the gradients, update the weights, advance the schedule, clear the gradients."""
     if scaler is not None:
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
@@ -180,13 +193,26 @@ def balanced_class_weights(labels, n_classes: int) -> torch.Tensor:
     """``n / (n_classes * count_c)`` per class, so that every class weighs the same in the loss.
 
     Raises:
-        CourseError: if a class has no example (its weight would be infinite).
+        CourseDataError: if a class has no example (its weight would be infinite).
     """
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)[:n_classes]
     if (counts == 0).any():
         missing = [int(c) for c in np.flatnonzero(counts == 0)]
-        raise CourseError(f"Classes {missing} have no training example; cannot weight them.")
+        raise CourseDataError(
+            f"Classes {missing} have no training example; cannot weight them. Use the plain "
+            "loss, or sample the training set so that every class occurs.")
     return torch.tensor(counts.sum() / (n_classes * counts), dtype=torch.float32)
+
+
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
+                           weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy of ``logits`` ``[batch, classes]``, each class weighted by ``weights``.
+
+    PyTorch divides by the summed weights of the batch's labels, so with all weights 1 it is
+    the plain mean; the Hugging Face ``Trainer`` and :func:`fit` both use this one function.
+    """
+    weight = None if weights is None else weights.to(logits.device)
+    return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight)
 
 
 def class_weighted_loss(weights: torch.Tensor) -> LossFn:
@@ -198,9 +224,7 @@ def class_weighted_loss(weights: torch.Tensor) -> LossFn:
 
     def loss_fn(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        return torch.nn.functional.cross_entropy(
-            logits.float(), batch["labels"], weight=weights.to(logits.device)
-        )
+        return weighted_cross_entropy(logits, batch["labels"], weights)
 
     return loss_fn
 
@@ -223,7 +247,7 @@ def make_optimizer(
     if head_lr is not None:
         head = [p for name, p in named if name.startswith(tuple(head_prefixes))]
         if not head:
-            raise CourseError(
+            raise CourseArgumentError(
                 f"head_lr is set but no parameter name starts with {list(head_prefixes)}; "
                 f"the first names are {[name for name, _ in named[:3]]}. Set head_prefixes."
             )
@@ -231,13 +255,17 @@ def make_optimizer(
         parts = [(lr, [p for _, p in named if id(p) not in head_ids]), (head_lr, head)]
     groups = []
     for part_lr, params in parts:
-        groups.append({"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay, "lr": part_lr})
-        groups.append({"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0, "lr": part_lr})
+        groups.append({"params": [p for p in params if p.ndim >= 2],
+                       "weight_decay": weight_decay, "lr": part_lr})
+        groups.append({"params": [p for p in params if p.ndim < 2],
+                       "weight_decay": 0.0, "lr": part_lr})
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, fused=fused or None)
 
 
-def linear_warmup_schedule(optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning rate rises linearly for ``warmup_steps``, then falls linearly to 0 at ``total_steps``."""
+def linear_warmup_schedule(optimizer, warmup_steps: int,
+                           total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate rises linearly for ``warmup_steps``, then falls linearly to 0 at
+    ``total_steps``."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -247,267 +275,34 @@ def linear_warmup_schedule(optimizer, warmup_steps: int, total_steps: int) -> to
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-# bf16 autocast on a CPU with native bf16: measured by benchmarks/precision.py (BENCHMARKS.md,
-# "Lesson 05"). False: ``auto`` keeps fp32 on CPUs until the measurement says bf16 wins.
-BF16_ON_CPU = False
-
-
-def cpu_bf16_flags() -> list[str]:
-    """The CPU's native bfloat16 instruction sets (``avx512_bf16``, ``amx_bf16``); [] if none.
-
-    Read from ``/proc/cpuinfo`` (Linux); elsewhere the list is empty and bf16 is never automatic.
-    """
-    try:
-        with open("/proc/cpuinfo") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle
-                          if line.startswith("flags")), [])
-    except OSError:
-        return []
-    return [flag for flag in ("avx512_bf16", "amx_bf16") if flag in flags]
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` becomes bf16 on a CUDA GPU that has it, fp16 on older GPUs, fp32 elsewhere.
-
-    On a CPU with native bf16 (:func:`cpu_bf16_flags`) ``auto`` is bf16 when
-    ``BF16_ON_CPU`` says the measurement found it faster at the same quality.
-    """
-    if precision not in PRECISIONS:
-        raise CourseError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}.")
-    if precision == "auto":
-        if device.type == "cpu":
-            return "bf16" if BF16_ON_CPU and cpu_bf16_flags() else "fp32"
-        if device.type != "cuda":
-            return "fp32"
-        return "bf16" if course_config.bf16_supported() else "fp16"
-    if precision == "fp16" and device.type != "cuda":
-        raise CourseError("fp16 training needs a CUDA GPU; use precision='fp32' (or 'bf16').")
-    return precision
-
-
-def _autocast_dtype(precision: str) -> torch.dtype | None:
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-
-
-# --------------------------------------------------------------------- distributed
-
-
-@dataclass
-class Distributed:
-    """This process's place in a DDP run (world 1, rank 0 without torchrun)."""
-
-    world: int = 1
-    rank: int = 0
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        """True on the process that prints and saves (rank 0)."""
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        """Wait for every process (no-op in a single process)."""
-        if self.world > 1:
-            dist.barrier()
-
-    def mean(self, value: float) -> float:
-        """Average a number over the processes."""
-        if self.world == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64)
-        if dist.get_backend() == "nccl":
-            tensor = tensor.cuda()
-        dist.all_reduce(tensor)
-        return tensor.item() / self.world
-
-    def share(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every process."""
-        if self.world == 1:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-
-def setup_distributed(device_name: str | None = None) -> tuple[Distributed, torch.device]:
-    """Join the process group when launched by torchrun/accelerate; pick this process's device.
-
-    ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` come from the launcher. The backend is
-    nccl on CUDA and gloo on CPU.
-    """
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    rank = int(os.environ.get("RANK", 0))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    name = course_config.device(device_name)
-    if world > 1 and name == "cuda":
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device(name)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(world, rank, local_rank), device
-
-
-# --------------------------------------------------------------------- checkpoints
-
-
-@dataclass
-class TrainState:
-    """Where the run is; saved in ``state.json`` with every checkpoint."""
-
-    step: int = 0
-    epoch: int = 0
-    batches_done: int = 0  # batches of the current epoch already trained on
-    best_metric: float | None = None
-    best_step: int | None = None
-    bad_evals: int = 0
-    stopped_early: bool = False
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _rng_state() -> dict[str, Any]:
-    numpy_state = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete ``checkpoint-*`` folder in ``output_dir``, or None."""
-    folders = [p for p in Path(output_dir).glob("checkpoint-*") if (p / "state.json").is_file()]
-    return max(folders, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-def save_checkpoint(output_dir, model, optimizer, scheduler, scaler, state: TrainState,
-                    ddp: Distributed, keep: int = 2) -> Path:
-    """Write a checkpoint atomically (a temporary folder, then a rename); prune old ones."""
-    from safetensors.torch import save_model
-
-    root = Path(output_dir)
-    final = root / f"checkpoint-{state.step}"
-    tmp = root / f".tmp-checkpoint-{state.step}"
-    if ddp.main:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_model(model, str(tmp / "model.safetensors"))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        if scaler is not None:
-            torch.save(scaler.state_dict(), tmp / "scaler.pt")
-    ddp.barrier()
-    torch.save(_rng_state(), tmp / f"rng-rank{ddp.rank}.pt")  # every process has its own
-    ddp.barrier()
-    if ddp.main:
-        (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        checkpoints = sorted(root.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-        for old in checkpoints[: max(0, len(checkpoints) - keep)]:
-            shutil.rmtree(old, ignore_errors=True)
-    ddp.barrier()
-    return final
-
-
-def load_checkpoint(folder: Path, model, optimizer, scheduler, scaler, ddp: Distributed,
-                    device: torch.device) -> TrainState:
-    """Restore everything :func:`save_checkpoint` wrote; returns the saved state."""
-    from safetensors.torch import load_model
-
-    load_model(model, str(folder / "model.safetensors"), device=str(device))
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=device))
-    scheduler.load_state_dict(torch.load(folder / "scheduler.pt"))
-    if scaler is not None and (folder / "scaler.pt").is_file():
-        scaler.load_state_dict(torch.load(folder / "scaler.pt"))
-    rng_file = folder / f"rng-rank{ddp.rank}.pt"
-    if not rng_file.is_file():
-        raise CourseError(
-            f"{rng_file} is missing: the checkpoint was written by a run with fewer processes. "
-            "Resume with the same number of processes, or set resume=False."
-        )
-    _set_rng_state(torch.load(rng_file))
-    return TrainState(**json.loads((folder / "state.json").read_text()))
-
-
-class BestWeights:
-    """The best weights so far: on disk in ``output_dir/best/`` when there is one, else in memory."""
-
-    def __init__(self, output_dir: str | None, ddp: Distributed):
-        self.path = Path(output_dir) / "best" / "model.safetensors" if output_dir else None
-        self.ddp = ddp
-        self.memory: dict[str, torch.Tensor] | None = None
-
-    def save(self, model) -> None:
-        """Keep a copy of ``model``'s current weights."""
-        if self.path is None:
-            self.memory = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            return
-        from safetensors.torch import save_model
-
-        if self.ddp.main:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            save_model(model, str(self.path) + ".tmp")
-            os.replace(str(self.path) + ".tmp", self.path)
-        self.ddp.barrier()
-
-    def restore(self, model, device: torch.device) -> bool:
-        """Load the kept weights into ``model``; False when there are none."""
-        if self.path is None:
-            if self.memory is None:
-                return False
-            model.load_state_dict(self.memory)
-            return True
-        from safetensors.torch import load_model
-
-        self.ddp.barrier()
-        if not self.path.is_file():
-            return False
-        load_model(model, str(self.path), device=str(device))
-        return True
-
-
 # --------------------------------------------------------------------------- fit
 
 
 def _plan_steps(batches_per_epoch: int, config: TrainConfig) -> tuple[int, int]:
     """(optimizer steps per epoch, total optimizer steps)."""
     if config.grad_accum < 1 or config.batch_size < 1:
-        raise CourseError("batch_size and grad_accum must be at least 1.")
+        raise CourseArgumentError("batch_size and grad_accum must be at least 1.")
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
-    total = config.max_steps if config.max_steps is not None else math.ceil(config.epochs * steps_per_epoch)
+    total = (config.max_steps if config.max_steps is not None
+             else math.ceil(config.epochs * steps_per_epoch))
     if total < 1:
-        raise CourseError(f"The run has {total} optimizer steps; raise epochs or max_steps.")
+        raise CourseArgumentError(
+            f"The run has {total} optimizer steps; raise epochs or max_steps.")
     return steps_per_epoch, total
 
 
 def _check_sampler(batches, ddp: Distributed) -> None:
     if not hasattr(batches, "set_epoch") or not hasattr(batches, "__len__"):
-        raise CourseError(
-            f"sampler must be a batch sampler with set_epoch() and len(), got {type(batches).__name__}; "
-            "use course.text.LengthBucketSampler."
+        raise CourseArgumentError(
+            "sampler must be a batch sampler with set_epoch() and len(), got "
+            f"{type(batches).__name__}; use course.text.LengthBucketSampler."
         )
     replicas = getattr(batches, "num_replicas", 1)
     if replicas != ddp.world:
-        raise CourseError(
-            f"The sampler splits batches for {replicas} process(es) but this run has {ddp.world}. "
-            "Create the sampler inside the script that torchrun starts (it reads WORLD_SIZE and RANK)."
+        raise CourseArgumentError(
+            f"The sampler splits batches for {replicas} process(es) but this run has "
+            f"{ddp.world}. Create the sampler inside the script that torchrun starts "
+            "(it reads WORLD_SIZE and RANK)."
         )
 
 
@@ -529,6 +324,227 @@ def _improved(value: float, best: float | None, greater_is_better: bool) -> bool
     return value > best if greater_is_better else value < best
 
 
+def _batch_size_of(batch: dict[str, torch.Tensor]) -> int:
+    return len(batch["labels"]) if "labels" in batch else len(next(iter(batch.values())))
+
+
+class _Clock:
+    """Seconds spent training; evaluation is left out by pausing it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.started = time.perf_counter()
+
+    def pause(self) -> None:
+        self.seconds += time.perf_counter() - self.started
+
+    def resume(self) -> None:
+        self.started = time.perf_counter()
+
+
+class _Run:
+    """One call of :func:`fit`: what it builds, and the counters it keeps while it trains.
+
+    ``state`` (a :class:`TrainState`) is what a checkpoint saves; the counters here
+    (examples, tokens, the loss window, the clock) only describe this process's run.
+    """
+
+    def __init__(self, model, train_dataset, config: TrainConfig, collate_fn: Callable,
+                 loss_fn: LossFn | None, evaluate, sampler) -> None:
+        self.model, self.dataset, self.config = model, train_dataset, config
+        self.collate_fn, self.loss_fn, self.evaluate = collate_fn, loss_fn, evaluate
+        self.ddp, self.device = setup_distributed(config.device)
+        course_config.seed_everything(config.seed)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.amp_dtype = autocast_dtype(self.precision)
+        model.to(self.device)
+        model.train()
+        self.batches = sampler or LengthBucketSampler.random(
+            len(train_dataset), config.batch_size, seed=config.seed)
+        _check_sampler(self.batches, self.ddp)
+        self.steps_per_epoch, self.total_steps = _plan_steps(len(self.batches), config)
+        self.optimizer = make_optimizer(
+            model, config.lr, config.weight_decay, fused=self.device.type in ("cuda", "cpu"),
+            head_lr=config.head_lr, head_prefixes=config.head_prefixes)
+        self.scheduler = linear_warmup_schedule(
+            self.optimizer, round(config.warmup_ratio * self.total_steps), self.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        self.best = BestWeights(config.output_dir, self.ddp)
+        self.checkpoint, self.state = self._resume_or_start()
+        self.wrapped = model
+        if self.ddp.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.samples = self.tokens = self.window_steps = 0
+        self.window_loss = torch.zeros((), device=self.device)
+        self.show = config.progress and self.ddp.main
+        self.bar = tqdm(disable=True)  # replaced by the real bar in start()
+        self.clock = _Clock()
+
+    def _resume_or_start(self) -> tuple[Path | None, TrainState]:
+        config = self.config
+        checkpoint = None
+        if config.output_dir and config.resume:
+            checkpoint = latest_checkpoint(config.output_dir)
+        if checkpoint is not None:
+            return checkpoint, load_checkpoint(checkpoint, self.model, self.optimizer,
+                                               self.scheduler, self.scaler, self.ddp, self.device)
+        if config.output_dir and self.ddp.main:
+            Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        return None, TrainState()
+
+    @property
+    def done(self) -> bool:
+        """True once the planned steps are done or early stopping has fired."""
+        return self.state.step >= self.total_steps or self.state.stopped_early
+
+    def start(self) -> None:
+        """Print what will run, open the progress bar, start the clock."""
+        if self.show:
+            resumed = f", resumed from {self.checkpoint.name}" if self.checkpoint else ""
+            size = getattr(self.batches, "batch_size", self.config.batch_size)
+            print(f"Training on {self.device} in {self.precision}, {self.ddp.world} process(es): "
+                  f"{self.total_steps} steps of {size} x {self.config.grad_accum} x "
+                  f"{self.ddp.world} examples{resumed}.")
+        self.bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train",
+                        unit="step", disable=not self.show)
+        self.clock = _Clock()
+
+    def _epoch_loader(self) -> tuple[torch.utils.data.DataLoader, int]:
+        """This epoch's batches, without those a resumed run has already trained on."""
+        self.batches.set_epoch(self.state.epoch)
+        epoch_batches = list(self.batches)
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_sampler=epoch_batches[self.state.batches_done:],
+            collate_fn=self.collate_fn,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.config.seed + self.state.epoch),
+        )
+        return loader, len(epoch_batches)
+
+    def train_epoch(self) -> None:
+        """Train on the rest of the current epoch, or until the run is done."""
+        loader, n = self._epoch_loader()
+        accum = self.config.grad_accum
+        for j, batch in enumerate(loader, start=self.state.batches_done):
+            group_start = j - j % accum
+            group_size = min(accum, n - group_start)
+            last_in_group = j + 1 == group_start + group_size
+            self._backward(batch, group_size, last_in_group)
+            if not last_in_group:
+                continue
+            optimizer_step(self.model, self.optimizer, self.scheduler, self.scaler,
+                           self.config.max_grad_norm)
+            self._after_step(batches_done=j + 1, epoch_batches=n)
+            if self.done:
+                break
+
+    def _backward(self, batch: dict[str, torch.Tensor], group_size: int, sync: bool) -> None:
+        """Forward and backward on one batch; gradients add up until the group's last batch."""
+        self.samples += _batch_size_of(batch)
+        if "attention_mask" in batch:
+            self.tokens += int(batch["attention_mask"].sum())  # real tokens, counted on the CPU
+        batch = to_device(batch, self.device)
+        # Under DDP, gradients are averaged over processes only on the group's last batch.
+        no_sync = self.ddp.world > 1 and not sync
+        with self.wrapped.no_sync() if no_sync else contextlib.nullcontext():
+            with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                                enabled=self.amp_dtype is not None):
+                loss = compute_loss(self.wrapped, batch, self.loss_fn) / group_size
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        self.window_loss += loss.detach()  # stays on the device: no sync per batch
+
+    def _after_step(self, batches_done: int, epoch_batches: int) -> None:
+        """Count the step, log it when due, evaluate and checkpoint when due."""
+        state = self.state
+        state.step += 1
+        state.batches_done = batches_done
+        epoch_done = batches_done == epoch_batches
+        self.window_steps += 1
+        if epoch_done:
+            state.epoch, state.batches_done = state.epoch + 1, 0
+        if self._log_due(epoch_done):
+            self._log()
+        self.bar.update(1)
+        evaluated = self._evaluate_if_due(epoch_done)
+        self._save_if_due(evaluated)
+
+    def _every(self, steps: int | None) -> bool:
+        return bool(steps and self.state.step % steps == 0)
+
+    def _log_due(self, epoch_done: bool) -> bool:
+        """A history row every ``log_every`` steps, and at every evaluation or checkpoint."""
+        config = self.config
+        return (self._every(config.log_every) or self.state.step >= self.total_steps
+                or epoch_done or self._every(config.eval_every) or self._every(config.save_every))
+
+    def _log(self) -> None:
+        self.state.history.append({
+            "step": self.state.step,
+            "epoch": self.state.step / self.steps_per_epoch,
+            "train_loss": self.ddp.mean(self.window_loss.item() / self.window_steps),
+            "lr": float(self.scheduler.get_last_lr()[0]),
+        })
+        self.window_loss.zero_()
+        self.window_steps = 0
+        self.bar.set_postfix(loss=f"{self.state.history[-1]['train_loss']:.4f}")
+
+    def _evaluate_if_due(self, epoch_done: bool) -> bool:
+        """Evaluate when due: keep the best weights, count evaluations without improvement."""
+        config, state = self.config, self.state
+        finished = state.step >= self.total_steps
+        due = self._every(config.eval_every) or (config.eval_every is None and epoch_done)
+        if self.evaluate is None or not (due or finished):
+            return False
+        self.clock.pause()
+        metrics = _run_evaluation(self.evaluate, self.model, self.ddp)
+        self.clock.resume()
+        if config.metric not in metrics:
+            raise CourseArgumentError(
+                f"evaluate() returned {sorted(metrics)} but config.metric is {config.metric!r}; "
+                "return that metric or change config.metric."
+            )
+        state.history[-1].update(metrics)
+        value = metrics[config.metric]
+        if _improved(value, state.best_metric, config.greater_is_better):
+            state.best_metric, state.best_step, state.bad_evals = value, state.step, 0
+            self.best.save(self.model)
+        else:
+            state.bad_evals += 1
+            state.stopped_early = bool(config.patience and state.bad_evals >= config.patience)
+        self.bar.set_postfix(loss=state.history[-1]["train_loss"], **{config.metric: value})
+        return True
+
+    def _save_if_due(self, evaluated: bool) -> None:
+        config, state = self.config, self.state
+        finished = state.step >= self.total_steps
+        due = (self._every(config.save_every) or (config.save_every is None and evaluated)
+               or finished or state.stopped_early)
+        if config.output_dir and due:
+            save_checkpoint(config.output_dir, self.model, self.optimizer, self.scheduler,
+                            self.scaler, state, self.ddp, config.keep_checkpoints)
+
+    def finish(self) -> TrainResult:
+        """Stop the clock, restore the best weights, and report."""
+        self.bar.close()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # GPU work is asynchronous: wait before timing
+        self.clock.pause()
+        state = self.state
+        if self.evaluate is not None and self.best.restore(self.model, self.device) and self.show:
+            print(f"Restored the best weights: {self.config.metric}={state.best_metric:.4f} "
+                  f"at step {state.best_step}.")
+        self.model.eval()
+        return TrainResult(
+            history=pd.DataFrame(state.history), best_metric=state.best_metric,
+            best_step=state.best_step, output_dir=self.config.output_dir, steps=state.step,
+            stopped_early=state.stopped_early, train_seconds=self.clock.seconds,
+            samples=self.samples, tokens=self.tokens,
+        )
+
+
 def fit(
     model,
     train_dataset,
@@ -543,7 +559,7 @@ def fit(
 
     Args:
         model: a ``torch.nn.Module``; every parameter with ``requires_grad`` is trained.
-        train_dataset: a map-style dataset; ``collate_fn`` turns a list of items into a batch dict.
+        train_dataset: a map-style dataset; ``collate_fn`` turns a list of items into a batch.
         config: a :class:`TrainConfig`.
         loss_fn: ``loss_fn(model, batch) -> scalar``; by default ``model(**batch).loss``.
         evaluate: ``evaluate(model) -> {name: value}``, run every ``eval_every`` steps (or each
@@ -555,202 +571,8 @@ def fit(
     Returns:
         A :class:`TrainResult` with the history, best metric and step, and throughput.
     """
-    ddp, device = setup_distributed(config.device)
-    course_config.seed_everything(config.seed)
-    precision = resolve_precision(config.precision, device)
-    amp_dtype = _autocast_dtype(precision)
-    model.to(device)
-    model.train()
-
-    batches = sampler or LengthBucketSampler.random(len(train_dataset), config.batch_size, seed=config.seed)
-    _check_sampler(batches, ddp)
-    steps_per_epoch, total_steps = _plan_steps(len(batches), config)
-    optimizer = make_optimizer(model, config.lr, config.weight_decay, fused=device.type in ("cuda", "cpu"),
-                               head_lr=config.head_lr, head_prefixes=config.head_prefixes)
-    scheduler = linear_warmup_schedule(optimizer, round(config.warmup_ratio * total_steps), total_steps)
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    best = BestWeights(config.output_dir, ddp)
-
-    state = TrainState()
-    checkpoint = latest_checkpoint(config.output_dir) if config.output_dir and config.resume else None
-    if checkpoint is not None:
-        state = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler, ddp, device)
-    elif config.output_dir and ddp.main:
-        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-
-    wrapped = model
-    if ddp.world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-    if config.progress and ddp.main:
-        resumed = f", resumed from {checkpoint.name}" if checkpoint else ""
-        print(f"Training on {device} in {precision}, {ddp.world} process(es): {total_steps} steps "
-              f"of {getattr(batches, 'batch_size', config.batch_size)} x {config.grad_accum} x "
-              f"{ddp.world} examples{resumed}.")
-    bar = tqdm(total=total_steps, initial=state.step, desc="train", unit="step",
-               disable=not (config.progress and ddp.main))
-    samples = tokens = window_steps = 0
-    window_loss = torch.zeros((), device=device)
-    train_seconds = 0.0
-    started = time.perf_counter()
-
-    def log_due(epoch_done: bool) -> bool:
-        """A history row every ``log_every`` steps, and at every evaluation or checkpoint."""
-        return (state.step % config.log_every == 0 or state.step >= total_steps or epoch_done
-                or bool(config.eval_every and state.step % config.eval_every == 0)
-                or bool(config.save_every and state.step % config.save_every == 0))
-
-    def evaluate_and_save(epoch_done: bool) -> None:
-        """Evaluate when due (early stopping, best weights); checkpoint when due."""
-        nonlocal train_seconds, started
-        finished = state.step >= total_steps
-        due = (config.eval_every and state.step % config.eval_every == 0) or (
-            config.eval_every is None and epoch_done) or finished
-        evaluated = False
-        if evaluate is not None and due:
-            train_seconds += time.perf_counter() - started
-            metrics = _run_evaluation(evaluate, model, ddp)
-            started = time.perf_counter()
-            if config.metric not in metrics:
-                raise CourseError(
-                    f"evaluate() returned {sorted(metrics)} but config.metric is {config.metric!r}; "
-                    "return that metric or change config.metric."
-                )
-            state.history[-1].update(metrics)
-            if _improved(metrics[config.metric], state.best_metric, config.greater_is_better):
-                state.best_metric, state.best_step, state.bad_evals = metrics[config.metric], state.step, 0
-                best.save(model)
-            else:
-                state.bad_evals += 1
-                state.stopped_early = bool(config.patience and state.bad_evals >= config.patience)
-            bar.set_postfix(loss=state.history[-1]["train_loss"], **{config.metric: metrics[config.metric]})
-            evaluated = True
-        save_due = (config.save_every and state.step % config.save_every == 0) or (
-            config.save_every is None and evaluated) or finished or state.stopped_early
-        if config.output_dir and save_due:
-            save_checkpoint(config.output_dir, model, optimizer, scheduler, scaler, state, ddp,
-                            config.keep_checkpoints)
-
-    while state.step < total_steps and not state.stopped_early:
-        batches.set_epoch(state.epoch)
-        epoch_batches = list(batches)
-        loader = torch.utils.data.DataLoader(
-            train_dataset,
-            batch_sampler=epoch_batches[state.batches_done :],  # skip what a resumed run has seen
-            collate_fn=collate_fn,
-            num_workers=config.num_workers,
-            pin_memory=device.type == "cuda",
-            generator=torch.Generator().manual_seed(config.seed + state.epoch),
-        )
-        n = len(epoch_batches)
-        for j, batch in enumerate(loader, start=state.batches_done):
-            group_start = j - j % config.grad_accum
-            group_size = min(config.grad_accum, n - group_start)
-            last_in_group = j + 1 == group_start + group_size
-            samples += len(batch["labels"]) if "labels" in batch else len(next(iter(batch.values())))
-            if "attention_mask" in batch:
-                tokens += int(batch["attention_mask"].sum())  # real tokens, counted on the CPU
-            batch = _to_device(batch, device)
-            # Under DDP, gradients are averaged over processes only on the group's last batch.
-            sync = contextlib.nullcontext() if last_in_group or ddp.world == 1 else wrapped.no_sync()
-            with sync:
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss = compute_loss(wrapped, batch, loss_fn) / group_size
-                (scaler.scale(loss) if scaler is not None else loss).backward()
-            window_loss += loss.detach()  # stays on the device: no sync per batch
-            if not last_in_group:
-                continue
-
-            optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
-            state.step += 1
-            state.batches_done = j + 1
-            epoch_done = state.batches_done == n
-            window_steps += 1
-            if epoch_done:
-                state.epoch, state.batches_done = state.epoch + 1, 0
-            if log_due(epoch_done):
-                state.history.append({
-                    "step": state.step,
-                    "epoch": state.step / steps_per_epoch,
-                    "train_loss": ddp.mean(window_loss.item() / window_steps),
-                    "lr": scheduler.get_last_lr()[0],
-                })
-                window_loss.zero_()
-                window_steps = 0
-                bar.set_postfix(loss=f"{state.history[-1]['train_loss']:.4f}")
-            bar.update(1)
-            evaluate_and_save(epoch_done)
-            if state.step >= total_steps or state.stopped_early:
-                break
-    bar.close()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # GPU work is asynchronous: wait for it before reading the clock
-    train_seconds += time.perf_counter() - started
-
-    if evaluate is not None and best.restore(model, device):
-        if config.progress and ddp.main:
-            print(f"Restored the best weights: {config.metric}={state.best_metric:.4f} "
-                  f"at step {state.best_step}.")
-    model.eval()
-    return TrainResult(
-        history=pd.DataFrame(state.history),
-        best_metric=state.best_metric,
-        best_step=state.best_step,
-        output_dir=config.output_dir,
-        steps=state.step,
-        stopped_early=state.stopped_early,
-        train_seconds=train_seconds,
-        samples=samples,
-        tokens=tokens,
-    )
-
-
-# ----------------------------------------------------------------------- predict
-
-
-@torch.no_grad()
-def predict(model, dataset, collate_fn: Callable, batch_size: int = 64, progress: bool = True,
-            device: str | torch.device | None = None) -> np.ndarray:
-    """Class probabilities ``[len(dataset), classes]``, in the dataset's order.
-
-    Examples are batched by length (when the dataset has ``lengths``) so that
-    little padding is computed; bf16 autocast is used on a CUDA GPU that has it.
-    """
-    device = torch.device(device) if device else next(model.parameters()).device
-    model.to(device).eval()
-    lengths = getattr(dataset, "lengths", None)
-    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(dataset))
-    index_batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=index_batches, collate_fn=collate_fn,
-                                         generator=torch.Generator())  # leaves the global RNG alone
-    amp_dtype = torch.bfloat16 if device.type == "cuda" and course_config.bf16_supported() else None
-    probs: np.ndarray | None = None
-    for indices, batch in zip(index_batches, tqdm(loader, desc="predict", disable=not progress), strict=True):
-        batch.pop("labels", None)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(**_to_device(batch, device)).logits
-        chunk = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        if probs is None:
-            probs = np.empty((len(dataset), chunk.shape[1]), dtype=np.float32)
-        probs[indices] = chunk
-    if probs is None:
-        raise CourseError("predict() got an empty dataset.")
-    return probs
-
-
-def classification_evaluator(dataset, collate_fn: Callable, batch_size: int = 64) -> Callable:
-    """An ``evaluate(model)`` for :func:`fit`: accuracy and macro-F1 on a labelled dataset."""
-    from course.metrics import accuracy, macro_f1
-
-    labels = np.asarray(dataset.labels)
-
-    def evaluate(model) -> dict[str, float]:
-        probs = predict(model, dataset, collate_fn, batch_size, progress=False)
-        predictions = probs.argmax(axis=1)
-        return {
-            "accuracy": accuracy(labels, predictions),
-            "macro_f1": macro_f1(labels, predictions, labels=list(range(probs.shape[1]))),
-        }
-
-    return evaluate
+    run = _Run(model, train_dataset, config, collate_fn, loss_fn, evaluate, sampler)
+    run.start()
+    while not run.done:
+        run.train_epoch()
+    return run.finish()

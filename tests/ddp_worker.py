@@ -1,4 +1,5 @@
-"""Train the tiny BERT with ``course.train.fit``, alone or under torchrun; write the outcome as JSON.
+"""Train the tiny BERT with ``course.train.fit``, alone or under torchrun; write the outcome as
+JSON.
 
 Used by tests/test_distributed.py::
 
@@ -22,7 +23,8 @@ from course.models import load_classifier, load_tokenizer, resolve_model
 from course.text import DynamicPaddingCollator, LengthBucketSampler, PairDataset
 from course.train import TrainConfig, classification_evaluator, fit
 
-WORKER_FILLERS = ("soft", "modern", "oak", "large")  # the thresholds in test_distributed were set with these
+# The thresholds in test_distributed were set with these fillers.
+WORKER_FILLERS = ("soft", "modern", "oak", "large")
 
 
 

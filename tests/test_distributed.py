@@ -16,7 +16,8 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
 def run_worker(out: Path, batch_size: int, processes: int, output_dir: Path) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
     args = [str(WORKER), "--batch-size", str(batch_size), "--out", str(out),
             "--output-dir", str(output_dir)]
     if processes == 1:

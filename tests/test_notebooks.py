@@ -63,12 +63,20 @@ EXPECTED = {
         "data_used": ("==", "mini-shop"),
         "train_steps": (">=", 50),
         "reload_max_abs_diff": ("<", 1e-4),
+        "selected_on": ("==", "valid"),
+        "comparison": ("==", "live"),  # smoke compares the five recipes over a few steps each
+        "n_recipes_compared": ("==", 5),
+        "side_by_side_steps": ("==", 2),
+        "seed_bugs_that_raise": ("==", 6),  # each bug of the seed's snippet raises for real
+        "esci_used": ("==", "esci_sample.csv" if REAL_DATA else "none"),
         "relations": [
             # An untrained or broken model predicts one class: it scores the majority baseline.
             ("fine-tuned macro-F1 beats the majority class by 0.1",
              lambda m: m["test_macro_f1"] >= m["majority_macro_f1"] + 0.1),
             ("TF-IDF beats the majority class (the baseline works)",
              lambda m: m["tfidf_macro_f1"] >= m["majority_macro_f1"] + 0.1),
+            ("ESCI micro-F1 is a share",
+             lambda m: not REAL_DATA or 0 <= m["esci_test_micro_f1"] <= 1),
         ],
     },
     "04-ranking-recommender": {
@@ -198,10 +206,41 @@ EXPECTED = {
 
 
 # Lessons that choose a model or a setting: each records which split chose it ("*selected_on").
-SELECTING = {"04-ranking-recommender", "06-trust-business-value", "07-labels-and-drift"}
+SELECTING = {"03-relevance-finetuning", "04-ranking-recommender", "05-efficient-deployment",
+             "06-trust-business-value", "07-labels-and-drift"}
 
 # Lessons judged on the embedded default: they run with COURSE_DATA_DIR unset, even in CI.
 EMBEDDED_ONLY = {"04-ranking-recommender"}
+
+
+def selection_problems(metrics: dict) -> list[str]:
+    """How a lesson's recorded choices break "select on validation, report test once".
+
+    A lesson records where it made each choice under a name ending in ``selected_on``
+    (``record("selected_on", "valid")``, ``record("loss_selected_on", "valid")``), and what it
+    chose as ``selected_<what>`` (a named winner such as ``best_loss = "bpr"`` counts as a
+    choice too). Every ``*selected_on`` must be ``"valid"``
+    (:func:`course.record.choices_not_made_on_validation`), and a lesson that records a choice
+    must say where it made it.
+    """
+    problems = [f"{name} = {value!r}: choices are made on the validation split, never on test"
+                for name, value in choices_not_made_on_validation(metrics).items()]
+    where = [name for name in metrics if name.endswith("selected_on")]
+    chosen = sorted(n for n, v in metrics.items() if n not in where and (
+        n.startswith("selected_") or (n.startswith("best_") and isinstance(v, str))))
+    if chosen and not where:
+        problems.append(f"records the choices {chosen} but not where it made them (selected_on)")
+    return problems
+
+
+def test_selection_problems_catches_test_selection_and_silence():
+    assert selection_problems({"selected_on": "valid", "selected_loss": "bpr"}) == []
+    assert selection_problems({"test_macro_f1": 0.7}) == []
+    assert selection_problems({"selected_on": "test", "selected_loss": "bpr"})
+    assert selection_problems({"loss_selected_on": "valid", "k_selected_on": "test"})
+    assert selection_problems({"selected_loss": "bpr"})  # a choice without saying where
+    assert selection_problems({"best_loss": "bpr", "best_recall10": 0.2})  # a named winner
+    assert selection_problems({"best_recall10": 0.2}) == []  # a number is not a choice
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +282,5 @@ def test_lesson_runs_and_records_its_metrics(lesson, executed):
     if lesson in SELECTING:
         assert any(name.endswith("selected_on") for name in run.metrics), (
             f"{lesson} chooses a model or setting but records no '*selected_on' metric")
+    problems = selection_problems(run.metrics)
+    assert not problems, f"{lesson} selects on test or does not say where: {problems}"

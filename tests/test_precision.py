@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from course import train
+from course import precision, train
 
 
 def test_cpu_bf16_flags_reads_the_cpu_flags(monkeypatch, tmp_path):
@@ -20,12 +20,12 @@ def test_cpu_bf16_flags_reads_the_cpu_flags(monkeypatch, tmp_path):
 
 def test_auto_precision_on_cpu_follows_the_measurement(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(train, "cpu_bf16_flags", lambda: ["avx512_bf16"])
-    monkeypatch.setattr(train, "BF16_ON_CPU", True)
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(precision, "BF16_ON_CPU", True)
     assert train.resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(train, "BF16_ON_CPU", False)
+    monkeypatch.setattr(precision, "BF16_ON_CPU", False)
     assert train.resolve_precision("auto", cpu) == "fp32"
-    monkeypatch.setattr(train, "BF16_ON_CPU", True)
-    monkeypatch.setattr(train, "cpu_bf16_flags", lambda: [])
+    monkeypatch.setattr(precision, "BF16_ON_CPU", True)
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: [])
     assert train.resolve_precision("auto", cpu) == "fp32"  # emulated bf16 is never automatic
     assert train.resolve_precision("bf16", cpu) == "bf16"  # asking for it still works

@@ -1,9 +1,12 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from course import relevance
-from course.errors import CourseDataError
+from course.errors import CourseArgumentError, CourseDataError
 
 
 @pytest.fixture
@@ -11,7 +14,8 @@ def pairs():
     rows = []
     for q in range(6):
         for p in range(5):
-            rows.append({"query_id": q, "query": f"q{q}", "family": "lexical" if q % 2 else "synonym",
+            family = "lexical" if q % 2 else "synonym"
+            rows.append({"query_id": q, "query": f"q{q}", "family": family,
                          "product_id": p, "product_text": f"p{p}",
                          "label": ["Exact", "Partial", "Irrelevant"][(q + p) % 3], "split": "test"})
     return pd.DataFrame(rows)
@@ -46,7 +50,7 @@ def test_majority_baseline(pairs):
 
 
 def test_unknown_choice_is_rejected():
-    with pytest.raises(CourseDataError, match="mini-shop"):
+    with pytest.raises(CourseArgumentError, match="mini-shop"):
         relevance.load_relevance_pairs("imagenet")
 
 
@@ -69,3 +73,132 @@ def test_shop_queries_sets_the_size_of_the_generated_shop():
     small, name = relevance.load_relevance_pairs("mini-shop", seed=0, shop_queries=40)
     assert name == "mini-shop" and small["query_id"].nunique() == 40
     assert set(small["split"]) == {"train", "valid", "test"}
+
+
+# ---------------------------------------------------------------- lesson splits
+
+
+def test_lesson_splits_sample_each_split_and_refuse_a_leak():
+    pairs, _ = relevance.load_relevance_pairs("mini-shop", seed=0, shop_queries=60)
+    splits = relevance.lesson_splits(pairs, max_train=100, max_valid=80, max_test=None, seed=0)
+    assert len(splits["train"]) == 100 and set(splits["train"]["split"]) == {"train"}
+    assert len(splits["test"]) == (pairs["split"] == "test").sum()
+    leaky = pairs.copy()
+    first_test = leaky.loc[leaky["split"] == "test", "query_id"].iloc[0]
+    leaky.loc[leaky.index[leaky["split"] == "train"][:3], "query_id"] = first_test
+    with pytest.raises(CourseDataError, match="train and test"):
+        relevance.lesson_splits(leaky, None, None, None)
+    with pytest.raises(CourseDataError, match=r"\['valid'\]"):
+        relevance.lesson_splits(pairs[pairs["split"] != "valid"], None, None, None)
+
+
+# ------------------------------------------------------- choices made on validation
+
+
+def comparison(scores) -> pd.DataFrame:
+    return pd.DataFrame({"choice": [f"c{i}" for i in range(len(scores))],
+                         "valid_macro_f1": scores})
+
+
+def test_select_on_validation_prefers_the_simplest_within_tolerance():
+    table = comparison([0.60, 0.69, 0.70, 0.705])
+    assert relevance.select_on_validation(table)["choice"] == "c3"
+    assert relevance.select_on_validation(table, tolerance=0.01)["choice"] == "c2"
+    assert relevance.select_on_validation(table, tolerance=0.02)["choice"] == "c1"
+
+
+def test_select_on_validation_refuses_test_metrics_and_empty_tables():
+    table = comparison([0.5, 0.6]).rename(columns={"valid_macro_f1": "test_macro_f1"})
+    with pytest.raises(CourseArgumentError, match="not a validation metric"):
+        relevance.select_on_validation(table, metric="test_macro_f1")
+    with pytest.raises(CourseArgumentError, match="non-empty"):
+        relevance.select_on_validation(comparison([]))
+
+
+def test_choice_config_sets_the_head_learning_rate_only_where_asked():
+    from course.train import TrainConfig
+
+    base = TrainConfig(lr=1e-4, head_lr=9.0)
+    plain, head, pooler = (relevance.CANDIDATES[0], relevance.CANDIDATES[3],
+                           relevance.CANDIDATES[4])
+    assert plain.config(base, 2e-3).head_lr is None
+    assert head.config(base, 2e-3).head_lr == 2e-3
+    assert head.config(base, 2e-3).head_prefixes == ("classifier",)
+    assert pooler.config(base, 2e-3).head_prefixes == ("classifier", "bert.pooler")
+    assert head.config(base, None).head_lr is None
+    assert plain.loss_fn(torch.ones(3)) is None and head.loss_fn(torch.ones(3)) is not None
+
+
+def test_comparison_round_trip_and_split_check(tmp_path):
+    table = comparison([0.5, 0.6])
+    path = relevance.save_comparison(tmp_path / "c.json", table, {"lr": 1e-4}, "python x.py")
+    loaded, meta = relevance.load_comparison(path)
+    pd.testing.assert_frame_equal(loaded, table)
+    assert meta == {"split": "valid", "command": "python x.py", "setup": {"lr": 1e-4}}
+    path.write_text(path.read_text().replace('"split": "valid"', '"split": "test"'))
+    with pytest.raises(CourseDataError, match="not on 'valid'"):
+        relevance.load_comparison(path)
+    with pytest.raises(CourseDataError, match="lesson03_choices.py"):
+        relevance.load_comparison(tmp_path / "missing.json")
+    assert relevance.setup_differences({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == {
+        "b": (2, 3), "c": (None, 4)}
+
+
+def test_compare_on_validation_trains_every_choice_from_the_same_start():
+    from toydata import LABELS, toy_pairs
+
+    from course import models, text, train
+
+    resolved = models.resolve_model("tiny")
+    tokenizer = models.load_tokenizer(resolved)
+    train_ds = text.PairDataset.from_texts(tokenizer, *toy_pairs(48, 0), max_length=24)
+    valid_ds = text.PairDataset.from_texts(tokenizer, *toy_pairs(24, 1), max_length=24)
+    collator = text.DynamicPaddingCollator(tokenizer)
+    seen = []
+
+    def evaluate(model):
+        seen.append(id(model))
+        return train.classification_evaluator(valid_ds, collator)(model)
+
+    table = relevance.compare_on_validation(
+        relevance.CANDIDATES[:2] + relevance.CANDIDATES[3:4],
+        lambda: models.load_classifier(resolved, LABELS, seed=0), train_ds,
+        train.TrainConfig(max_steps=4, eval_every=2, batch_size=8, lr=1e-3, progress=False),
+        head_lr=1e-2, class_weights=torch.tensor([1.0, 2.0, 3.0]), collate_fn=collator,
+        sampler=text.LengthBucketSampler(train_ds.lengths, 8, seed=0), evaluate=evaluate)
+    assert list(table["choice"]) == ["plain loss, one LR", "weighted loss, one LR",
+                                     "weighted loss, head LR"]
+    assert (table["steps"] == 4).all() and table["best_step"].isin([2, 4]).all()
+    assert table["valid_macro_f1"].between(0, 1).all()
+    assert len(set(seen)) == 3 and len(seen) == 6  # a fresh model per choice, evaluated twice
+    assert table["valid_macro_f1"].nunique() > 1 or table["valid_accuracy"].nunique() > 1
+
+
+# ----------------------------------------------------------------- ESCI task 2
+
+
+def test_esci_task2_pairs_keep_the_four_classes(tmp_path, monkeypatch):
+    from fixtures.shop_files import write_esci_sample
+
+    from course import data
+
+    write_esci_sample(tmp_path / "esci_sample")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    esci = data.load_esci(download=False)
+    four = relevance.esci_task2_pairs(esci)
+    assert four["label"].value_counts().to_dict() == {
+        "Exact": 80, "Substitute": 80, "Complement": 40, "Irrelevant": 40}
+    assert (four.drop(columns="label") == esci.pairs.drop(columns="label")).all().all()
+    assert set(esci.pairs["label"]) == set(data.LABELS)  # the 3-class view is unchanged
+
+
+@pytest.mark.skipif(not os.environ.get("COURSE_DATA_DIR"),
+                    reason="COURSE_DATA_DIR is not set: the real ESCI sample is not available")
+def test_esci_task2_pairs_on_the_real_sample():
+    from course import data
+
+    four = relevance.esci_task2_pairs(data.load_esci(download=False))
+    assert len(four) == 200
+    assert four["label"].value_counts().to_dict() == {
+        "Exact": 138, "Substitute": 49, "Irrelevant": 12, "Complement": 1}
+    assert set(four["split"]) == {"train", "valid", "test"}

@@ -8,7 +8,7 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from course.errors import CourseDataError, CourseError
+from course.errors import CourseArgumentError, CourseDataError
 from course.models import load_tokenizer, resolve_model
 from course.text import (
     DynamicPaddingCollator,
@@ -55,15 +55,16 @@ def test_encode_pairs_truncates_only_the_product_and_does_not_pad(tokenizer):
 
 
 def test_encode_pairs_rejects_bad_input(tokenizer):
-    with pytest.raises(CourseDataError, match="one doc per query"):
+    with pytest.raises(CourseArgumentError, match="one doc per query"):
         encode_pairs(tokenizer, ["a", "b"], ["x"])
     with pytest.raises(CourseDataError, match="fillna"):
         encode_pairs(tokenizer, ["a"], [None])
-    with pytest.raises(CourseDataError, match="not one string"):
+    with pytest.raises(CourseArgumentError, match="not one string"):
         encode_pairs(tokenizer, "a query", ["x"])
     with pytest.raises(CourseDataError, match="longest_first"):
         encode_pairs(tokenizer, ["red sofa " * 20], ["a b c"], max_length=16)
-    both = encode_pairs(tokenizer, ["red sofa " * 20], ["a b c"], max_length=16, truncation="longest_first")
+    both = encode_pairs(tokenizer, ["red sofa " * 20], ["a b c"], max_length=16,
+                        truncation="longest_first")
     assert len(both["input_ids"][0]) == 16
 
 
@@ -108,7 +109,8 @@ def test_collated_batch_gives_same_logits_as_unpadded(tokenizer):
     batch = DynamicPaddingCollator(tokenizer)([ds[i] for i in range(4)])
     with torch.no_grad():
         padded = model(**batch).logits
-        single = torch.cat([model(**DynamicPaddingCollator(tokenizer)([ds[i]])).logits for i in range(4)])
+        collate = DynamicPaddingCollator(tokenizer)
+        single = torch.cat([model(**collate([ds[i]])).logits for i in range(4)])
     torch.testing.assert_close(padded, single, atol=1e-5, rtol=1e-4)
 
 
@@ -124,7 +126,8 @@ def _all_indices(sampler):
     seed=st.integers(0, 3),
 )
 def test_bucket_sampler_yields_every_index_once(lengths, batch_size, multiplier, seed):
-    sampler = LengthBucketSampler(lengths, batch_size, multiplier, seed=seed, num_replicas=1, rank=0)
+    sampler = LengthBucketSampler(lengths, batch_size, multiplier, seed=seed, num_replicas=1,
+                                  rank=0)
     batches = list(sampler)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     assert len(batches) == len(sampler)
@@ -140,7 +143,8 @@ def test_bucket_sampler_yields_every_index_once(lengths, batch_size, multiplier,
     drop_last=st.booleans(),
 )
 @example(n=1, batch_size=1, multiplier=1, world=3, drop_last=False)  # fewer examples than ranks
-def test_bucket_sampler_len_matches_iteration_under_ddp(n, batch_size, multiplier, world, drop_last):
+def test_bucket_sampler_len_matches_iteration_under_ddp(n, batch_size, multiplier, world,
+                                                        drop_last):
     lengths = list(range(n))
     counts = []
     for rank in range(world):
@@ -155,7 +159,8 @@ def test_bucket_sampler_len_matches_iteration_under_ddp(n, batch_size, multiplie
 def test_bucket_sampler_groups_similar_lengths_and_shuffles_batches():
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 120, size=2000)
-    sampler = LengthBucketSampler(lengths, 32, bucket_size_multiplier=50, seed=1, num_replicas=1, rank=0)
+    sampler = LengthBucketSampler(lengths, 32, bucket_size_multiplier=50, seed=1, num_replicas=1,
+                                  rank=0)
     batches = list(sampler)
     spread = np.mean([np.ptp(lengths[b]) for b in batches])
     random_spread = np.mean([np.ptp(lengths[i : i + 32]) for i in range(0, 2000, 32)])
@@ -194,11 +199,11 @@ def test_bucket_sampler_reads_world_from_env(monkeypatch):
 
 
 def test_bucket_sampler_rejects_bad_arguments():
-    with pytest.raises(CourseError, match="batch_size"):
+    with pytest.raises(CourseArgumentError, match="batch_size"):
         LengthBucketSampler([1, 2], 0)
-    with pytest.raises(CourseDataError, match="empty"):
+    with pytest.raises(CourseArgumentError, match="empty"):
         LengthBucketSampler([], 4)
-    with pytest.raises(CourseError, match="rank"):
+    with pytest.raises(CourseArgumentError, match="rank"):
         LengthBucketSampler([1, 2], 1, num_replicas=2, rank=2)
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from toydata import LABELS, toy_pairs
 
-from course.errors import CourseError
+from course.errors import CourseArgumentError, CourseDataError, CourseError
 from course.models import load_classifier, load_tokenizer, resolve_model
 from course.text import DynamicPaddingCollator, LengthBucketSampler, PairDataset
 from course.train import (
@@ -116,8 +116,9 @@ def test_make_optimizer_without_head_lr_uses_one_rate():
 
 
 def test_make_optimizer_names_missing_head():
-    with pytest.raises(CourseError, match="no parameter name starts with.*'head'"):
-        make_optimizer(tiny_model(), lr=1e-4, weight_decay=0.0, head_lr=1e-3, head_prefixes=("head",))
+    with pytest.raises(CourseArgumentError, match="no parameter name starts with.*'head'"):
+        make_optimizer(tiny_model(), lr=1e-4, weight_decay=0.0, head_lr=1e-3,
+                       head_prefixes=("head",))
 
 
 def test_fit_with_head_lr_moves_the_head_faster(data):
@@ -126,14 +127,17 @@ def test_fit_with_head_lr_moves_the_head_faster(data):
     def head_change(head_lr):
         model = tiny_model(dropout=False)
         before = weights(model)
-        cfg = TrainConfig(max_steps=3, batch_size=8, lr=1e-4, head_lr=head_lr, warmup_ratio=0.0, progress=False)
+        cfg = TrainConfig(max_steps=3, batch_size=8, lr=1e-4, head_lr=head_lr, warmup_ratio=0.0,
+                          progress=False)
         fit(model, train, cfg, collate_fn=collate)
         after = weights(model)
-        return {k: (after[k] - before[k]).abs().max().item() for k in ("classifier.weight", "bert.pooler.dense.weight")}
+        return {k: (after[k] - before[k]).abs().max().item()
+                for k in ("classifier.weight", "bert.pooler.dense.weight")}
 
     plain, fast = head_change(None), head_change(1e-2)
     assert fast["classifier.weight"] > 10 * plain["classifier.weight"]
-    assert fast["bert.pooler.dense.weight"] == pytest.approx(plain["bert.pooler.dense.weight"], rel=0.5)
+    pooler = "bert.pooler.dense.weight"
+    assert fast[pooler] == pytest.approx(plain[pooler], rel=0.5)
 
 
 def test_balanced_class_weights():
@@ -141,7 +145,7 @@ def test_balanced_class_weights():
     assert torch.allclose(w, torch.tensor([2.0, 2 / 3, 1.0]))
     counts = torch.tensor([1.0, 3.0, 2.0])
     assert torch.allclose(w * counts, torch.full((3,), 2.0))  # every class weighs the same
-    with pytest.raises(CourseError, match=r"Classes \[2\]"):
+    with pytest.raises(CourseDataError, match=r"Classes \[2\]"):
         balanced_class_weights([0, 1, 1], 3)
 
 
@@ -257,7 +261,7 @@ def test_interrupted_run_resumes_to_the_same_result(data, tmp_path):
             collate_fn=collate, loss_fn=crashing_loss, evaluate=evaluate, sampler=sampler())
     assert latest_checkpoint(run_dir).name == "checkpoint-3"
 
-    fresh = tiny_model(seed=99)  # different initial weights: everything must come from the checkpoint
+    fresh = tiny_model(seed=99)  # other initial weights: everything must come from the checkpoint
     resumed = fit(fresh, train, TrainConfig(**base, output_dir=str(run_dir)),
                   collate_fn=collate, evaluate=evaluate, sampler=sampler())
     assert resumed.steps == full.steps == 12
@@ -272,10 +276,12 @@ def test_resume_false_starts_over(data, tmp_path):
     cfg = TrainConfig(max_steps=2, batch_size=16, progress=False, output_dir=str(tmp_path))
     fit(tiny_model(), train, cfg, collate_fn=collate)
     assert latest_checkpoint(tmp_path).name == "checkpoint-2"
-    again = fit(tiny_model(), train, TrainConfig(**{**cfg.__dict__, "max_steps": 4, "resume": False}),
+    again = fit(tiny_model(), train,
+                TrainConfig(**{**cfg.__dict__, "max_steps": 4, "resume": False}),
                 collate_fn=collate)
     assert again.history["step"].tolist() == [1, 2, 3, 4]
-    resumed = fit(tiny_model(), train, TrainConfig(**{**cfg.__dict__, "max_steps": 6}), collate_fn=collate)
+    resumed = fit(tiny_model(), train, TrainConfig(**{**cfg.__dict__, "max_steps": 6}),
+                  collate_fn=collate)
     assert resumed.history["step"].tolist() == list(range(1, 7))
     assert resumed.samples == 2 * 16  # only steps 5 and 6 were trained in this call
 
@@ -283,7 +289,7 @@ def test_resume_false_starts_over(data, tmp_path):
 @pytest.mark.parametrize("on_disk", [False, True])
 def test_early_stopping_restores_the_best_weights(data, tmp_path, on_disk):
     train, _, collate = data
-    script = [0.50, 0.90, 0.60, 0.40, 0.95]  # best at the 2nd evaluation; patience 2 stops at the 4th
+    script = [0.50, 0.90, 0.60, 0.40, 0.95]  # best at the 2nd evaluation; patience 2 stops at 4th
     seen = []
 
     def evaluate(model):
@@ -305,7 +311,7 @@ def test_early_stopping_restores_the_best_weights(data, tmp_path, on_disk):
 def test_fit_rejects_a_missing_metric(data):
     train, _, collate = data
     cfg = TrainConfig(max_steps=1, batch_size=8, progress=False, metric="ndcg")
-    with pytest.raises(CourseError, match="ndcg"):
+    with pytest.raises(CourseArgumentError, match="ndcg"):
         fit(tiny_model(), train, cfg, collate_fn=collate, evaluate=lambda m: {"macro_f1": 0.5})
 
 
@@ -316,7 +322,8 @@ def test_predict_returns_probabilities_in_dataset_order(data):
     assert probs.shape == (64, 3)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     with torch.no_grad():
-        one = torch.softmax(model(**{k: v for k, v in collate([train[10]]).items() if k != "labels"}).logits, -1)
+        inputs = {k: v for k, v in collate([train[10]]).items() if k != "labels"}
+        one = torch.softmax(model(**inputs).logits, -1)
     np.testing.assert_allclose(probs[10], one[0].numpy(), atol=1e-5)
 
 
@@ -330,8 +337,42 @@ def test_bf16_autocast_on_cpu_trains(data):
 def test_fit_rejects_a_sampler_it_cannot_resume_or_shard(data):
     train, _, collate = data
     cfg = TrainConfig(max_steps=1, batch_size=8, progress=False)
-    with pytest.raises(CourseError, match="batch sampler"):
-        fit(tiny_model(), train, cfg, collate_fn=collate, sampler=torch.utils.data.RandomSampler(train))
+    with pytest.raises(CourseArgumentError, match="batch sampler"):
+        fit(tiny_model(), train, cfg, collate_fn=collate,
+            sampler=torch.utils.data.RandomSampler(train))
     two_ranks = LengthBucketSampler(train.lengths, 8, num_replicas=2, rank=0)
-    with pytest.raises(CourseError, match="2 process"):
+    with pytest.raises(CourseArgumentError, match="2 process"):
         fit(tiny_model(), train, cfg, collate_fn=collate, sampler=two_ranks)
+
+
+def test_the_trainer_twin_is_the_same_run_as_fit(data, tmp_path):
+    """One batch per step, no dropout: the same loss, optimizer and schedule, the same weights."""
+    from course.hf_trainer import trainer_for
+
+    train, _, collate = data
+    small = torch.utils.data.Subset(train, range(8))
+    small.labels = [train.labels[i] for i in range(8)]
+    class_weights = torch.tensor([3.0, 1.0, 0.5])
+    config = TrainConfig(max_steps=3, batch_size=8, lr=1e-3, head_lr=5e-3, warmup_ratio=0.34,
+                         seed=0, progress=False)
+    engine = tiny_model(dropout=False)
+    fit(engine, small, config, collate_fn=collate, loss_fn=class_weighted_loss(class_weights))
+    twin = tiny_model(dropout=False)
+    trainer = trainer_for(twin, small, config, collate_fn=collate, class_weights=class_weights,
+                          output_dir=str(tmp_path / "hf"))
+    out = trainer.train()
+    assert out.global_step == 3
+    assert_same_weights(weights(twin), weights(engine), atol=1e-5)
+    plain = tiny_model(dropout=False)
+    fit(plain, small, config, collate_fn=collate)  # the unweighted loss moves the weights elsewhere
+    with pytest.raises(AssertionError):
+        assert_same_weights(weights(plain), weights(engine), atol=1e-5)
+
+
+def test_trainer_twin_needs_a_step_cap(data, tmp_path):
+    from course.hf_trainer import trainer_for
+
+    train, _, collate = data
+    with pytest.raises(CourseArgumentError, match="max_steps"):
+        trainer_for(tiny_model(), train, TrainConfig(epochs=1), collate_fn=collate,
+                    output_dir=str(tmp_path))

@@ -13,7 +13,8 @@ TYPES = ["sofa", "chair", "table", "lamp", "bed", "rug"]
 FILLERS = ("soft", "modern", "oak", "large", "small")
 
 
-def toy_pairs(n: int, seed: int, fillers: tuple[str, ...] = FILLERS) -> tuple[list[str], list[str], list[int]]:
+def toy_pairs(n: int, seed: int,
+              fillers: tuple[str, ...] = FILLERS) -> tuple[list[str], list[str], list[int]]:
     """Queries 'colour type'; the label says how many of the two words the product matches."""
     rng = np.random.default_rng(seed)
     queries, docs, labels = [], [], []
@@ -22,7 +23,8 @@ def toy_pairs(n: int, seed: int, fillers: tuple[str, ...] = FILLERS) -> tuple[li
         other_colour = rng.choice([c for c in COLOURS if c != colour])
         other_kind = rng.choice([t for t in TYPES if t != kind])
         label = int(rng.integers(0, 3))
-        doc_colour, doc_kind = [(colour, kind), (other_colour, kind), (other_colour, other_kind)][label]
+        options = [(colour, kind), (other_colour, kind), (other_colour, other_kind)]
+        doc_colour, doc_kind = options[label]
         filler = " ".join(rng.choice(list(fillers), rng.integers(0, 8)))
         queries.append(f"{colour} {kind}")
         docs.append(f"{filler} {doc_colour} {doc_kind}".strip())
