@@ -42,3 +42,11 @@ def built_book(executed_release, tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     return lambda: built_book_in(shared / "book", executed_release)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The tiny random BERT's tokenizer (bert-base-uncased vocabulary); modules may override."""
+    from course.models import load_tokenizer, resolve_model
+
+    return load_tokenizer(resolve_model("tiny"))

@@ -36,11 +36,6 @@ def keyword_pairs(n: int, seed: int) -> tuple[list[str], list[str], list[int]]:
     return queries, docs, labels
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return models.load_tokenizer(models.resolve_model("tiny"))
-
-
 def untrained(seed: int = 0):
     model = models.load_classifier(models.resolve_model("tiny"), LABELS, seed=seed)
     return model.eval()

@@ -10,7 +10,7 @@ import torch
 from toydata import LABELS, toy_pairs
 
 from course.errors import CourseArgumentError, CourseDataError
-from course.models import load_classifier, load_tokenizer, resolve_model
+from course.models import load_classifier, resolve_model
 from course.peft_tuning import (
     adalora_allocation,
     adalora_loss,
@@ -29,11 +29,6 @@ from course.text import DynamicPaddingCollator, PairDataset
 from course.train import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(resolve_model("tiny"))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from course.errors import CourseArgumentError, CourseDataError
-from course.models import load_tokenizer, resolve_model
+from course.models import resolve_model
 from course.text import (
     DynamicPaddingCollator,
     LengthBucketSampler,
@@ -26,11 +26,6 @@ DOCS = [
     "grey velvet sofa",
     "brass floor lamp with linen shade and a long cable for any corner of the room",
 ]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(resolve_model("tiny"))
 
 
 def test_encode_pairs_has_cls_query_sep_doc_sep(tokenizer):

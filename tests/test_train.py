@@ -12,7 +12,7 @@ import torch
 from toydata import LABELS, toy_pairs
 
 from course.errors import CourseArgumentError, CourseDataError, CourseError
-from course.models import load_classifier, load_tokenizer, resolve_model
+from course.models import load_classifier, resolve_model
 from course.text import DynamicPaddingCollator, LengthBucketSampler, PairDataset
 from course.train import (
     TrainConfig,
@@ -29,11 +29,6 @@ from course.train import (
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(resolve_model("tiny"))
 
 
 @pytest.fixture(scope="module")
