@@ -196,6 +196,26 @@ def merge_lora(peft_model):
     return copy.deepcopy(peft_model).merge_and_unload()
 
 
+def plain_classifier(run: MethodRun, fresh_classifier=None):
+    """The run's model as a plain Hugging Face classifier, ready to quantize, export or serve.
+
+    ``full`` is returned as it is; ``lora`` and ``adalora`` are merged into a copy
+    (:func:`merge_lora`); ``head`` puts the trained pooler and classifier back on
+    ``fresh_classifier`` (a newly loaded copy of the base classifier, required then).
+    """
+    if run.method == "full":
+        return run.model
+    if run.method in ("lora", "adalora"):
+        return merge_lora(run.model)
+    if fresh_classifier is None:
+        raise CourseArgumentError("A 'head' run needs fresh_classifier: a new copy of the base.")
+    head = run.model
+    if hasattr(fresh_classifier.base_model, "pooler") and fresh_classifier.base_model.pooler:
+        fresh_classifier.base_model.pooler.dense.load_state_dict(head[0].state_dict())
+    fresh_classifier.classifier.load_state_dict(head[3].state_dict())
+    return fresh_classifier
+
+
 def load_adapters(base_model, adapters: dict[str, str | Path]):
     """One base model carrying several saved adapters; switch with ``model.set_adapter(name)``."""
     from peft import PeftModel

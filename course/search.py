@@ -7,13 +7,14 @@ The stages of lesson 05, each a small piece:
   in-batch softmax loss of ``course.losses`` (:func:`bi_encoder_loss`);
 * dense retrieval (:meth:`TwoStageSearch.retrieve` with ``"dense"``) by inner product
   with ``course.recsys.topk_retrieval``; lexical retrieval with ``course.baselines.BM25Index``;
-* :func:`reciprocal_rank_fusion`: the hybrid of the two, from ranks alone;
+* the hybrid of the two: :func:`reciprocal_rank_fusion` from ranks alone, or
+  :func:`convex_fusion` of standardised scores with a lexical weight chosen on validation;
 * :class:`CrossEncoderScorer`: the fine-tuned relevance classifier of lesson 03 scores each
   (query, candidate) pair; its expected gain re-ranks the top ``depth`` candidates;
 * :class:`TwoStageSearch`: the pipeline, timed stage by stage, saved and loaded as one folder
   (what ``course serve`` loads);
-* evaluation over the whole catalog: :func:`catalog_gains`, :func:`recall_table`,
-  :func:`ndcg_table`.
+* evaluation over the whole catalog (``course.search_eval``, re-exported here):
+  :func:`catalog_gains`, :func:`recall_table`, :func:`ndcg_table`, :func:`fusion_curve`.
 """
 
 from __future__ import annotations
@@ -34,12 +35,10 @@ from tqdm.auto import tqdm
 from course.baselines import BM25Index
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
 from course.losses import in_batch_softmax_loss
-from course.metrics import dcg
 from course.recsys import mean_pool, topk_retrieval
 from course.text import encode_pairs
 
-METHODS = ("bm25", "dense", "hybrid")
-GAINS = {"Exact": 1.0, "Partial": 0.5, "Irrelevant": 0.0}
+METHODS = ("bm25", "dense", "hybrid", "rrf")  # hybrid: the pipeline's fusion; rrf: always RRF
 
 
 # ------------------------------------------------------------------- bi-encoder
@@ -182,6 +181,36 @@ def reciprocal_rank_fusion(
     return order, [fused[doc] for doc in order]
 
 
+def zscore_rows(scores: np.ndarray) -> np.ndarray:
+    """Standardise each row (one query's scores over the catalog) to mean 0 and SD 1.
+
+    A row with one value everywhere (BM25 when no query word is known) becomes zeros.
+    """
+    scores = np.atleast_2d(np.asarray(scores, dtype=float))
+    spread = scores.std(axis=1, keepdims=True)
+    return (scores - scores.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+
+
+def convex_fusion(lexical: np.ndarray, dense: np.ndarray, lexical_weight: float) -> np.ndarray:
+    """``w * z(lexical) + (1 - w) * z(dense)`` per query row, ``z`` from :func:`zscore_rows`.
+
+    The tuned alternative to RRF: it keeps how far apart the scores are, not only their
+    order, and its one weight is chosen on validation queries (Bruch et al., 2023).
+    """
+    if not 0.0 <= lexical_weight <= 1.0:
+        raise CourseArgumentError(f"lexical_weight must be in [0, 1], got {lexical_weight}.")
+    if np.shape(lexical) != np.shape(dense):
+        raise CourseArgumentError(
+            f"lexical scores {np.shape(lexical)} and dense scores {np.shape(dense)} differ."
+        )
+    return lexical_weight * zscore_rows(lexical) + (1 - lexical_weight) * zscore_rows(dense)
+
+
+def top_k_rows(scores: np.ndarray, k: int) -> list[np.ndarray]:
+    """Per row, the column indices of the ``k`` highest scores, best first (stable on ties)."""
+    return [np.argsort(-row, kind="stable")[:k] for row in np.atleast_2d(scores)]
+
+
 def rerank_head(candidates: np.ndarray, head_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Re-order the first ``len(head_scores)`` candidates by score (best first, stable).
 
@@ -263,6 +292,9 @@ class TwoStageSearch:
         reranker: the cross-encoder; None serves first-stage results only.
         rrf_k: the RRF constant.
         query_length: tokens kept per query.
+        bm25: a prebuilt BM25 index of the catalog texts (built when None).
+        lexical_weight: None fuses by RRF; a weight in [0, 1] fuses standardised scores
+            (:func:`convex_fusion`).
     """
 
     catalog: pd.DataFrame
@@ -273,6 +305,7 @@ class TwoStageSearch:
     rrf_k: int = 60
     query_length: int = 24
     bm25: BM25Index | None = None
+    lexical_weight: float | None = None
 
     def __post_init__(self):
         missing = [c for c in ("product_id", "title", "text") if c not in self.catalog.columns]
@@ -309,24 +342,48 @@ class TwoStageSearch:
             raise CourseArgumentError(f"method must be one of {METHODS}, got {method!r}.")
         k = min(k, len(self.catalog))
         timings = {} if timings is None else timings
+        if method == "hybrid" and self.lexical_weight is not None:
+            return self._convex_top_k(query, k, timings)
         lists = []
-        if method in ("bm25", "hybrid"):
+        if method in ("bm25", "hybrid", "rrf"):
             start = time.perf_counter()
             lists.append(self._bm25().search(query, k)[0])
             timings["bm25"] = (time.perf_counter() - start) * 1000
-        if method in ("dense", "hybrid"):
+        if method in ("dense", "hybrid", "rrf"):
             start = time.perf_counter()
             vector = self.query_vectors([query])
             timings["encode_query"] = (time.perf_counter() - start) * 1000
             start = time.perf_counter()
             lists.append(topk_retrieval(vector, self.item_vectors, k)[1][0].numpy())
             timings["dense"] = (time.perf_counter() - start) * 1000
-        if method != "hybrid":
+        if method in ("bm25", "dense"):
             return np.asarray(lists[0])
         start = time.perf_counter()
         fused, _ = reciprocal_rank_fusion([x.tolist() for x in lists], self.rrf_k, limit=k)
         timings["fuse"] = (time.perf_counter() - start) * 1000
         return np.asarray(fused)
+
+    def catalog_scores(self, queries: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 and dense (cosine) scores of every product: two ``[len(queries), n]`` arrays."""
+        lexical = np.stack([self._bm25().scores(q) for q in queries])
+        dense = (self.query_vectors(queries) @ self.item_vectors.T).numpy()
+        return lexical, dense
+
+    def _convex_top_k(self, query: str, k: int, timings: dict[str, float]) -> np.ndarray:
+        start = time.perf_counter()
+        lexical = self._bm25().scores(query)[None]
+        timings["bm25"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        vector = self.query_vectors([query])
+        timings["encode_query"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        dense = (vector @ self.item_vectors.T).numpy()
+        timings["dense"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        weight = float(self.lexical_weight or 0.0)
+        top = top_k_rows(convex_fusion(lexical, dense, weight), k)[0]
+        timings["fuse"] = (time.perf_counter() - start) * 1000
+        return top
 
     def search(
         self, query: str, k: int = 10, depth: int = 20, method: str = "hybrid", rerank: bool = True
@@ -356,11 +413,13 @@ class TwoStageSearch:
         if method not in METHODS:
             raise CourseArgumentError(f"method must be one of {METHODS}, got {method!r}.")
         k = min(k, len(self.catalog))
+        if method == "hybrid" and self.lexical_weight is not None:
+            return top_k_rows(convex_fusion(*self.catalog_scores(queries), self.lexical_weight), k)
         lexical: list[np.ndarray] = []
         dense: list[np.ndarray] = []
-        if method in ("bm25", "hybrid"):
+        if method in ("bm25", "hybrid", "rrf"):
             lexical = [self._bm25().search(q, k)[0] for q in queries]
-        if method in ("dense", "hybrid"):
+        if method in ("dense", "hybrid", "rrf"):
             dense = list(
                 topk_retrieval(self.query_vectors(queries), self.item_vectors, k)[1].numpy()
             )
@@ -403,6 +462,7 @@ class TwoStageSearch:
         manifest: dict[str, Any] = {
             "rrf_k": self.rrf_k,
             "query_length": self.query_length,
+            "lexical_weight": self.lexical_weight,
             "reranker": None,
         }
         if self.reranker is not None:
@@ -459,104 +519,26 @@ class TwoStageSearch:
             reranker,
             manifest["rrf_k"],
             manifest["query_length"],
+            lexical_weight=manifest.get("lexical_weight"),
         )
 
 
-# ------------------------------------------------------------------- evaluation
+from course.search_eval import (  # noqa: E402 - re-exported: search.recall_table, ...
+    by_family,
+    catalog_gains,
+    choose_depth,
+    choose_weight,
+    fusion_curve,
+    ndcg_at_k,
+    ndcg_table,
+    recall_at_k,
+    recall_table,
+)
 
-
-def choose_depth(curve: pd.DataFrame, budget_ms: float) -> int:
-    """The re-ranking depth with the best ``ndcg10`` among those whose ``p95_ms`` fits the budget.
-
-    ``curve`` is indexed by depth (measured on validation queries); ties go to the smaller
-    depth (cheaper for the same quality).
-
-    Raises:
-        CourseArgumentError: no depth fits the budget (it is also a ``ValueError``).
-    """
-    missing = [c for c in ("ndcg10", "p95_ms") if c not in curve.columns]
-    if missing:
-        raise CourseDataError(f"curve lacks columns {missing}; it has {list(curve.columns)}.")
-    fits = curve[curve["p95_ms"] <= budget_ms]
-    if fits.empty:
-        raise CourseArgumentError(
-            f"No depth has p95 <= {budget_ms} ms (fastest: {curve['p95_ms'].min():.0f} ms); "
-            "raise the budget or make the re-ranker faster (int8, fewer tokens)."
-        )
-    best = fits["ndcg10"].max()
-    return int(min(depth for depth in fits.index if fits.loc[depth, "ndcg10"] == best))
-
-
-def catalog_gains(products: pd.DataFrame, queries: pd.DataFrame) -> np.ndarray:
-    """``[n_queries, n_products]`` gains (Exact 1, Partial 0.5, Irrelevant 0) over the catalog.
-
-    mini-shop queries keep their attributes (``q_type``, ``q_colour``, ...), so every
-    product can be graded with the generator's own rule (``course.data.minishop.grade``),
-    not only the 20-50 labelled candidates of each query. These labels have no noise.
-    """
-    from course.data.minishop import ATTRIBUTES, grade
-
-    needed = ["q_type", *(f"q_{a}" for a in ATTRIBUTES)]
-    missing = [c for c in needed if c not in queries.columns]
-    if missing:
-        raise CourseDataError(
-            f"queries lack {missing}: catalog-wide labels need mini-shop queries (shop.queries)."
-        )
-    gains = np.empty((len(queries), len(products)))
-    for row, query in enumerate(queries[needed].to_dict("records")):
-        attrs = {key[2:]: value for key, value in query.items() if isinstance(value, str)}
-        gains[row] = pd.Series(grade(attrs, products)).map(GAINS).to_numpy()
-    return gains
-
-
-def recall_at_k(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int) -> np.ndarray:
-    """Per query: the share of Exact products found in the top ``k``, capped at ``k``.
-
-    ``|Exact in top k| / min(k, |Exact|)``, so a query with 60 Exact products can still
-    reach 1.0 at k = 50 (the "capped" recall of the BEIR benchmark). NaN without an Exact product.
-    """
-    out = np.full(len(ranked), np.nan)
-    for row, items in enumerate(ranked):
-        relevant = gains[row] == 1.0
-        total = int(relevant.sum())
-        if total:
-            out[row] = relevant[np.asarray(items[:k], dtype=int)].sum() / min(k, total)
-    return out
-
-
-def ndcg_at_k(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int = 10) -> np.ndarray:
-    """Per query: NDCG@k of a ranked list against the best possible order of the whole catalog."""
-    out = np.full(len(ranked), np.nan)
-    for row, items in enumerate(ranked):
-        ideal = dcg(np.sort(gains[row])[::-1], k)
-        if ideal > 0:
-            out[row] = dcg(gains[row][np.asarray(items[:k], dtype=int)], k) / ideal
-    return out
-
-
-def by_family(per_query: dict[str, np.ndarray], families: Sequence[str]) -> pd.DataFrame:
-    """Mean of each per-query metric per query family, plus ``all`` (NaN queries skipped)."""
-    frame = pd.DataFrame(per_query).assign(family=list(families))
-    table = frame.groupby("family").mean()
-    table.loc["all"] = frame.drop(columns="family").mean()
-    return table
-
-
-def recall_table(
-    rankings: dict[str, Sequence[Sequence[int]]],
-    gains: np.ndarray,
-    families: Sequence[str],
-    k: int = 50,
-) -> pd.DataFrame:
-    """Recall@k per retriever (columns) and query family (rows)."""
-    return by_family({name: recall_at_k(r, gains, k) for name, r in rankings.items()}, families)
-
-
-def ndcg_table(
-    rankings: dict[str, Sequence[Sequence[int]]],
-    gains: np.ndarray,
-    families: Sequence[str],
-    k: int = 10,
-) -> pd.DataFrame:
-    """NDCG@k per pipeline (columns) and query family (rows)."""
-    return by_family({name: ndcg_at_k(r, gains, k) for name, r in rankings.items()}, families)
+__all__ = [
+    "METHODS", "BiEncoder", "CrossEncoderScorer", "QueryProductPairs", "SearchResult",
+    "TwoStageSearch", "bi_encoder_loss", "by_family", "catalog_gains", "choose_depth",
+    "choose_weight", "convex_fusion", "encode_texts", "fusion_curve", "ndcg_at_k", "ndcg_table",
+    "recall_at_k", "recall_table", "reciprocal_rank_fusion", "rerank_head", "top_k_rows",
+    "zscore_rows",
+]

@@ -135,6 +135,7 @@ EXPECTED = {
     "05-efficient-deployment": {
         "selected_on": ("==", "valid"),
         "rerank_depth_selected_on": ("==", "valid"),
+        "lexical_weight_selected_on": ("==", "valid"),
         "lora_trainable_share": ("<", 0.02),
         "lora_optimizer_state_ratio": (">=", 10),
         "merge_max_abs_diff": ("<", 1e-4),
@@ -157,6 +158,12 @@ EXPECTED = {
              lambda m: m["dense_recall50"] > 0.4),
             ("the hybrid is no worse than the weaker retriever",
              lambda m: m["hybrid_recall50"] >= min(m["bm25_recall50"], m["dense_recall50"])),
+            ("RRF is no worse than the weaker retriever",
+             lambda m: m["rrf_recall50"] >= min(m["bm25_recall50"], m["dense_recall50"])),
+            ("the hybrid's BM25 weight is one of the weights tried",
+             lambda m: 0.0 <= m["lexical_weight"] <= 1.0),
+            ("the served model is trained for longer than the comparison's budget",
+             lambda m: m["serving_steps"] > m["step_budget"]),
         ],
     },
     "07-labels-and-drift": {

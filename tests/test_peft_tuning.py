@@ -209,6 +209,7 @@ def test_train_method_measures_every_method_at_one_budget(method, data, tmp_path
     else:
         assert 0 < run.trainable < 0.1 * full_size
     assert isinstance(base.classifier, torch.nn.Linear)  # the base model is left untouched
+    check_plain_classifier(run, base, data)
     with pytest.raises(CourseArgumentError):
         train_method(
             "prefix",
@@ -221,3 +222,25 @@ def test_train_method_measures_every_method_at_one_budget(method, data, tmp_path
             batch_size=8,
             folder=tmp_path / "x",
         )
+
+
+def check_plain_classifier(run, base, data) -> None:
+    """plain_classifier gives a plain model with the run's own outputs."""
+    from course.peft_tuning import plain_classifier
+
+    dataset, collator = data
+    batch = collator([dataset[i] for i in range(4)])
+    batch.pop("labels")
+    plain = plain_classifier(run, tiny()).eval()
+    assert not any("lora" in name for name, _ in plain.named_parameters())
+    with torch.no_grad():
+        got = plain(**batch).logits
+        if run.method == "head":  # the head runs on the frozen encoder's [CLS] vector
+            want = run.model(base.base_model(**batch).last_hidden_state[:, 0])
+        else:
+            want = run.model.eval()(**batch).logits
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    if run.method == "head":
+        with pytest.raises(CourseArgumentError, match="fresh_classifier"):
+            plain_classifier(run)
+

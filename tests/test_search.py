@@ -305,3 +305,80 @@ def test_choose_depth_under_a_budget():
         choose_depth(curve, 10)
     with pytest.raises(CourseDataError):
         choose_depth(curve.drop(columns="p95_ms"), 10)
+
+
+# ------------------------------------------------------------ score fusion
+
+
+def test_zscore_rows_standardises_each_query_and_keeps_flat_rows_at_zero():
+    from course.search import zscore_rows
+
+    z = zscore_rows(np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]]))
+    np.testing.assert_allclose(z[0], [-np.sqrt(1.5), 0.0, np.sqrt(1.5)])
+    np.testing.assert_array_equal(z[1], [0.0, 0.0, 0.0])  # BM25 with no known word
+
+
+def test_convex_fusion_weights_the_two_retrievers():
+    from course.search import convex_fusion, top_k_rows
+
+    lexical = np.array([[9.0, 0.0, 0.0, 1.0]])
+    dense = np.array([[0.1, 0.9, 0.2, 0.3]])
+    assert top_k_rows(convex_fusion(lexical, dense, 1.0), 2)[0].tolist() == [0, 3]
+    assert top_k_rows(convex_fusion(lexical, dense, 0.0), 2)[0].tolist() == [1, 3]
+    z_lex, z_dense = (lexical - lexical.mean()) / lexical.std(), (dense - dense.mean()) / dense.std()
+    np.testing.assert_allclose(convex_fusion(lexical, dense, 0.25), 0.25 * z_lex + 0.75 * z_dense)
+    # item 3 is second in both lists, so a balanced fusion ranks it above item 2
+    mixed = top_k_rows(convex_fusion(lexical, dense, 0.5), 4)[0].tolist()
+    assert mixed.index(3) < mixed.index(2)
+    with pytest.raises(CourseArgumentError, match="lexical_weight"):
+        convex_fusion(lexical, dense, 1.5)
+    with pytest.raises(CourseArgumentError, match="differ"):
+        convex_fusion(lexical, dense[:, :3], 0.5)
+
+
+def test_hybrid_with_a_lexical_weight_fuses_catalog_scores(pipeline):
+    from course.search import convex_fusion, top_k_rows
+
+    pipeline.lexical_weight = 0.3
+    try:
+        lexical, dense = pipeline.catalog_scores(["red sofa", "oak table"])
+        assert lexical.shape == dense.shape == (2, len(CATALOG))
+        expected = top_k_rows(convex_fusion(lexical, dense, 0.3), 4)
+        timings = {}
+        one = pipeline.retrieve("red sofa", "hybrid", k=4, timings=timings)
+        assert one.tolist() == expected[0].tolist()
+        assert {"bm25", "encode_query", "dense", "fuse"} <= set(timings)
+        many = pipeline.retrieve_many(["red sofa", "oak table"], "hybrid", k=4)
+        assert [m.tolist() for m in many] == [e.tolist() for e in expected]
+        rrf = pipeline.retrieve("red sofa", "rrf", k=5).tolist()
+        bm25 = pipeline.retrieve("red sofa", "bm25", k=5).tolist()
+        dense_rows = pipeline.retrieve("red sofa", "dense", k=5).tolist()
+        assert rrf == reciprocal_rank_fusion([bm25, dense_rows], k=60)[0]
+    finally:
+        pipeline.lexical_weight = None
+
+
+def test_lexical_weight_survives_save_and_load(pipeline, tmp_path):
+    pipeline.lexical_weight = 0.4
+    try:
+        pipeline.save(tmp_path / "p")
+    finally:
+        pipeline.lexical_weight = None
+    assert TwoStageSearch.load(tmp_path / "p").lexical_weight == 0.4
+
+
+def test_fusion_curve_and_choose_weight(pipeline):
+    from course.search import choose_weight, fusion_curve
+
+    queries = ["red sofa", "oak table"]
+    gains = np.array([[1, 0, 0, 0.5, 0], [0, 0, 1, 0, 0]], dtype=float)
+    curve = fusion_curve(pipeline, queries, gains, [0.0, 0.5, 1.0], k=2)
+    assert list(curve.index) == ["0", "0.5", "1", "rrf"]
+    assert ((curve >= 0) & (curve <= 1)).all().all()
+    lexical_only = np.nanmean(recall_at_k(pipeline.retrieve_many(queries, "bm25", k=2), gains, 2))
+    assert curve.loc["1", "recall"] == pytest.approx(lexical_only)
+    toy = pd.DataFrame({"recall": [0.7, 0.8, 0.8, 0.9], "ndcg10": [0.5] * 4},
+                       index=["0", "0.3", "0.5", "rrf"])
+    assert choose_weight(toy) == 0.3  # the best weight; RRF is shown, not chosen
+    with pytest.raises(CourseDataError):
+        choose_weight(toy.loc[["rrf"]])
