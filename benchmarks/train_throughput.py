@@ -164,8 +164,11 @@ def run_trainer(args, model, tokenizer, queries, docs, labels, counter_factory,
     if not fixed:  # transformers 5 renamed group_by_length=True
         grouping = ({"train_sampling_strategy": "group_by_length"}
                     if "train_sampling_strategy" in fields else {"group_by_length": True})
-    bf16 = (args.device == "cuda" and args.precision in ("auto", "bf16")
-            and torch.cuda.is_bf16_supported())
+    from course.train import resolve_precision
+
+    # the precision the engine would use here (bf16 on a CPU with native bf16 too), so that
+    # both sides compute the same thing
+    bf16 = resolve_precision(args.precision, torch.device(args.device)) == "bf16"
     timer = {}
 
     class Timer(TrainerCallback):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,15 @@ from tqdm.auto import tqdm
 
 from course.baselines import BM25Index
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
+from course.fusion import (  # re-exported: search.reciprocal_rank_fusion, ...
+    blend_scores,
+    convex_fusion,
+    reciprocal_rank_fusion,
+    rerank_head,
+    rerank_many,
+    top_k_rows,
+    zscore_rows,
+)
 from course.losses import in_batch_softmax_loss
 from course.recsys import mean_pool, topk_retrieval
 from course.text import encode_pairs
@@ -155,80 +164,6 @@ def encode_texts(
     return out
 
 
-# ---------------------------------------------------------------------- fusion
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[Hashable]], k: int = 60, limit: int | None = None
-) -> tuple[list, list[float]]:
-    """Fuse ranked lists by ``score(d) = sum over lists of 1 / (k + rank(d))`` (rank 1 is the top).
-
-    Only ranks are used, so the retrievers' scores need not be comparable (Cormack et al.,
-    2009). A document missing from a list gets nothing from it. Ties keep the order in
-    which documents first appear, reading the lists in turn.
-
-    Returns:
-        ``(ids, scores)``, best first, at most ``limit`` of them.
-    """
-    if k < 0:
-        raise CourseArgumentError(f"k must be >= 0, got {k}.")
-    fused: dict = {}
-    for ranking in rankings:
-        for rank, doc in enumerate(ranking, start=1):
-            fused[doc] = fused.get(doc, 0.0) + 1.0 / (k + rank)
-    order = sorted(fused, key=lambda doc: -fused[doc])  # sorted() is stable
-    order = order[:limit] if limit is not None else order
-    return order, [fused[doc] for doc in order]
-
-
-def zscore_rows(scores: np.ndarray) -> np.ndarray:
-    """Standardise each row (one query's scores over the catalog) to mean 0 and SD 1.
-
-    A row with one value everywhere (BM25 when no query word is known) becomes zeros.
-    """
-    scores = np.atleast_2d(np.asarray(scores, dtype=float))
-    spread = scores.std(axis=1, keepdims=True)
-    return (scores - scores.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
-
-
-def convex_fusion(lexical: np.ndarray, dense: np.ndarray, lexical_weight: float) -> np.ndarray:
-    """``w * z(lexical) + (1 - w) * z(dense)`` per query row, ``z`` from :func:`zscore_rows`.
-
-    The tuned alternative to RRF: it keeps how far apart the scores are, not only their
-    order, and its one weight is chosen on validation queries (Bruch et al., 2023).
-    """
-    if not 0.0 <= lexical_weight <= 1.0:
-        raise CourseArgumentError(f"lexical_weight must be in [0, 1], got {lexical_weight}.")
-    if np.shape(lexical) != np.shape(dense):
-        raise CourseArgumentError(
-            f"lexical scores {np.shape(lexical)} and dense scores {np.shape(dense)} differ."
-        )
-    return lexical_weight * zscore_rows(lexical) + (1 - lexical_weight) * zscore_rows(dense)
-
-
-def top_k_rows(scores: np.ndarray, k: int) -> list[np.ndarray]:
-    """Per row, the column indices of the ``k`` highest scores, best first (stable on ties)."""
-    return [np.argsort(-row, kind="stable")[:k] for row in np.atleast_2d(scores)]
-
-
-def rerank_head(candidates: np.ndarray, head_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Re-order the first ``len(head_scores)`` candidates by score (best first, stable).
-
-    Returns:
-        ``(candidates, scores)``: the tail keeps its first-stage order and a NaN score.
-    """
-    candidates = np.asarray(candidates)
-    depth = len(head_scores)
-    if depth > len(candidates):
-        raise CourseArgumentError(f"{depth} scores for {len(candidates)} candidates.")
-    order = np.argsort(-np.asarray(head_scores), kind="stable")
-    ranked = np.concatenate([candidates[:depth][order], candidates[depth:]])
-    scores = np.concatenate(
-        [np.asarray(head_scores)[order], np.full(len(candidates) - depth, np.nan)]
-    )
-    return ranked, scores
-
-
 # ---------------------------------------------------------------- cross-encoder
 
 
@@ -295,6 +230,8 @@ class TwoStageSearch:
         bm25: a prebuilt BM25 index of the catalog texts (built when None).
         lexical_weight: None fuses by RRF; a weight in [0, 1] fuses standardised scores
             (:func:`convex_fusion`).
+        blend: the weight of the fused first-stage score in the re-ranked order
+            (:func:`blend_scores`); > 0 needs ``lexical_weight``.
     """
 
     catalog: pd.DataFrame
@@ -306,6 +243,7 @@ class TwoStageSearch:
     query_length: int = 24
     bm25: BM25Index | None = None
     lexical_weight: float | None = None
+    blend: float = 0.0
 
     def __post_init__(self):
         missing = [c for c in ("product_id", "title", "text") if c not in self.catalog.columns]
@@ -316,6 +254,8 @@ class TwoStageSearch:
                 f"catalog has {len(self.catalog)} products but item_vectors has "
                 f"{len(self.item_vectors)} rows; encode the catalog again."
             )
+        if self.blend and self.lexical_weight is None:
+            raise CourseArgumentError("blend > 0 needs lexical_weight: it blends the fused score.")
         self.catalog = self.catalog.reset_index(drop=True)
         self.texts = self.catalog["text"].tolist()
         if self.bm25 is None:
@@ -343,7 +283,7 @@ class TwoStageSearch:
         k = min(k, len(self.catalog))
         timings = {} if timings is None else timings
         if method == "hybrid" and self.lexical_weight is not None:
-            return self._convex_top_k(query, k, timings)
+            return self._convex_top_k(query, k, timings)[0]
         lists = []
         if method in ("bm25", "hybrid", "rrf"):
             start = time.perf_counter()
@@ -369,7 +309,15 @@ class TwoStageSearch:
         dense = (self.query_vectors(queries) @ self.item_vectors.T).numpy()
         return lexical, dense
 
-    def _convex_top_k(self, query: str, k: int, timings: dict[str, float]) -> np.ndarray:
+    def hybrid_scores(self, queries: Sequence[str]) -> np.ndarray:
+        """The score-fusion hybrid's scores of every product: ``[len(queries), n]``."""
+        if self.lexical_weight is None:
+            raise CourseModelError("hybrid_scores needs lexical_weight (score fusion, not RRF).")
+        return convex_fusion(*self.catalog_scores(queries), self.lexical_weight)
+
+    def _convex_top_k(
+        self, query: str, k: int, timings: dict[str, float]
+    ) -> tuple[np.ndarray, np.ndarray]:
         start = time.perf_counter()
         lexical = self._bm25().scores(query)[None]
         timings["bm25"] = (time.perf_counter() - start) * 1000
@@ -380,10 +328,10 @@ class TwoStageSearch:
         dense = (vector @ self.item_vectors.T).numpy()
         timings["dense"] = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
-        weight = float(self.lexical_weight or 0.0)
-        top = top_k_rows(convex_fusion(lexical, dense, weight), k)[0]
+        fused = convex_fusion(lexical, dense, float(self.lexical_weight or 0.0))
+        top = top_k_rows(fused, k)[0]
         timings["fuse"] = (time.perf_counter() - start) * 1000
-        return top
+        return top, fused[0]
 
     def search(
         self, query: str, k: int = 10, depth: int = 20, method: str = "hybrid", rerank: bool = True
@@ -391,11 +339,18 @@ class TwoStageSearch:
         """The top ``k`` products: retrieve ``max(k, depth)`` candidates, re-rank ``depth``."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        candidates = self.retrieve(query, method, max(k, depth), timings)
+        fused = None
+        if method == "hybrid" and self.lexical_weight is not None:
+            candidates, fused = self._convex_top_k(query, max(k, depth), timings)
+        else:
+            candidates = self.retrieve(query, method, max(k, depth), timings)
         scores = None
         if rerank and self.reranker is not None and depth > 0:
             t0 = time.perf_counter()
             head = self.reranker.score(query, [self.texts[i] for i in candidates[:depth]])
+            if self.blend:
+                fused = self.hybrid_scores([query])[0] if fused is None else fused
+                head = blend_scores(head, fused[candidates[:depth]], self.blend)
             candidates, scores = rerank_head(candidates, head)
             timings["rerank"] = (time.perf_counter() - t0) * 1000
         timings["total"] = (time.perf_counter() - start) * 1000
@@ -463,6 +418,7 @@ class TwoStageSearch:
             "rrf_k": self.rrf_k,
             "query_length": self.query_length,
             "lexical_weight": self.lexical_weight,
+            "blend": self.blend,
             "reranker": None,
         }
         if self.reranker is not None:
@@ -520,6 +476,7 @@ class TwoStageSearch:
             manifest["rrf_k"],
             manifest["query_length"],
             lexical_weight=manifest.get("lexical_weight"),
+            blend=manifest.get("blend", 0.0),
         )
 
 
@@ -537,8 +494,8 @@ from course.search_eval import (  # noqa: E402 - re-exported: search.recall_tabl
 
 __all__ = [
     "METHODS", "BiEncoder", "CrossEncoderScorer", "QueryProductPairs", "SearchResult",
-    "TwoStageSearch", "bi_encoder_loss", "by_family", "catalog_gains", "choose_depth",
-    "choose_weight", "convex_fusion", "encode_texts", "fusion_curve", "ndcg_at_k", "ndcg_table",
-    "recall_at_k", "recall_table", "reciprocal_rank_fusion", "rerank_head", "top_k_rows",
-    "zscore_rows",
+    "TwoStageSearch", "bi_encoder_loss", "blend_scores", "by_family", "catalog_gains",
+    "choose_depth", "choose_weight", "convex_fusion", "encode_texts", "fusion_curve", "ndcg_at_k",
+    "ndcg_table", "recall_at_k", "recall_table", "reciprocal_rank_fusion", "rerank_head",
+    "rerank_many", "top_k_rows", "zscore_rows",
 ]

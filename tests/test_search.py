@@ -382,3 +382,52 @@ def test_fusion_curve_and_choose_weight(pipeline):
     assert choose_weight(toy) == 0.3  # the best weight; RRF is shown, not chosen
     with pytest.raises(CourseDataError):
         choose_weight(toy.loc[["rrf"]])
+
+
+# ------------------------------------------------------------ blended re-ranking
+
+
+def test_blend_scores_and_rerank_many():
+    from course.search import blend_scores, rerank_head, rerank_many
+
+    np.testing.assert_array_equal(blend_scores([0.2, 0.9], [5.0, -1.0], 0.0), [0.2, 0.9])
+    np.testing.assert_allclose(blend_scores([0.2, 0.9], [5.0, -1.0], 0.5), [2.7, 0.4])
+    with pytest.raises(CourseArgumentError, match=">= 0"):
+        blend_scores([0.1], [0.1], -1.0)
+    candidates = [np.array([3, 1, 2, 0]), np.array([0, 2, 1, 3])]
+    scores = [np.array([0.1, 0.9, 0.5]), np.array([0.3, 0.2, 0.1])]
+    first = np.array([[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]])
+    plain = rerank_many(candidates, scores, first, depth=3, blend=0.0)
+    assert [r.tolist() for r in plain] == [
+        rerank_head(c, s)[0].tolist() for c, s in zip(candidates, scores, strict=True)
+    ]
+    # a large blend weight gives the first stage's order back inside the re-ranked head
+    strong = rerank_many(candidates, scores, first, depth=3, blend=100.0)
+    assert strong[0].tolist() == [3, 2, 1, 0] and strong[1].tolist() == [0, 1, 2, 3]
+
+
+def test_search_blends_the_fused_score_into_the_reranked_order(pipeline, tmp_path):
+    from course.search import blend_scores
+
+    pipeline.lexical_weight, pipeline.blend = 0.3, 0.25
+    try:
+        result = pipeline.search("red sofa", k=5, depth=4)
+        candidates = pipeline.retrieve("red sofa", "hybrid", k=5)
+        head = pipeline.reranker.score("red sofa", [pipeline.texts[i] for i in candidates[:4]])
+        fused = pipeline.hybrid_scores(["red sofa"])[0]
+        expected = blend_scores(head, fused[candidates[:4]], 0.25)
+        np.testing.assert_allclose(result.products["score"].iloc[:4], np.sort(expected)[::-1],
+                                   rtol=1e-5)
+        pipeline.save(tmp_path / "p")
+        assert TwoStageSearch.load(tmp_path / "p").blend == 0.25
+    finally:
+        pipeline.lexical_weight, pipeline.blend = None, 0.0
+    with pytest.raises(CourseModelError, match="lexical_weight"):
+        pipeline.hybrid_scores(["red sofa"])
+
+
+def test_blend_without_a_lexical_weight_is_refused(tiny):
+    tokenizer, bi, _ = tiny
+    vectors = torch.nn.functional.normalize(torch.ones(5, 4), dim=-1)
+    with pytest.raises(CourseArgumentError, match="lexical_weight"):
+        TwoStageSearch(CATALOG, bi, tokenizer, vectors, blend=0.5)
