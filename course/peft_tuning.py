@@ -366,6 +366,7 @@ def train_method(
     trains the head on them (:func:`train_head`).
     """
     from course import train
+    from course.config import seed_everything
     from course.metrics import macro_f1
 
     if method not in METHODS:
@@ -376,6 +377,7 @@ def train_method(
         return _train_head_method(
             base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights, seed
         )
+    seed_everything(seed)  # adapters start the same whatever ran before (init draws numbers)
     model = _wrap(method, base, steps, lora_r)
     config = train.TrainConfig(
         max_steps=steps,

@@ -244,3 +244,20 @@ def check_plain_classifier(run, base, data) -> None:
         with pytest.raises(CourseArgumentError, match="fresh_classifier"):
             plain_classifier(run)
 
+
+
+def test_lora_runs_do_not_depend_on_what_ran_before(data, tmp_path):
+    from course.peft_tuning import train_method
+
+    dataset, collator = data
+    base = tiny()  # loaded once: loading seeds the generator, which would hide the bug
+
+    def lora_run(folder):
+        return train_method("lora", base, dataset, dataset, collator, steps=2, lr=1e-3,
+                            batch_size=8, folder=folder, precision="fp32")
+
+    first = lora_run(tmp_path / "a")
+    torch.rand(1000)  # something else draws random numbers in between
+    second = lora_run(tmp_path / "b")
+    for (name, a), b in zip(first.model.named_parameters(), second.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
