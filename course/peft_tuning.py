@@ -209,7 +209,7 @@ def plain_classifier(run: MethodRun, fresh_classifier=None):
         return merge_lora(run.model)
     if fresh_classifier is None:
         raise CourseArgumentError("A 'head' run needs fresh_classifier: a new copy of the base.")
-    head = run.model
+    head: Any = run.model  # train_head's Sequential: pooler dense, tanh, dropout, classifier
     if hasattr(fresh_classifier.base_model, "pooler") and fresh_classifier.base_model.pooler:
         fresh_classifier.base_model.pooler.dense.load_state_dict(head[0].state_dict())
     fresh_classifier.classifier.load_state_dict(head[3].state_dict())

@@ -325,7 +325,8 @@ def test_convex_fusion_weights_the_two_retrievers():
     dense = np.array([[0.1, 0.9, 0.2, 0.3]])
     assert top_k_rows(convex_fusion(lexical, dense, 1.0), 2)[0].tolist() == [0, 3]
     assert top_k_rows(convex_fusion(lexical, dense, 0.0), 2)[0].tolist() == [1, 3]
-    z_lex, z_dense = (lexical - lexical.mean()) / lexical.std(), (dense - dense.mean()) / dense.std()
+    z_lex = (lexical - lexical.mean()) / lexical.std()
+    z_dense = (dense - dense.mean()) / dense.std()
     np.testing.assert_allclose(convex_fusion(lexical, dense, 0.25), 0.25 * z_lex + 0.75 * z_dense)
     # item 3 is second in both lists, so a balanced fusion ranks it above item 2
     mixed = top_k_rows(convex_fusion(lexical, dense, 0.5), 4)[0].tolist()
