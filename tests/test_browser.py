@@ -202,7 +202,13 @@ def _saved_notebook(page, course: Path, lesson: str) -> nbformat.NotebookNode:
     deadline = time.monotonic() + 30
     while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
         time.sleep(0.5)
-    return nbformat.read(path, as_version=4)
+    while True:  # the mtime can change before the server has finished writing the file
+        try:
+            return nbformat.read(path, as_version=4)
+        except nbformat.reader.NotJSONError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _check_run_all(nb: nbformat.NotebookNode, lesson: str) -> list[nbformat.NotebookNode]:
