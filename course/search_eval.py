@@ -18,6 +18,7 @@ import pandas as pd
 
 from course.data.common import GAINS
 from course.errors import CourseArgumentError, CourseDataError
+from course.fusion import convex_fusion, top_k_rows
 from course.metrics import dcg
 
 if TYPE_CHECKING:
@@ -136,8 +137,6 @@ def fusion_curve(
     Returns:
         One row per weight (index ``"0.3"``, ..., and ``"rrf"``), columns ``recall`` and ``ndcg10``.
     """
-    from course.search import convex_fusion, top_k_rows
-
     lexical, dense = pipeline.catalog_scores(queries)
     rows = {}
     for weight in weights:
