@@ -46,7 +46,7 @@ from course.grading import (
     grade_lesson,
     make_submissions,
 )
-from course.release import generate_assignment
+from course.grading.gradebook import generate_assignment
 
 LESSON = "00-course-map"
 # Exercises (0-based, in order of answer cells) whose tests fail in each case;

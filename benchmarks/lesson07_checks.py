@@ -22,7 +22,8 @@ import pandas as pd
 
 def drift_runs(shop, features, args) -> pd.DataFrame:
     """Alarm weeks and the accuracy-drop week for each traffic seed (the lesson's monitor)."""
-    from course import drift, frozen, metrics
+    from course import metrics
+    from course.labels import drift, frozen
 
     seasons = drift.season_pairs(shop)
     old = seasons.old
@@ -64,7 +65,9 @@ def drift_runs(shop, features, args) -> pd.DataFrame:
 
 def click_runs(pairs, features, args) -> pd.DataFrame:
     """Test NDCG@10 of the naive, IPW and human-label rankers for each click log."""
-    from course import baselines, clicks, relevance, simulate
+    from course import baselines, relevance
+    from course.labels import clicks
+    from course.trust import simulate
 
     train_pool = pairs[pairs.split == "train"]
     chosen = train_pool.query_id.drop_duplicates().sample(n=args.click_queries,
@@ -110,7 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    from course import data, frozen
+    from course import data
+    from course.labels import frozen
 
     started, cpu = time.perf_counter(), time.process_time()
     shop = data.make_minishop(seed=args.seed, n_queries=args.queries)

@@ -1,9 +1,9 @@
-"""Training memory: the estimate of ``course.memory`` against the measured peak.
+"""Training memory: the estimate of ``course.deploy.memory`` against the measured peak.
 
 For full fine-tuning and LoRA, a fresh child process trains a few fp32 steps of
 ``--batch x --length`` tokens and reports its peak resident memory (``VmHWM``) above the
 runtime's own; the estimate is weights + gradients + Adam states + activations
-(``course.memory.training_memory_estimate``), with the activations per token from
+(``course.deploy.memory.training_memory_estimate``), with the activations per token from
 ``activation_bytes_per_token`` and, as a check, from autograd's saved tensors.
 
 Usage::
@@ -33,8 +33,9 @@ def main(argv=None) -> None:
     import torch
     from transformers import AutoConfig
 
-    from course import memory, models
-    from course.peft_tuning import add_lora
+    from course import models
+    from course.deploy import memory
+    from course.deploy.peft_tuning import add_lora
 
     resolved = models.resolve_model(args.model, quiet=True)
     config = AutoConfig.from_pretrained(resolved.path)

@@ -1,7 +1,7 @@
 """Load test of the search service (``course serve``): latency percentiles and throughput.
 
 Starts the service on 127.0.0.1 in a child process, checks that every bad input of
-``course.serve.BAD_REQUESTS`` gets a 422 naming its field and that the server stays healthy,
+``course.deploy.serve.BAD_REQUESTS`` gets a 422 naming its field and that the server stays healthy,
 then sends a fixed number of ``POST /search`` requests at each concurrency (async ``httpx``)
 and prints p50/p95/p99 latency, requests per second, failures, and the server's CPU seconds
 per request (less sensitive than wall time to other jobs on the machine).
@@ -74,7 +74,8 @@ def main(argv=None) -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    from course import data, latency, serve
+    from course import data
+    from course.deploy import latency, serve
 
     tmp = tempfile.TemporaryDirectory()
     folder = (

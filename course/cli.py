@@ -20,7 +20,7 @@ def _delegate(module: str, function: str) -> Callable[[list[str]], int]:
 
 
 def _release(argv: list[str]) -> int:
-    from course.release import release
+    from course.authoring.release import release
 
     parser = argparse.ArgumentParser(prog="course release", description=(
         "Regenerate notebooks/ (trainee release) from solutions/ with nbgrader, outputs stripped."))
@@ -36,17 +36,17 @@ def _release(argv: list[str]) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "release": ("regenerate notebooks/ from solutions/", _release),
     "run": ("execute lessons headless with papermill and print their metrics",
-            _delegate("course.runner", "run_main")),
+            _delegate("course.authoring.runner", "run_main")),
     "grade": ("autograde every submission of a lesson", _delegate("course.grading", "grade_main")),
     "analytics": ("turn the gradebook into an item-analysis report",
-                  _delegate("course.analytics", "analytics_main")),
+                  _delegate("course.grading.analytics", "analytics_main")),
     "data": ("summarise the data sets (course data summary)",
              _delegate("course.data", "summary_main")),
     "mindmap": ("render or export a mind map", _delegate("course.mindmap", "cli_main")),
     "serve": ("serve a saved search pipeline over HTTP (lesson 05)",
-              _delegate("course.serve", "serve_main")),
+              _delegate("course.deploy.serve", "serve_main")),
     "book": ("build the course as a static website (make book)",
-             _delegate("course.book", "book_main")),
+             _delegate("course.authoring.book", "book_main")),
 }
 
 

@@ -4,13 +4,19 @@ Classification: :func:`accuracy`, :func:`macro_f1`, :func:`per_class_report`,
 :func:`confusion_matrix` and :func:`plot_confusion_matrix`.
 
 Ranking: :func:`expected_gain` turns class probabilities into one score per
-(query, product); :func:`ndcg_at_k` averages NDCG@k over queries and
-:func:`ndcg_by_group` reports it per query family.
+(query, product); :func:`mean_ndcg_of_frame` averages NDCG@k over queries and
+:func:`ndcg_by_group_of_frame` reports it per query family.
 
-Ranked lists against held-out items (recommendation, retrieval): :func:`hit_rate_at_k`
-(did any held-out item make the top k?), :func:`recall_at_k` (which share of them did?),
-:func:`binary_ndcg_at_k` (how high, each held-out item with gain 1), :func:`mrr` and
+Ranked lists against held-out items (recommendation, retrieval): :func:`mean_hit_rate_of_lists`
+(did any held-out item make the top k?), :func:`mean_recall_of_lists` (which share of them did?),
+:func:`mean_binary_ndcg_of_lists` (how high, each held-out item with gain 1), :func:`mean_mrr_of_lists` and
 :func:`catalog_coverage`. With one held-out item per list, recall@k equals the hit rate.
+
+Names say what a metric takes and what it returns: ``*_of_frame`` takes a frame of scored
+(query, product) rows, ``*_of_lists`` takes ranked lists; ``mean_*`` returns one number,
+``*_per_query`` one value per query. Search over a whole catalogue with graded gains uses
+:func:`recall_per_query_of_lists` and :func:`ndcg_per_query_of_lists` (NaN where a query has
+no relevant product).
 """
 
 from __future__ import annotations
@@ -159,7 +165,7 @@ def _relevance_values(column: pd.Series, gains: dict[str, float]) -> np.ndarray:
     return column.map(gains).to_numpy(dtype=float)
 
 
-def ndcg_per_query(
+def ndcg_per_query_of_frame(
     df: pd.DataFrame,
     k: int = 10,
     score: str = "score",
@@ -187,28 +193,57 @@ def ndcg_per_query(
     )
 
 
-def ndcg_at_k(df: pd.DataFrame, k: int = 10, score: str = "score", relevance: str = "label",
+def mean_ndcg_of_frame(df: pd.DataFrame, k: int = 10, score: str = "score", relevance: str = "label",
               query: str = "query_id", gains: dict[str, float] | None = None) -> float:
     """Mean NDCG@k over queries, skipping queries with no relevant candidate.
 
-    See :func:`ndcg_per_query` for the columns. Matches sklearn ``ndcg_score`` when
+    See :func:`ndcg_per_query_of_frame` for the columns. Matches sklearn ``ndcg_score`` when
     scores have no ties (sklearn gives 0 to all-irrelevant queries; here they are skipped).
     """
-    per_query = ndcg_per_query(df, k, score, relevance, query, gains)
+    per_query = ndcg_per_query_of_frame(df, k, score, relevance, query, gains)
     if per_query.isna().all():
         raise CourseDataError("No query has a relevant candidate; NDCG is undefined.")
     return float(per_query.mean())
 
 
-def ndcg_by_group(df: pd.DataFrame, group: str = "family", k: int = 10, score: str = "score",
+def ndcg_by_group_of_frame(df: pd.DataFrame, group: str = "family", k: int = 10, score: str = "score",
                   relevance: str = "label", query: str = "query_id",
                   gains: dict[str, float] | None = None) -> pd.Series:
     """Mean NDCG@k per value of ``group`` (e.g. the query family), as a Series."""
     if group not in df.columns:
         raise CourseDataError(f"Column {group!r} is missing; the frame has {list(df.columns)}.")
-    per_query = ndcg_per_query(df, k, score, relevance, query, gains)
+    per_query = ndcg_per_query_of_frame(df, k, score, relevance, query, gains)
     family = df.groupby(query, sort=False)[group].first()
     return per_query.groupby(family).mean().rename(f"ndcg@{k}")
+
+
+# ------------------------------------------- ranked lists against a graded catalogue
+
+
+def recall_per_query_of_lists(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int) -> np.ndarray:
+    """Per query: the share of Exact products found in the top ``k``, capped at ``k``.
+
+    ``|Exact in top k| / min(k, |Exact|)``, so a query with 60 Exact products can still
+    reach 1.0 at k = 50 (the "capped" recall of the BEIR benchmark). NaN without an Exact product.
+    """
+    out = np.full(len(ranked), np.nan)
+    for row, items in enumerate(ranked):
+        relevant = gains[row] == 1.0
+        total = int(relevant.sum())
+        if total:
+            out[row] = relevant[np.asarray(items[:k], dtype=int)].sum() / min(k, total)
+    return out
+
+
+def ndcg_per_query_of_lists(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per query: NDCG@k of a ranked list against the best possible order of the whole catalog."""
+    out = np.full(len(ranked), np.nan)
+    for row, items in enumerate(ranked):
+        ideal = dcg(np.sort(gains[row])[::-1], k)
+        if ideal > 0:
+            out[row] = dcg(gains[row][np.asarray(items[:k], dtype=int)], k) / ideal
+    return out
+
 
 
 Ranked = Sequence[Sequence[Hashable]] | np.ndarray  # one ranked list per user, best first
@@ -279,7 +314,7 @@ def _hits(ranked: Any, targets: Any, k: int | None) -> tuple[list[np.ndarray], n
     return positions, np.asarray(counts, dtype=float)
 
 
-def hit_rate_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
+def mean_hit_rate_of_lists(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
     """HR@k: the share of lists with at least one held-out item in their top ``k``.
 
     Args:
@@ -291,11 +326,11 @@ def hit_rate_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
     return float(np.mean([len(p) > 0 for p in positions]))
 
 
-def recall_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
+def mean_recall_of_lists(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
     """Recall@k: the mean share of each list's held-out items found in its top ``k``.
 
     With exactly one held-out item per list (leave-last-out) this equals
-    :func:`hit_rate_at_k`; with several it gives partial credit, where the hit rate
+    :func:`mean_hit_rate_of_lists`; with several it gives partial credit, where the hit rate
     counts one found item as a full hit. A list without held-out items scores 0.
     """
     positions, counts = _hits(ranked, targets, k)
@@ -303,13 +338,13 @@ def recall_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
     return float(np.mean(np.divide(found, counts, out=np.zeros_like(found), where=counts > 0)))
 
 
-def binary_ndcg_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
+def mean_binary_ndcg_of_lists(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> float:
     """NDCG@k with binary relevance: every held-out item has gain 1, every other item 0.
 
     DCG sums ``1 / log2(position + 1)`` (1-based) over the held-out items in the top
     ``k``; the ideal DCG puts ``min(#held-out, k)`` of them first. With one held-out
     item per list this is ``1 / log2(rank + 1)`` when it is ranked within ``k``, else 0.
-    For graded labels per query use :func:`ndcg_at_k`.
+    For graded labels per query use :func:`mean_ndcg_of_frame`.
     """
     positions, counts = _hits(ranked, targets, k)
     scores = []
@@ -319,7 +354,7 @@ def binary_ndcg_at_k(ranked: Ranked, targets: Sequence[Any], k: int = 10) -> flo
     return float(np.mean(scores))
 
 
-def mrr(ranked: Ranked, targets: Sequence[Any], k: int | None = None) -> float:
+def mean_mrr_of_lists(ranked: Ranked, targets: Sequence[Any], k: int | None = None) -> float:
     """Mean reciprocal rank of the first held-out item in each list (0 when it is absent).
 
     ``k`` truncates the lists (MRR@k); by default the whole list counts, so the

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from course.book import BookReport, build_book
+from course.authoring.book import BookReport, build_book
 from course.record import read_metrics
-from course.release import lesson_notebook
-from course.runner import LessonRun, release_lessons, run_release
+from course.authoring.release import lesson_notebook
+from course.authoring.runner import LessonRun, release_lessons, run_release
 
 PROFILE = "smoke"
 

@@ -1,4 +1,4 @@
-"""Tests for course.abtest: z-test, intervals, sample size, power and peeking."""
+"""Tests for course.trust.abtest: z-test, intervals, sample size, power and peeking."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2_contingency
 
-from course import abtest
-from course import simulate as sim
+from course.trust import abtest
+from course.trust import simulate as sim
 from course.errors import CourseArgumentError, CourseDataError
 
 

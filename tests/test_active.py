@@ -1,4 +1,4 @@
-"""Unit tests for course.active: uncertainty scores, batch selection, the active-learning loop."""
+"""Unit tests for course.labels.active: uncertainty scores, batch selection, the active-learning loop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import active
+from course.labels import active
 from course.errors import CourseArgumentError
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from course import analytics as A
+from course.grading import analytics as A
 from course.errors import CourseArgumentError, CourseDataError
 
 # nbgrader's own Gradebook.add_submission sets off SQLAlchemy autoflush warnings; not ours.

@@ -10,7 +10,7 @@ import pytest
 
 from course.baselines import bm25_scores, tfidf_cosine_scores, tfidf_logreg, tokenize_words
 from course.errors import CourseDataError
-from course.metrics import LABELS, macro_f1, ndcg_at_k
+from course.metrics import LABELS, macro_f1, mean_ndcg_of_frame
 
 COLOURS = ["red", "blue", "green", "black", "white"]
 TYPES = ["sofa", "chair", "table", "lamp", "rug", "bed"]
@@ -100,11 +100,11 @@ def test_tfidf_cosine_scores():
 @pytest.mark.parametrize("scorer", [bm25_scores, tfidf_cosine_scores])
 def test_lexical_rankers_rank_lexical_queries_well_and_synonyms_badly(scorer):
     lexical = frame(3, 30)
-    assert ndcg_at_k(lexical.assign(score=scorer(lexical)), k=1) == 1.0
+    assert mean_ndcg_of_frame(lexical.assign(score=scorer(lexical)), k=1) == 1.0
     synonym = frame(4, 200, synonyms=True)
     # keep the queries in which every word is a synonym: no word overlap is left to match
     only_synonyms = synonym["query"].map(lambda q: set(q.split()) <= set(SYNONYM.values()))
     synonym = synonym[only_synonyms]
     assert synonym["query_id"].nunique() >= 5
     assert np.all(scorer(synonym) == 0)
-    assert ndcg_at_k(synonym.assign(score=scorer(synonym)), k=1) < 0.8
+    assert mean_ndcg_of_frame(synonym.assign(score=scorer(synonym)), k=1) < 0.8

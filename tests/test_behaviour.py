@@ -1,4 +1,4 @@
-"""Tests for course.behaviour: CheckList-style suites, run against rule-based toy models."""
+"""Tests for course.trust.behaviour: CheckList-style suites, run against rule-based toy models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import behaviour
+from course.trust import behaviour
 from course.data import make_minishop, relevance_pairs, vocab
 from course.errors import CourseArgumentError, CourseDataError
 

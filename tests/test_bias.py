@@ -1,4 +1,4 @@
-"""Tests for course.bias: concentration measures, the penalised re-rank and group metrics."""
+"""Tests for course.trust.bias: concentration measures, the penalised re-rank and group metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import bias
+from course.trust import bias
 from course.errors import CourseArgumentError, CourseDataError
 
 

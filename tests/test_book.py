@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from course import mindmap
-from course.book import (
+from course.authoring.book import (
     book_file,
     broken_links,
     leaked_solution_lines,
@@ -24,11 +24,11 @@ from course.book import (
     rewrite_link,
     solution_lines,
 )
-from course.book.links import rewrite_markdown
-from course.book.pages import notebook_title
+from course.authoring.book.links import rewrite_markdown
+from course.authoring.book.pages import notebook_title
 from course.config import ROOT
-from course.release import lesson_notebook
-from course.runner import release_lessons
+from course.authoring.release import lesson_notebook
+from course.authoring.runner import release_lessons
 
 LESSONS = release_lessons()
 PAGE_02 = PurePosixPath("02-tokenization/02-tokenization.ipynb")
@@ -75,7 +75,7 @@ def test_a_link_to_a_lesson_not_written_yet_becomes_plain_text():
 
 
 def test_a_page_gives_its_ids_references_and_heading_anchors():
-    from course.book.site import _Page
+    from course.authoring.book.site import _Page
 
     page = _Page()
     page.feed('<h2 id="1.-Tokens">1. Tokens <a class="headerlink" href="#1.-Tokens">¶</a></h2>'
@@ -194,7 +194,7 @@ def test_the_leak_check_finds_a_solution_page(tmp_path):
 
 def test_the_builder_refuses_a_site_with_solution_code(tmp_path, monkeypatch):
     """build_book deletes the site and raises when the check finds solution code."""
-    import course.book.cli as cli
+    import course.authoring.book.cli as cli
     from course.errors import CourseError
 
     site = tmp_path / "out" / "site"
@@ -207,7 +207,7 @@ def test_the_builder_refuses_a_site_with_solution_code(tmp_path, monkeypatch):
 
 
 def test_the_book_says_how_to_execute_a_lesson_it_lacks(tmp_path):
-    from course.book import executed_releases
+    from course.authoring.book import executed_releases
     from course.errors import CourseError
 
     with pytest.raises(CourseError, match=r"course run --release --profile cpu"):
@@ -215,7 +215,7 @@ def test_the_book_says_how_to_execute_a_lesson_it_lacks(tmp_path):
 
 
 def test_an_executed_copy_of_an_older_release_is_not_reused(tmp_path):
-    from course.book import executed_releases
+    from course.authoring.book import executed_releases
     from course.errors import CourseError
 
     stale = tmp_path / "cpu" / "00-course-map.ipynb"
@@ -273,7 +273,7 @@ def _outputs(page):
 
 
 def test_a_page_keeps_the_outputs_of_shared_cells_and_none_of_exercises_or_answers():
-    from course.book import transplant
+    from course.authoring.book import transplant
 
     release, solution = _pair()
     page = transplant(release, solution, "00-demo")
@@ -287,7 +287,7 @@ def test_a_page_keeps_the_outputs_of_shared_cells_and_none_of_exercises_or_answe
 
 
 def test_papermills_injected_parameters_cell_is_not_a_lesson_cell():
-    from course.book import transplant
+    from course.authoring.book import transplant
 
     release, solution = _pair()
     injected = _code("scale = 3")
@@ -304,7 +304,7 @@ def test_papermills_injected_parameters_cell_is_not_a_lesson_cell():
      r"00-demo: release cell 1 \(setup, code\) has no counterpart"),
 ])
 def test_notebooks_that_do_not_line_up_are_refused(change, message):
-    from course.book import transplant
+    from course.authoring.book import transplant
     from course.errors import CourseError
 
     release, solution = _pair()
@@ -331,7 +331,7 @@ def _fake_solution_run(folder: Path, lesson: str, error: bool = False) -> Path:
 def test_only_a_fresh_complete_solution_run_is_used(tmp_path):
     import os
 
-    from course.book import fresh_solution_run
+    from course.authoring.book import fresh_solution_run
 
     lesson = "02-tokenization"
     assert fresh_solution_run(lesson, "smoke", tmp_path) is None, "no run"
@@ -345,7 +345,7 @@ def test_only_a_fresh_complete_solution_run_is_used(tmp_path):
 
 
 def test_a_lessons_page_comes_from_its_solution_run_with_no_solution_line(tmp_path):
-    from course.book import book_notebooks
+    from course.authoring.book import book_notebooks
     from course.errors import CourseError
 
     lesson = "02-tokenization"
@@ -372,7 +372,7 @@ def test_solution_runs_draw_plots_inline_and_leave_this_process_as_it_was(monkey
     """make course's executed notebooks keep their plt.show() pictures, which the book shows."""
     import os
 
-    from course.runner import INLINE_PLOTS, _inline_plots
+    from course.authoring.runner import INLINE_PLOTS, _inline_plots
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     with _inline_plots():

@@ -36,9 +36,9 @@ import nbformat
 import pytest
 
 from course import mindmap
-from course.book.pages import SHOW_MAP
+from course.authoring.book.pages import SHOW_MAP
 from course.config import ROOT
-from course.release import is_graded_test, lessons
+from course.authoring.release import is_graded_test, lessons
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import live_server  # noqa: E402

@@ -1,4 +1,4 @@
-"""Unit tests for course.clicks: IPW weights and click labels on the course's simulator."""
+"""Unit tests for course.labels.clicks: IPW weights and click labels on the course's simulator."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import clicks, simulate
+from course.labels import clicks
+from course.trust import simulate
 from course.errors import CourseArgumentError, CourseDataError
 
 

@@ -1,11 +1,11 @@
-"""course.cohort: the quiz, the latent model, planted-item recovery, and a real graded cohort."""
+"""course.grading.cohort: the quiz, the latent model, planted-item recovery, and a real graded cohort."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from course import analytics, cohort
+from course.grading import analytics, cohort
 from course.errors import CourseArgumentError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")

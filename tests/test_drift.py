@@ -1,4 +1,4 @@
-"""Unit tests for course.drift: seasons, weekly traffic, OOV, label shift, PSI, replay."""
+"""Unit tests for course.labels.drift: seasons, weekly traffic, OOV, label shift, PSI, replay."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import drift
+from course.labels import drift
 from course.data import make_minishop
 from course.errors import CourseArgumentError
 

@@ -1,4 +1,4 @@
-"""Tests for course.explain: Captum attributions, the deletion test and the sanity check.
+"""Tests for course.trust.explain: Captum attributions, the deletion test and the sanity check.
 
 A tiny BERT learns a one-word rule (the product text says "red": Exact; "blue": Partial;
 neither: Irrelevant) in a few seconds. Its explanations must then point at that word, and
@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from course import explain, models
+from course import models
+from course.trust import explain
 from course.errors import CourseArgumentError, CourseModelError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

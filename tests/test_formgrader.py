@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from course.config import ROOT
-from course.release import lessons
+from course.authoring.release import lessons
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import live_server  # noqa: E402

@@ -1,4 +1,4 @@
-"""Unit tests for course.frozen: text embeddings, pair features, the heads."""
+"""Unit tests for course.labels.frozen: text embeddings, pair features, the heads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import frozen
+from course.labels import frozen
 from course.errors import CourseArgumentError, CourseDataError
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from course import glossary, mindmap
 from course.errors import CourseArgumentError, CourseDataError
-from course.release import lesson_notebook, lessons
+from course.authoring.release import lesson_notebook, lessons
 
 GLOSSARY = glossary.load()
 LESSONS = lessons()

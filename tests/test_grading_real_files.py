@@ -22,7 +22,7 @@ import pytest
 
 from course import grading
 from course.config import ROOT
-from course.release import generate_assignment
+from course.grading.gradebook import generate_assignment
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import live_server  # noqa: E402

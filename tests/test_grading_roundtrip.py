@@ -14,7 +14,7 @@ import pytest
 
 from course.config import ROOT
 from course.grading import course_config, tools_on_path
-from course.release import lesson_notebook, lessons
+from course.authoring.release import lesson_notebook, lessons
 
 pytestmark = pytest.mark.slow
 

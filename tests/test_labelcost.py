@@ -1,4 +1,4 @@
-"""Unit tests for course.labelcost: nested samples, learning curves, labels needed, savings."""
+"""Unit tests for course.labels.labelcost: nested samples, learning curves, labels needed, savings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import labelcost
+from course.labels import labelcost
 from course.errors import CourseArgumentError
 from course.metrics import LABELS
 

@@ -1,4 +1,4 @@
-"""Unit tests for course.latency: nearest-rank percentiles, reports, timing and plots."""
+"""Unit tests for course.deploy.latency: nearest-rank percentiles, reports, timing and plots."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from course.errors import CourseArgumentError
-from course.latency import latency_report, percentile, plot_latency, summary_table, time_calls
+from course.deploy.latency import latency_report, percentile, plot_latency, summary_table, time_calls
 
 
 def test_nearest_rank_percentile_by_hand():

@@ -1,4 +1,4 @@
-"""Unit tests for course.memory: the estimate, autograd's saved tensors, and a measured peak."""
+"""Unit tests for course.deploy.memory: the estimate, autograd's saved tensors, and a measured peak."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from course.errors import CourseArgumentError
-from course.memory import (
+from course.deploy.memory import (
     activation_bytes_per_token,
     measure_training_peak,
     optimizer_state_bytes,
@@ -17,7 +17,7 @@ from course.memory import (
     training_memory_estimate,
 )
 from course.models import load_classifier, resolve_model
-from course.peft_tuning import add_lora
+from course.deploy.peft_tuning import add_lora
 from course.train import make_optimizer, train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -108,7 +108,7 @@ def test_measured_peak_in_a_child_process():
 def test_child_peak_does_not_count_the_parents_memory():
     import numpy as np
 
-    from course.memory import rss_bytes
+    from course.deploy.memory import rss_bytes
 
     ballast = np.ones(800 * 2**20 // 8)  # 800 MB in this (parent) process
     parent = rss_bytes()

@@ -17,19 +17,19 @@ from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import (
     LABELS,
     accuracy,
-    binary_ndcg_at_k,
+    mean_binary_ndcg_of_lists,
     catalog_coverage,
     confusion_matrix,
     expected_gain,
-    hit_rate_at_k,
+    mean_hit_rate_of_lists,
     macro_f1,
-    mrr,
-    ndcg_at_k,
-    ndcg_by_group,
-    ndcg_per_query,
+    mean_mrr_of_lists,
+    mean_ndcg_of_frame,
+    ndcg_by_group_of_frame,
+    ndcg_per_query_of_frame,
     per_class_report,
     plot_confusion_matrix,
-    recall_at_k,
+    mean_recall_of_lists,
 )
 
 label_lists = st.integers(1, 60).flatmap(
@@ -124,8 +124,8 @@ def test_ndcg_matches_sklearn_without_ties(seed, k):
         skm.ndcg_score([g["gain"].to_numpy()], [g["score"].to_numpy()], k=k)
         for _, g in df.groupby("query_id", sort=False)
     ]
-    assert ndcg_at_k(df, k=k, relevance="gain") == pytest.approx(np.mean(expected))
-    per_family = ndcg_by_group(df, "family", k=k, relevance="gain")
+    assert mean_ndcg_of_frame(df, k=k, relevance="gain") == pytest.approx(np.mean(expected))
+    per_family = ndcg_by_group_of_frame(df, "family", k=k, relevance="gain")
     fam = df.groupby("query_id", sort=False)["family"].first().to_numpy()
     for name in ("a", "b"):
         assert per_family[name] == pytest.approx(np.mean(np.array(expected)[fam == name]))
@@ -140,61 +140,61 @@ def test_ndcg_by_hand_with_labels_and_ties():
     # query 1: ranked Irrelevant, Partial, Exact (tie broken by row order)
     dcg = 0 + 0.5 / np.log2(3) + 1 / np.log2(4)
     ideal = 1 + 0.5 / np.log2(3)
-    per_query = ndcg_per_query(df, k=10)
+    per_query = ndcg_per_query_of_frame(df, k=10)
     assert per_query[1] == pytest.approx(dcg / ideal)
     assert per_query[2] == pytest.approx(1.0)  # tie, row order puts the Exact first
     # sklearn averages tied items instead: document the difference
     sk = skm.ndcg_score([[0, 0.5, 1]], [[0.9, 0.5, 0.5]])
     assert sk != pytest.approx(per_query[1])
-    assert ndcg_at_k(df, k=1) == pytest.approx((0 + 1) / 2)
+    assert mean_ndcg_of_frame(df, k=1) == pytest.approx((0 + 1) / 2)
 
 
 def test_ndcg_skips_queries_without_relevant_items_and_checks_columns():
     df = pd.DataFrame({"query_id": [1, 1, 2, 2], "score": [1, 0, 1, 0],
                        "label": ["Exact", "Irrelevant", "Irrelevant", "Irrelevant"]})
-    assert np.isnan(ndcg_per_query(df)[2])
-    assert ndcg_at_k(df) == 1.0
+    assert np.isnan(ndcg_per_query_of_frame(df)[2])
+    assert mean_ndcg_of_frame(df) == 1.0
     with pytest.raises(CourseDataError, match="missing"):
-        ndcg_at_k(df, score="prob")
+        mean_ndcg_of_frame(df, score="prob")
     with pytest.raises(CourseDataError, match="no gain"):
-        ndcg_at_k(df.assign(label=["Great", "Bad", "Bad", "Bad"]))
+        mean_ndcg_of_frame(df.assign(label=["Great", "Bad", "Bad", "Bad"]))
 
 
 def test_recall_hit_rate_mrr_by_hand():
     ranked = [["a", "b", "c"], ["c", "a", "b"], ["b", "c", "a"]]
     targets = ["b", {"b", "c"}, "z"]
-    assert recall_at_k(ranked, targets, k=1) == pytest.approx((0 + 0.5 + 0) / 3)
-    assert recall_at_k(ranked, targets, k=2) == pytest.approx((1 + 0.5 + 0) / 3)
-    assert hit_rate_at_k(ranked, targets, k=1) == pytest.approx(1 / 3)
-    assert hit_rate_at_k(ranked, targets, k=3) == pytest.approx(2 / 3)
-    assert mrr(ranked, targets) == pytest.approx((1 / 2 + 1 + 0) / 3)
-    assert mrr(ranked, targets, k=1) == pytest.approx(1 / 3)
+    assert mean_recall_of_lists(ranked, targets, k=1) == pytest.approx((0 + 0.5 + 0) / 3)
+    assert mean_recall_of_lists(ranked, targets, k=2) == pytest.approx((1 + 0.5 + 0) / 3)
+    assert mean_hit_rate_of_lists(ranked, targets, k=1) == pytest.approx(1 / 3)
+    assert mean_hit_rate_of_lists(ranked, targets, k=3) == pytest.approx(2 / 3)
+    assert mean_mrr_of_lists(ranked, targets) == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert mean_mrr_of_lists(ranked, targets, k=1) == pytest.approx(1 / 3)
     with pytest.raises(CourseArgumentError, match="targets"):
-        recall_at_k(ranked, ["a"], k=1)
+        mean_recall_of_lists(ranked, ["a"], k=1)
     with pytest.raises(CourseArgumentError, match="at least 1"):
-        hit_rate_at_k(ranked, targets, k=0)
+        mean_hit_rate_of_lists(ranked, targets, k=0)
 
 
 def test_recall_and_hit_rate_differ_with_several_targets_and_agree_with_one():
     ranked = [[1, 2, 3, 4], [5, 6, 7, 8]]
     several = [{1, 9, 8, 7}, {6}]
-    assert hit_rate_at_k(ranked, several, k=4) == 1.0  # each list found something
-    assert recall_at_k(ranked, several, k=4) == pytest.approx((1 / 4 + 1) / 2)  # partial credit
+    assert mean_hit_rate_of_lists(ranked, several, k=4) == 1.0  # each list found something
+    assert mean_recall_of_lists(ranked, several, k=4) == pytest.approx((1 / 4 + 1) / 2)  # partial credit
     one = [3, 9]
-    assert recall_at_k(ranked, one, k=3) == hit_rate_at_k(ranked, one, k=3) == 0.5
+    assert mean_recall_of_lists(ranked, one, k=3) == mean_hit_rate_of_lists(ranked, one, k=3) == 0.5
 
 
 def test_binary_ndcg_by_hand():
     ranked = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
     targets = np.array([1, 6, 0])
-    assert binary_ndcg_at_k(ranked, targets, k=3) == pytest.approx((1.0 + 1.0 / np.log2(4)) / 3)
-    assert binary_ndcg_at_k(ranked, targets, k=2) == pytest.approx(1 / 3)
+    assert mean_binary_ndcg_of_lists(ranked, targets, k=3) == pytest.approx((1.0 + 1.0 / np.log2(4)) / 3)
+    assert mean_binary_ndcg_of_lists(ranked, targets, k=2) == pytest.approx(1 / 3)
     # two held-out items, found at ranks 2 and 3: DCG / ideal DCG of two items at ranks 1 and 2
     dcg = 1 / np.log2(3) + 1 / np.log2(4)
-    assert binary_ndcg_at_k([[0, 1, 2]], [{1, 2}], k=3) == pytest.approx(dcg / (1 + 1 / np.log2(3)))
+    assert mean_binary_ndcg_of_lists([[0, 1, 2]], [{1, 2}], k=3) == pytest.approx(dcg / (1 + 1 / np.log2(3)))
     # more held-out items than k: the ideal list is k hits long
-    assert binary_ndcg_at_k([[1, 2]], [{1, 2, 3}], k=2) == pytest.approx(1.0)
-    assert binary_ndcg_at_k([[1, 1, 5]], [{1, 5}], k=3) == pytest.approx(
+    assert mean_binary_ndcg_of_lists([[1, 2]], [{1, 2, 3}], k=2) == pytest.approx(1.0)
+    assert mean_binary_ndcg_of_lists([[1, 1, 5]], [{1, 5}], k=3) == pytest.approx(
         (1 + 1 / np.log2(4)) / (1 + 1 / np.log2(3)))  # a repeated item counts once
 
 
@@ -208,7 +208,7 @@ def test_binary_ndcg_matches_sklearn():
     for k in (1, 5, 12):
         pairs = zip(truth, scores, strict=True)
         expected = np.mean([skm.ndcg_score([t], [s], k=k) for t, s in pairs])
-        assert binary_ndcg_at_k(ranked, wanted, k=k) == pytest.approx(expected)
+        assert mean_binary_ndcg_of_lists(ranked, wanted, k=k) == pytest.approx(expected)
 
 
 @settings(max_examples=50, deadline=None)
@@ -218,9 +218,9 @@ def test_array_fast_path_equals_the_list_path(n_users, length, k, seed):
     ranked = np.stack([rng.permutation(20)[:length] for _ in range(n_users)])
     targets = rng.integers(0, 20, n_users)
     as_lists = [list(r) for r in ranked], [{int(t)} for t in targets]
-    for fn in (hit_rate_at_k, recall_at_k, binary_ndcg_at_k):
+    for fn in (mean_hit_rate_of_lists, mean_recall_of_lists, mean_binary_ndcg_of_lists):
         assert fn(ranked, targets, k=k) == pytest.approx(fn(*as_lists, k=k))
-    assert mrr(ranked, targets) == pytest.approx(mrr(*as_lists))
+    assert mean_mrr_of_lists(ranked, targets) == pytest.approx(mean_mrr_of_lists(*as_lists))
 
 
 def test_catalog_coverage():
@@ -238,6 +238,6 @@ def test_mrr_matches_sklearn_label_ranking_for_single_targets():
     truth = rng.integers(0, 8, size=20)
     ranked = [list(np.argsort(-row)) for row in scores]
     onehot = np.eye(8)[truth]
-    assert mrr(ranked, truth.tolist()) == pytest.approx(
+    assert mean_mrr_of_lists(ranked, truth.tolist()) == pytest.approx(
         skm.label_ranking_average_precision_score(onehot, scores)
     )

@@ -16,7 +16,7 @@ from course.errors import CourseArgumentError, CourseDataError
 from course.mindmap import MindMapError, Node
 from course.mindmap import drawing as mm_drawing
 from course.mindmap import fonts as mm_fonts
-from course.release import lessons
+from course.authoring.release import lessons
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every lesson of the course (COURSE_DESIGN.md, section 4), written or not.

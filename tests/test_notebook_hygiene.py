@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from course.config import ROOT
-from course.release import MAY_FAIL_TAG, is_graded_test, lesson_notebook, lessons, release
+from course.authoring.release import MAY_FAIL_TAG, is_graded_test, lesson_notebook, lessons, release
 
 LESSONS = lessons()
 

@@ -10,8 +10,8 @@ import os
 import pytest
 
 from course.record import choices_not_made_on_validation
-from course.release import lessons
-from course.runner import run_lesson
+from course.authoring.release import lessons
+from course.authoring.runner import run_lesson
 
 OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt}
 

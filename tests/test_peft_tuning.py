@@ -1,4 +1,4 @@
-"""Unit tests for course.peft_tuning: LoRA, AdaLoRA, merging, many adapters, the frozen head."""
+"""Unit tests for course.deploy.peft_tuning: LoRA, AdaLoRA, merging, many adapters, the frozen head."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from toydata import LABELS, toy_pairs
 
 from course.errors import CourseArgumentError, CourseDataError
 from course.models import load_classifier, resolve_model
-from course.peft_tuning import (
+from course.deploy.peft_tuning import (
     adalora_allocation,
     adalora_loss,
     adapter_parameters,
@@ -181,7 +181,7 @@ def test_head_features_of_an_empty_dataset_is_a_clear_error(data):
 
 @pytest.mark.parametrize("method", ["full", "lora", "adalora", "head"])
 def test_train_method_measures_every_method_at_one_budget(method, data, tmp_path):
-    from course.peft_tuning import train_method
+    from course.deploy.peft_tuning import train_method
 
     dataset, collator = data
     base = tiny()
@@ -226,7 +226,7 @@ def test_train_method_measures_every_method_at_one_budget(method, data, tmp_path
 
 def check_plain_classifier(run, base, data) -> None:
     """plain_classifier gives a plain model with the run's own outputs."""
-    from course.peft_tuning import plain_classifier
+    from course.deploy.peft_tuning import plain_classifier
 
     dataset, collator = data
     batch = collator([dataset[i] for i in range(4)])
@@ -247,7 +247,7 @@ def check_plain_classifier(run, base, data) -> None:
 
 
 def test_lora_runs_do_not_depend_on_what_ran_before(data, tmp_path):
-    from course.peft_tuning import train_method
+    from course.deploy.peft_tuning import train_method
 
     dataset, collator = data
     base = tiny()  # loaded once: loading seeds the generator, which would hide the bug

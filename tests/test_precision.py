@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from course import precision, train
+from course import train
+from course.train import precision
 
 
 def test_cpu_bf16_flags_reads_the_cpu_flags(monkeypatch, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from course.errors import CourseArgumentError, CourseError
-from course.metrics import recall_at_k
+from course.metrics import mean_recall_of_lists
 from course.recsys import (
     BPRMF,
     ItemKNNRecommender,
@@ -282,7 +282,7 @@ def test_knn_and_bprmf_beat_popularity_on_co_purchases():
     }.items():
         model.fit(train, num_items=n_items)
         recs = model.recommend(histories, k=5, users=users)
-        results[name] = recall_at_k(recs, targets, k=5)
+        results[name] = mean_recall_of_lists(recs, targets, k=5)
     assert results["popularity"] < 0.3, results
     assert results["item-knn"] > 0.8, results
     assert results["bpr-mf"] > results["popularity"] + 0.3, results
@@ -403,7 +403,7 @@ def test_two_tower_recommender_evaluates_like_the_baselines(tiny_parts):
     pop = PopularityRecommender().fit(train, num_items=N_ITEMS)
     table = evaluate_models({"popularity": pop, "two_tower": adapter}, histories, targets,
                             k=10, users=users, num_items=N_ITEMS)
-    assert table["two_tower"]["recall@10"] == pytest.approx(recall_at_k(direct, targets, 10))
+    assert table["two_tower"]["recall@10"] == pytest.approx(mean_recall_of_lists(direct, targets, 10))
     cold = np.arange(0, N_ITEMS, 2)
     among = adapter.recommend(histories, k=5, candidates=cold)
     assert np.isin(among, cold).all()
@@ -567,9 +567,9 @@ def test_bpr_trained_two_tower_learns_the_next_cluster(tiny_parts):
     sequences = next_cluster_sequences()
     train, users, targets, histories = _warm_eval(sequences)
     tower = make_tower(tiny_parts)
-    before = recall_at_k(two_tower_recommend(tower, histories, k=10), targets, 10)
+    before = mean_recall_of_lists(two_tower_recommend(tower, histories, k=10), targets, 10)
     losses = _train_tower(tower, [train[u] for u in range(len(train))])
-    after = recall_at_k(two_tower_recommend(tower, histories, k=10), targets, 10)
+    after = mean_recall_of_lists(two_tower_recommend(tower, histories, k=10), targets, 10)
     chance = 10 / (N_ITEMS - 5)
     print(f"recall@10 before {before:.3f}, after {after:.3f}, chance {chance:.3f}")
     assert np.mean(losses[-20:]) < np.mean(losses[:20])
@@ -584,7 +584,7 @@ def test_seed_sort_loss_trains_the_tower_backwards(tiny_parts):
     train, users, targets, histories = _warm_eval(sequences)
     tower = make_tower(tiny_parts)
     _train_tower(tower, train, kind="sort")
-    after = recall_at_k(two_tower_recommend(tower, histories, k=10), targets, 10)
+    after = mean_recall_of_lists(two_tower_recommend(tower, histories, k=10), targets, 10)
     print(f"recall@10 after training with the seed L_sort: {after:.3f}")
     assert after < 10 / (N_ITEMS - 5)  # below chance: it learned to rank the next cluster last
 
@@ -625,8 +625,8 @@ def test_text_tower_ranks_cold_items_that_id_baselines_cannot(tiny_parts):
     tower_recs = two_tower_recommend(tower, split.histories, k=3, candidates=split.cold_items)
     pop = PopularityRecommender().fit(split.train_sequences, num_items=N_ITEMS)
     pop_recs = pop.recommend(split.histories, k=3, candidates=split.cold_items)
-    tower_recall = recall_at_k(tower_recs, split.targets, 3)
-    pop_recall = recall_at_k(pop_recs, split.targets, 3)
+    tower_recall = mean_recall_of_lists(tower_recs, split.targets, 3)
+    pop_recall = mean_recall_of_lists(pop_recs, split.targets, 3)
     print(f"cold recall@3 among {len(split.cold_items)} cold items: tower {tower_recall:.3f}, "
           f"popularity {pop_recall:.3f}")
     assert tower_recall > pop_recall + 0.3

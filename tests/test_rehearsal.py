@@ -18,7 +18,7 @@ from fixtures.shop_files import write_course_data
 from test_notebooks import selection_problems
 
 from course import models
-from course.runner import run_lesson
+from course.authoring.runner import run_lesson
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
 

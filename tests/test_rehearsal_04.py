@@ -17,7 +17,7 @@ import time
 import pytest
 
 from course import models
-from course.runner import run_lesson
+from course.authoring.runner import run_lesson
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.slow]
 

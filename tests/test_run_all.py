@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from course.config import ROOT
-from course.release import lessons
+from course.authoring.release import lessons
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def test_run_all_on_the_unsolved_release_reaches_the_end(lesson, executed_releas
     if lesson in NOT_YET_CHECKED:
         pytest.skip(f"{lesson} not checked yet ({NOT_YET_CHECKED[lesson]}): see NOT_YET_CHECKED")
     # Executed as JupyterLab's Run All does: a failing cell stops the run unless it is
-    # tagged raises-exception (course.runner.run_release).
+    # tagged raises-exception (course.authoring.runner.run_release).
     run = executed_release(lesson)
     assert run.error is None, f"{lesson}: Run All stopped at {run.error}"
     nb = nbformat.read(run.output, as_version=4)

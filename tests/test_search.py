@@ -10,6 +10,7 @@ import torch
 from course import data
 from course.baselines import BM25Index, bm25_scores
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
+from course.metrics import ndcg_per_query_of_lists, recall_per_query_of_lists
 from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
 from course.search import (
     BiEncoder,
@@ -20,8 +21,6 @@ from course.search import (
     by_family,
     catalog_gains,
     encode_texts,
-    ndcg_at_k,
-    recall_at_k,
     reciprocal_rank_fusion,
 )
 from course.train import TrainConfig, fit
@@ -255,11 +254,11 @@ def test_catalog_gains_follow_the_generators_grades():
 def test_recall_is_capped_at_k_and_ndcg_uses_the_whole_catalog():
     gains = np.array([[1, 1, 1, 0, 0.5], [0, 0, 0, 0, 0.5]], dtype=float)
     ranked = [[0, 3, 1, 2, 4], [4, 0, 1, 2, 3]]
-    recall = recall_at_k(ranked, gains, k=2)
+    recall = recall_per_query_of_lists(ranked, gains, k=2)
     assert recall[0] == pytest.approx(1 / 2)  # one of min(2, 3) found
     assert np.isnan(recall[1])  # no Exact product
-    assert recall_at_k(ranked, gains, k=4)[0] == pytest.approx(1.0)
-    ndcg = ndcg_at_k(ranked, gains, k=2)
+    assert recall_per_query_of_lists(ranked, gains, k=4)[0] == pytest.approx(1.0)
+    ndcg = ndcg_per_query_of_lists(ranked, gains, k=2)
     assert ndcg[0] == pytest.approx(1 / (1 + 1 / np.log2(3)))
     assert ndcg[1] == pytest.approx(1.0)
     table = by_family({"m": ndcg}, ["lexical", "typo"])
@@ -376,7 +375,7 @@ def test_fusion_curve_and_choose_weight(pipeline):
     curve = fusion_curve(pipeline, queries, gains, [0.0, 0.5, 1.0], k=2)
     assert list(curve.index) == ["0", "0.5", "1", "rrf"]
     assert ((curve >= 0) & (curve <= 1)).all().all()
-    lexical_only = np.nanmean(recall_at_k(pipeline.retrieve_many(queries, "bm25", k=2), gains, 2))
+    lexical_only = np.nanmean(recall_per_query_of_lists(pipeline.retrieve_many(queries, "bm25", k=2), gains, 2))
     assert curve.loc["1", "recall"] == pytest.approx(lexical_only)
     toy = pd.DataFrame({"recall": [0.7, 0.8, 0.8, 0.9], "ndcg10": [0.5] * 4},
                        index=["0", "0.3", "0.5", "rrf"])

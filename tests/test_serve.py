@@ -10,7 +10,7 @@ from course import data
 from course.errors import CourseArgumentError
 from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
 from course.search import BiEncoder, CrossEncoderScorer, TwoStageSearch, encode_texts
-from course.serve import BAD_REQUESTS, MAX_PAIRS, check_bad_requests, create_app, run_load
+from course.deploy.serve import BAD_REQUESTS, MAX_PAIRS, check_bad_requests, create_app, run_load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -128,7 +128,7 @@ def test_run_load_counts_failures_without_raising():
 
 @pytest.mark.slow
 def test_the_real_server_in_a_child_process(pipeline, tmp_path):
-    from course.serve import ServerProcess
+    from course.deploy.serve import ServerProcess
 
     folder = pipeline.save(tmp_path / "service")
     with ServerProcess(folder, int8=True, depth=5, threads=1) as server:

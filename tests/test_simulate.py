@@ -1,4 +1,4 @@
-"""Tests for course.simulate: the position-biased click model, click logs, propensity
+"""Tests for course.trust.simulate: the position-biased click model, click logs, propensity
 estimation from interventions, shoppers with tastes, and simulated A/B tests."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course import simulate as sim
+from course.trust import simulate as sim
 from course.errors import CourseArgumentError, CourseDataError
 
 GRADE_ORDER = ["Exact", "Exact", "Partial", "Partial", "Partial", "Irrelevant", "Irrelevant",

@@ -345,7 +345,7 @@ def test_fit_rejects_a_sampler_it_cannot_resume_or_shard(data):
 
 def test_the_trainer_twin_is_the_same_run_as_fit(data, tmp_path):
     """One batch per step, no dropout: the same loss, optimizer and schedule, the same weights."""
-    from course.hf_trainer import trainer_for
+    from course.train.hf_trainer import trainer_for
 
     train, _, collate = data
     small = torch.utils.data.Subset(train, range(8))
@@ -368,7 +368,7 @@ def test_the_trainer_twin_is_the_same_run_as_fit(data, tmp_path):
 
 
 def test_trainer_twin_needs_a_step_cap(data, tmp_path):
-    from course.hf_trainer import trainer_for
+    from course.train.hf_trainer import trainer_for
 
     train, _, collate = data
     with pytest.raises(CourseArgumentError, match="max_steps"):

@@ -40,6 +40,10 @@ cells, ``PATH`` for nbgrader's tools), ``precheck``, ``preprocessors`` (the
 autograde pipeline, imported by the child), ``worker`` (the child and its
 protocol), ``parallel`` (private copies and the merge), ``batch``
 (``grade_lesson``), ``cases`` (generated submissions), ``cli``.
+
+Above the grader: ``analytics`` (the gradebook as item statistics, ``course analytics``),
+``irt`` (the 2PL model of a simulated cohort) and ``cohort`` (a simulated cohort graded for
+real, lesson "instructors"). Import them as ``from course.grading import analytics, cohort``.
 """
 
 from course.grading.batch import grade_lesson, inspect_autograded
@@ -61,6 +65,7 @@ from course.grading.cli import grade_main
 from course.grading.gradebook import (
     course_config,
     course_directory,
+    generate_assignment,
     gradebook_path,
     source_cells,
     student_scores,
@@ -92,6 +97,7 @@ __all__ = [
     "copied_into_new_notebook",
     "course_config",
     "course_directory",
+    "generate_assignment",
     "grade_lesson",
     "grade_main",
     "gradebook_path",

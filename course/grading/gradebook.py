@@ -9,6 +9,7 @@ environment for a child process. Importing the course changes nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -211,3 +212,23 @@ def student_scores(root: Path | str, lesson: str,
         except MissingEntry:
             return None, None
         return float(submission.score), float(submission.max_score)
+
+
+def generate_assignment(course_root: Path | str, lesson: str) -> None:
+    """Run nbgrader's generate_assignment for one lesson inside ``course_root``.
+
+    Raises:
+        CourseGradingError: nbgrader could not release it (the message holds its log).
+    """
+    from nbgrader.apps import NbGraderAPI
+
+    logging.getLogger("traitlets").setLevel(logging.WARNING)
+    with tools_on_path():
+        api = NbGraderAPI(config=course_config(course_root))
+        result = api.generate_assignment(lesson, force=True, create=True)
+    if not result.get("success"):
+        raise CourseGradingError(
+            f"nbgrader could not release lesson {lesson!r} from "
+            f"{Path(course_root) / 'solutions' / lesson}:\n{result.get('log', '')}\n"
+            f"{result.get('error', '')}"
+        )

@@ -6,6 +6,8 @@ A user's *sequence* is the time-ordered list of item indices they bought.
 
 Modules (every public name is re-exported here, so ``from course import recsys`` is enough):
 
+* :mod:`~course.recsys.sequences`: :func:`load_sequences`, purchase histories and item
+  texts from Online Retail or mini-shop (lessons 04 and 06);
 * :mod:`~course.recsys.data`: :func:`build_id_maps`, :func:`leave_last_out`,
   :class:`NextItemDataset`, :func:`sample_negatives`, :class:`TwoTowerCollator`,
   :func:`split_cold_items`;
@@ -59,6 +61,7 @@ from course.recsys.recommender import (
     user_vectors_for,
 )
 from course.recsys.retrieval import retrieval_block_bytes, topk_retrieval
+from course.recsys.sequences import load_sequences
 from course.recsys.towers import (
     ItemTower,
     TwoTower,
@@ -102,6 +105,7 @@ __all__ = [
     "item_log_q",
     "item_popularity",
     "leave_last_out",
+    "load_sequences",
     "make_evaluate_fn",
     "make_loss_fn",
     "mean_pool",

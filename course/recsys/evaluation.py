@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from course.errors import CourseArgumentError
-from course.metrics import binary_ndcg_at_k, catalog_coverage, mrr, recall_at_k
+from course.metrics import mean_binary_ndcg_of_lists, catalog_coverage, mean_mrr_of_lists, mean_recall_of_lists
 from course.recsys.baselines import BPRMF, ItemKNNRecommender, PopularityRecommender
 from course.recsys.recommender import Recommender
 
@@ -37,9 +37,9 @@ def evaluate_recommender(recommendations, targets, k: int = 10,
             f"Lists have shape {recs.shape} but k={k}; recommend at least k items per user."
         )
     result = {
-        f"recall@{k}": recall_at_k(recs, targets, k),
-        f"ndcg@{k}": binary_ndcg_at_k(recs, targets, k),
-        "mrr": mrr(recs, targets),
+        f"recall@{k}": mean_recall_of_lists(recs, targets, k),
+        f"ndcg@{k}": mean_binary_ndcg_of_lists(recs, targets, k),
+        "mrr": mean_mrr_of_lists(recs, targets),
     }
     if num_items is not None:
         result[f"coverage@{k}"] = catalog_coverage(recs, num_items, k)

@@ -5,7 +5,7 @@ and to the glossary (``../../mindmaps/glossary.md``), relative to where they sit
 repository. In the book a lesson is ``<lesson>/<lesson>.ipynb`` (built as ``.html``) and
 the glossary is ``glossary.md``; a link to a lesson not written yet has no page and
 becomes plain text. Heading anchors are JupyterLab's (the heading text with ``-`` for
-spaces); :mod:`course.book.site` maps them to the book's heading ids after the build.
+spaces); :mod:`course.authoring.book.site` maps them to the book's heading ids after the build.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 notebooks (``notebooks/``) with the outputs of the ``cpu`` profile: a lesson's page takes
 them from the solution run ``make course`` left in ``build/cpu/`` where the two notebooks
 share a cell, and shows exercises, graded tests and cells that use an answer without
-output (:mod:`~course.book.transplant`); a lesson with no fresh solution run has its
+output (:mod:`~course.authoring.book.transplant`); a lesson with no fresh solution run has its
 release executed as Run All does (``course run --release``, into ``build/release/cpu/``).
 No solution is in the sources, and the site is checked for solution text before it is kept.
 
@@ -16,24 +16,24 @@ needs a web server, such as ``python -m http.server``).
 
 The package, one job per module:
 
-* :mod:`~course.book.links`: where each course file lives in the book, and link rewriting;
-* :mod:`~course.book.pages`: the book's sources (lessons, index, glossary, map outlines);
-* :mod:`~course.book.site`: MkDocs, heading anchors, and the checks of the built site;
-* :mod:`~course.book.transplant`: a page from an executed solution, without its answers;
-* :mod:`~course.book.cli`: ``course book``.
+* :mod:`~course.authoring.book.links`: where each course file lives in the book, and link rewriting;
+* :mod:`~course.authoring.book.pages`: the book's sources (lessons, index, glossary, map outlines);
+* :mod:`~course.authoring.book.site`: MkDocs, heading anchors, and the checks of the built site;
+* :mod:`~course.authoring.book.transplant`: a page from an executed solution, without its answers;
+* :mod:`~course.authoring.book.cli`: ``course book``.
 """
 
-from course.book.cli import BOOK_OUT, book_main, book_notebooks, build_book, executed_releases
-from course.book.links import book_file, rewrite_link
-from course.book.pages import prepare_notebook, write_sources
-from course.book.site import (
+from course.authoring.book.cli import BOOK_OUT, book_main, book_notebooks, build_book, executed_releases
+from course.authoring.book.links import book_file, rewrite_link
+from course.authoring.book.pages import prepare_notebook, write_sources
+from course.authoring.book.site import (
     BookReport,
     broken_links,
     leaked_solution_lines,
     page_anchors,
     solution_lines,
 )
-from course.book.transplant import fresh_solution_run, transplant
+from course.authoring.book.transplant import fresh_solution_run, transplant
 
 __all__ = [
     "BOOK_OUT",

@@ -13,8 +13,7 @@ The stages of lesson 05, each a small piece:
   (query, candidate) pair; its expected gain re-ranks the top ``depth`` candidates;
 * :class:`TwoStageSearch`: the pipeline, timed stage by stage, saved and loaded as one folder
   (what ``course serve`` loads);
-* evaluation over the whole catalog (``course.search_eval``, re-exported here):
-  :func:`catalog_gains`, :func:`recall_table`, :func:`ndcg_table`, :func:`fusion_curve`.
+* evaluation over the whole catalog is in :mod:`course.search.evaluation`.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from tqdm.auto import tqdm
 
 from course.baselines import BM25Index
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
-from course.fusion import (  # re-exported: search.reciprocal_rank_fusion, ...
+from course.search.fusion import (
     blend_scores,
     convex_fusion,
     reciprocal_rank_fusion,
@@ -480,22 +479,7 @@ class TwoStageSearch:
         )
 
 
-from course.search_eval import (  # noqa: E402 - re-exported: search.recall_table, ...
-    by_family,
-    catalog_gains,
-    choose_depth,
-    choose_weight,
-    fusion_curve,
-    ndcg_at_k,
-    ndcg_table,
-    recall_at_k,
-    recall_table,
-)
-
 __all__ = [
     "METHODS", "BiEncoder", "CrossEncoderScorer", "QueryProductPairs", "SearchResult",
-    "TwoStageSearch", "bi_encoder_loss", "blend_scores", "by_family", "catalog_gains",
-    "choose_depth", "choose_weight", "convex_fusion", "encode_texts", "fusion_curve", "ndcg_at_k",
-    "ndcg_table", "recall_at_k", "recall_table", "reciprocal_rank_fusion", "rerank_head",
-    "rerank_many", "top_k_rows", "zscore_rows",
+    "TwoStageSearch", "bi_encoder_loss", "encode_texts",
 ]

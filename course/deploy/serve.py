@@ -9,7 +9,7 @@
 * :func:`serve_main` is ``course serve FOLDER [--int8] [--port N]``.
 * :class:`ServerProcess` starts the service in a child process on 127.0.0.1 and stops it;
   :func:`run_load` sends a fixed number of requests at a fixed concurrency with ``httpx``
-  and returns every latency (see ``course.latency`` for the report).
+  and returns every latency (see ``course.deploy.latency`` for the report).
 """
 
 import argparse
@@ -227,7 +227,7 @@ class ServerProcess:
         command = [
             sys.executable,
             "-m",
-            "course.serve",
+            "course.deploy.serve",
             str(self.folder),
             "--port",
             str(self.port),

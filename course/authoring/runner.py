@@ -24,7 +24,7 @@ from typing import Any
 from course.config import PROFILES, ROOT
 from course.errors import CourseError
 from course.record import read_metrics
-from course.release import lesson_notebook, lessons
+from course.authoring.release import lesson_notebook, lessons
 
 INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # as make lab starts JupyterLab
 
@@ -140,7 +140,7 @@ def run_release(
 
     Cells run in order and a failing cell stops the run, unless it is tagged
     ``raises-exception`` (every graded test of a release is: see
-    :func:`course.release.let_run_all_continue`). Plots are drawn inline, as in
+    :func:`course.authoring.release.let_run_all_continue`). Plots are drawn inline, as in
     ``make lab``. The executed copy is ``out_dir/<profile>/<lesson>.ipynb``; its
     metadata records the profile and the sha256 of the release it ran.
 

@@ -28,8 +28,8 @@ import nbformat
 
 from course.config import ROOT
 from course.errors import CourseError
-from course.release import is_graded_test, lesson_notebook
-from course.runner import _first_error, source_digest
+from course.authoring.release import is_graded_test, lesson_notebook
+from course.authoring.runner import _first_error, source_digest
 
 ATTEMPT = re.compile(r"\battempt\(")
 INJECTED = "injected-parameters"  # papermill's cell, when a run was given parameters

@@ -1,11 +1,12 @@
 """Evaluation of two-stage search over the whole catalogue (lesson 05).
 
 * :func:`catalog_gains`: every product graded for every query by mini-shop's own rule;
-* :func:`recall_at_k`, :func:`ndcg_at_k` and their per-family tables;
+* :func:`recall_table` and :func:`ndcg_table`: per-family tables of the metrics in
+  :mod:`course.metrics` (``recall_per_query_of_lists``, ``ndcg_per_query_of_lists``);
 * :func:`fusion_curve`: the hybrid's lexical weight, measured on validation queries;
 * :func:`choose_depth`: the re-ranking depth under a latency budget.
 
-``course.search`` re-exports all of them, so lessons write ``search.recall_table``.
+``course.search`` hands all of them on, so lessons write ``search.recall_table``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import pandas as pd
 
 from course.data.common import GAINS
 from course.errors import CourseArgumentError, CourseDataError
-from course.fusion import convex_fusion, top_k_rows
-from course.metrics import dcg
+from course.search.fusion import convex_fusion, top_k_rows
+from course.metrics import ndcg_per_query_of_lists, recall_per_query_of_lists
 
 if TYPE_CHECKING:
-    from course.search import TwoStageSearch
+    from course.search.pipeline import TwoStageSearch
 
 
 def choose_depth(curve: pd.DataFrame, budget_ms: float) -> int:
@@ -69,31 +70,6 @@ def catalog_gains(products: pd.DataFrame, queries: pd.DataFrame) -> np.ndarray:
     return gains
 
 
-def recall_at_k(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int) -> np.ndarray:
-    """Per query: the share of Exact products found in the top ``k``, capped at ``k``.
-
-    ``|Exact in top k| / min(k, |Exact|)``, so a query with 60 Exact products can still
-    reach 1.0 at k = 50 (the "capped" recall of the BEIR benchmark). NaN without an Exact product.
-    """
-    out = np.full(len(ranked), np.nan)
-    for row, items in enumerate(ranked):
-        relevant = gains[row] == 1.0
-        total = int(relevant.sum())
-        if total:
-            out[row] = relevant[np.asarray(items[:k], dtype=int)].sum() / min(k, total)
-    return out
-
-
-def ndcg_at_k(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int = 10) -> np.ndarray:
-    """Per query: NDCG@k of a ranked list against the best possible order of the whole catalog."""
-    out = np.full(len(ranked), np.nan)
-    for row, items in enumerate(ranked):
-        ideal = dcg(np.sort(gains[row])[::-1], k)
-        if ideal > 0:
-            out[row] = dcg(gains[row][np.asarray(items[:k], dtype=int)], k) / ideal
-    return out
-
-
 def by_family(per_query: dict[str, np.ndarray], families: Sequence[str]) -> pd.DataFrame:
     """Mean of each per-query metric per query family, plus ``all`` (NaN queries skipped)."""
     frame = pd.DataFrame(per_query).assign(family=list(families))
@@ -109,7 +85,7 @@ def recall_table(
     k: int = 50,
 ) -> pd.DataFrame:
     """Recall@k per retriever (columns) and query family (rows)."""
-    return by_family({name: recall_at_k(r, gains, k) for name, r in rankings.items()}, families)
+    return by_family({name: recall_per_query_of_lists(r, gains, k) for name, r in rankings.items()}, families)
 
 
 def ndcg_table(
@@ -119,7 +95,7 @@ def ndcg_table(
     k: int = 10,
 ) -> pd.DataFrame:
     """NDCG@k per pipeline (columns) and query family (rows)."""
-    return by_family({name: ndcg_at_k(r, gains, k) for name, r in rankings.items()}, families)
+    return by_family({name: ndcg_per_query_of_lists(r, gains, k) for name, r in rankings.items()}, families)
 
 
 def fusion_curve(
@@ -148,8 +124,8 @@ def fusion_curve(
 
 def _quality(ranked, gains: np.ndarray, k: int) -> dict[str, float]:
     return {
-        "recall": float(np.nanmean(recall_at_k(ranked, gains, k))),
-        "ndcg10": float(np.nanmean(ndcg_at_k(ranked, gains, 10))),
+        "recall": float(np.nanmean(recall_per_query_of_lists(ranked, gains, k))),
+        "ndcg10": float(np.nanmean(ndcg_per_query_of_lists(ranked, gains, 10))),
     }
 
 

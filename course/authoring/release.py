@@ -16,6 +16,7 @@ import nbformat
 
 from course.config import ROOT
 from course.errors import CourseArgumentError, CourseGradingError
+from course.grading.gradebook import generate_assignment
 
 NOTEBOOK_KEEP_METADATA = ("kernelspec", "language_info")
 # The tag JupyterLab (and nbclient) read as "this cell may fail: run on".
@@ -75,28 +76,6 @@ def normalize_notebook(path: Path, release: bool = False) -> None:
     nbformat.validate(nb)
     text = nbformat.writes(nb, version=4)
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-
-
-def generate_assignment(course_root: Path | str, lesson: str) -> None:
-    """Run nbgrader's generate_assignment for one lesson inside ``course_root``.
-
-    Raises:
-        CourseGradingError: nbgrader could not release it (the message holds its log).
-    """
-    from nbgrader.apps import NbGraderAPI
-
-    from course.grading import course_config, tools_on_path
-
-    logging.getLogger("traitlets").setLevel(logging.WARNING)
-    with tools_on_path():
-        api = NbGraderAPI(config=course_config(course_root))
-        result = api.generate_assignment(lesson, force=True, create=True)
-    if not result.get("success"):
-        raise CourseGradingError(
-            f"nbgrader could not release lesson {lesson!r} from "
-            f"{Path(course_root) / 'solutions' / lesson}:\n{result.get('log', '')}\n"
-            f"{result.get('error', '')}"
-        )
 
 
 def release(selected: list[str] | None = None, *, root: Path | str = ROOT,

@@ -1,7 +1,7 @@
 """``course book``: gather each lesson's executed page, build the site, check it.
 
 A lesson whose solution ``make course`` executed (and that ran to its end since the
-solution last changed) gets its page from that run (:mod:`course.book.transplant`);
+solution last changed) gets its page from that run (:mod:`course.authoring.book.transplant`);
 any other lesson's release is executed as Run All does (``course run --release``).
 """
 
@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from course.book.pages import lesson_page, write_sources
-from course.book.site import (
+from course.authoring.book.pages import lesson_page, write_sources
+from course.authoring.book.site import (
     BookReport,
     broken_links,
     fix_anchors,
@@ -23,11 +23,11 @@ from course.book.site import (
     mkdocs_config,
     run_mkdocs,
 )
-from course.book.transplant import fresh_solution_run, page_from_solution_run
+from course.authoring.book.transplant import fresh_solution_run, page_from_solution_run
 from course.config import PROFILES, ROOT
 from course.errors import CourseError
-from course.release import lesson_notebook
-from course.runner import RELEASE_OUT, release_lessons, run_release, source_digest
+from course.authoring.release import lesson_notebook
+from course.authoring.runner import RELEASE_OUT, release_lessons, run_release, source_digest
 
 BOOK_OUT = ROOT / "build" / "book"
 
@@ -82,7 +82,7 @@ def book_notebooks(
     """Each lesson's executed notebook for the book, in lesson order.
 
     From the solution run in ``solution_dir/<profile>/`` when it is fresh (see
-    :func:`~course.book.transplant.fresh_solution_run`; the page is written to
+    :func:`~course.authoring.book.transplant.fresh_solution_run`; the page is written to
     ``out/pages/<profile>/``), else from :func:`executed_releases`. With ``solution_dir``
     None, every lesson comes from its executed release.
 

@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from course.book.links import rewrite_link, rewrite_markdown
+from course.authoring.book.links import rewrite_link, rewrite_markdown
 from course.config import ROOT
-from course.release import is_graded_test
+from course.authoring.release import is_graded_test
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 SHOW_MAP = re.compile(r"""mindmap\.show\(\s*["']([^"']+)["']""")

@@ -12,7 +12,7 @@ For a model with ``P`` parameters of which ``T`` are trained with AdamW in fp32:
 :func:`training_memory_estimate` adds them up; :func:`saved_activation_bytes` counts the
 tensors autograd really saves; :func:`measure_training_peak` trains a few steps in a child
 process and reports its peak resident memory (RSS) above the runtime's own, to check the
-estimate against. ``python -m course.memory --method lora`` is that child.
+estimate against. ``python -m course.deploy.memory --method lora`` is that child.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def _child(args) -> dict:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from course import models, train
-    from course.peft_tuning import add_lora
+    from course.deploy.peft_tuning import add_lora
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -250,7 +250,7 @@ def measure_training_peak(
     command = [
         sys.executable,
         "-m",
-        "course.memory",
+        "course.deploy.memory",
         "--method",
         method,
         "--model",

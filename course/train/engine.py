@@ -10,8 +10,8 @@ Read it top to bottom after lesson 03. The pieces:
   checkpoints that resume exactly, and DDP under ``torchrun``/``accelerate launch``;
 * :func:`predict`: class probabilities for a dataset.
 
-Checkpoints (:mod:`course.checkpoints`) live in ``output_dir/checkpoint-<step>/``; the DDP
-plumbing is in :mod:`course.distributed`. Their names are importable from here too.
+Checkpoints (:mod:`course.train.checkpoints`) live in ``output_dir/checkpoint-<step>/``; the DDP
+plumbing is in :mod:`course.train.distributed`. Their names are importable from here too.
 """
 
 from __future__ import annotations
@@ -30,27 +30,18 @@ import torch
 from tqdm.auto import tqdm
 
 from course import config as course_config
-from course.checkpoints import (  # noqa: F401 - re-exported: train.latest_checkpoint, ...
+from course.errors import CourseArgumentError, CourseDataError
+from course.text import LengthBucketSampler
+from course.train.checkpoints import (
     BestWeights,
     TrainState,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from course.distributed import Distributed, setup_distributed  # noqa: F401 - re-exported
-from course.errors import CourseArgumentError, CourseDataError
-from course.inference import (  # noqa: F401 - predict, evaluator: re-exported
-    classification_evaluator,
-    predict,
-    to_device,
-)
-from course.precision import (  # noqa: F401 - re-exported: train.resolve_precision, ...
-    PRECISIONS,
-    autocast_dtype,
-    cpu_bf16_flags,
-    resolve_precision,
-)
-from course.text import LengthBucketSampler
+from course.train.distributed import Distributed, setup_distributed
+from course.train.inference import predict, to_device
+from course.train.precision import autocast_dtype, resolve_precision
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 

@@ -1,13 +1,14 @@
 import pandas as pd
 import pytest
 
-from course import data, recdata
+from course import data
+from course.recsys import sequences as recsys_sequences
 from course.errors import CourseArgumentError, CourseDataError
 
 
 @pytest.fixture(scope="module")
 def shop_sequences():
-    return recdata.load_sequences("mini-shop", seed=0, shop_users=120)
+    return recsys_sequences.load_sequences("mini-shop", seed=0, shop_users=120)
 
 
 def test_minishop_sequences_are_time_ordered_and_have_texts(shop_sequences):
@@ -30,13 +31,13 @@ def test_minishop_sequences_are_time_ordered_and_have_texts(shop_sequences):
 
 def test_limit_is_a_seeded_sample_of_the_users(shop_sequences):
     everyone = set(shop_sequences[0])
-    a, _, _ = recdata.load_sequences("mini-shop", seed=0, max_users=20, shop_users=120)
-    b, _, _ = recdata.load_sequences("mini-shop", seed=0, max_users=20, shop_users=120)
+    a, _, _ = recsys_sequences.load_sequences("mini-shop", seed=0, max_users=20, shop_users=120)
+    b, _, _ = recsys_sequences.load_sequences("mini-shop", seed=0, max_users=20, shop_users=120)
     assert list(a) == list(b) and len(a) == 20 and set(a) <= everyone
     assert all(a[u] == shop_sequences[0][u] for u in a)  # whole sequences, not cut
-    other = recdata._limit(shop_sequences[0], 20, seed=1)
+    other = recsys_sequences._limit(shop_sequences[0], 20, seed=1)
     assert set(other) != set(a)  # another seed draws other users
-    assert recdata._limit(shop_sequences[0], 500, seed=0) is shop_sequences[0]
+    assert recsys_sequences._limit(shop_sequences[0], 500, seed=0) is shop_sequences[0]
 
 
 def test_missing_retail_falls_back_with_a_warning(monkeypatch, tmp_path):
@@ -45,19 +46,19 @@ def test_missing_retail_falls_back_with_a_warning(monkeypatch, tmp_path):
     def missing(*args, **kwargs):
         raise CourseDataError("no file in this test")
 
-    monkeypatch.setattr(recdata.data, "load_online_retail", missing)
+    monkeypatch.setattr(recsys_sequences.data, "load_online_retail", missing)
     with pytest.warns(UserWarning, match="no file"):
-        _, _, used = recdata.load_sequences("online_retail", max_users=10, shop_users=50)
+        _, _, used = recsys_sequences.load_sequences("online_retail", max_users=10, shop_users=50)
     assert used == "mini-shop"
 
 
 def test_unknown_choice():
     with pytest.raises(CourseArgumentError, match="online_retail"):
-        recdata.load_sequences("movielens")
+        recsys_sequences.load_sequences("movielens")
 
 
 def test_lesson_04_shop_has_enough_users_and_purchases():
-    sequences, _, _ = recdata.load_sequences("mini-shop", seed=42)
+    sequences, _, _ = recsys_sequences.load_sequences("mini-shop", seed=42)
     lengths = pd.Series([len(s) for s in sequences.values()])
-    assert len(sequences) == recdata.SHOP_USERS
+    assert len(sequences) == recsys_sequences.SHOP_USERS
     assert lengths.sum() > 25_000 and lengths.min() >= 5

@@ -3,7 +3,7 @@
 The lesson builds a tiny nbgrader course (a quiz of short pure-Python
 exercises), generates one submission per simulated student, grades them with
 :func:`course.grading.grade_lesson` and analyses the gradebook with
-:mod:`course.analytics`.
+:mod:`course.grading.analytics`.
 
 The latent model is a 2PL item-response model: student skill is N(0, 1), and
 a student answers exercise ``e`` correctly with probability
@@ -193,7 +193,7 @@ def build_quiz_course(root: Path | str, items: tuple[QuizItem, ...] = QUIZ,
     """
     import nbformat
 
-    from course.release import generate_assignment
+    from course.grading.gradebook import generate_assignment
 
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -279,7 +279,7 @@ def grade_cohort(n_students: int, items: tuple[QuizItem, ...] = QUIZ, *, seed: i
         root: where the course goes (default: a new temporary directory).
         feedback: also write feedback HTML.
     """
-    from course.analytics import gradebook_table
+    from course.grading.analytics import gradebook_table
     from course.grading import grade_lesson, make_submissions
 
     root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="course-quiz-"))
@@ -354,7 +354,7 @@ def recommendations(flagged: pd.DataFrame, broken_tests: list[str] | None = None
     its test. A negative discrimination closer to 0 than ``min_discrimination``
     is read as "unrelated to skill", not as "misleads strong students".
     """
-    from course.analytics import ADVICE
+    from course.grading.analytics import ADVICE
 
     broken_tests = broken_tests or []
     lines = []

@@ -1,7 +1,7 @@
 """Statistics for A/B tests: the z-test, bootstrap intervals, sample size and peeking.
 
 Everything takes plain counts or arrays, so it works on the output of
-:mod:`course.simulate` and on a real experiment's logs alike. The distributions come
+:mod:`course.trust.simulate` and on a real experiment's logs alike. The distributions come
 from SciPy (``scipy.stats``); nothing here re-implements one.
 
 * :func:`two_proportion_ztest`: difference of two rates, its p-value (pooled standard

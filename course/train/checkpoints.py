@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from course.distributed import Distributed
+from course.train.distributed import Distributed
 from course.errors import CourseModelError
 
 

@@ -20,11 +20,17 @@ from collections.abc import Callable
 import torch
 
 from course import config as course_config
-from course import train
+from course.train.engine import (
+    TrainConfig,
+    linear_warmup_schedule,
+    make_optimizer,
+    weighted_cross_entropy,
+)
+from course.train.precision import resolve_precision
 from course.errors import CourseArgumentError
 
 
-def trainer_for(model, train_dataset, config: train.TrainConfig, *, collate_fn: Callable,
+def trainer_for(model, train_dataset, config: TrainConfig, *, collate_fn: Callable,
                 class_weights: torch.Tensor | None = None, output_dir: str):
     """A ``transformers.Trainer`` that runs ``config`` as :func:`course.train.fit` would.
 
@@ -41,16 +47,16 @@ def trainer_for(model, train_dataset, config: train.TrainConfig, *, collate_fn: 
     if config.max_steps is None:
         raise CourseArgumentError("trainer_for needs config.max_steps: cap the Trainer run.")
     device = torch.device(course_config.device(config.device))
-    precision = train.resolve_precision(config.precision, device)
+    precision = resolve_precision(config.precision, device)
     model.to(device)
-    optimizer = train.make_optimizer(
+    optimizer = make_optimizer(
         model, config.lr, config.weight_decay, fused=device.type in ("cuda", "cpu"),
         head_lr=config.head_lr, head_prefixes=config.head_prefixes)
-    scheduler = train.linear_warmup_schedule(
+    scheduler = linear_warmup_schedule(
         optimizer, round(config.warmup_ratio * config.max_steps), config.max_steps)
 
     def loss(outputs, labels, num_items_in_batch=None):
-        return train.weighted_cross_entropy(outputs.logits, labels, class_weights)
+        return weighted_cross_entropy(outputs.logits, labels, class_weights)
 
     args = TrainingArguments(
         output_dir=output_dir, max_steps=config.max_steps,

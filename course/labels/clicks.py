@@ -1,6 +1,6 @@
 """Labels from clicks: position bias, propensities, and inverse-propensity weighting.
 
-The simulator (:mod:`course.simulate`) writes a click log in which shoppers look at
+The simulator (:mod:`course.trust.simulate`) writes a click log in which shoppers look at
 lower positions less often. This module turns such a log into training labels:
 
 * :func:`ipw_weights`: ``1 / theta_position`` for every impression, capped so that a
@@ -117,7 +117,7 @@ def label_sources(
     """The shown pairs with three labels each: naive clicks, IPW clicks and the human grade.
 
     Args:
-        log: a click log (``course.simulate.simulate_clicks``).
+        log: a click log (``course.trust.simulate.simulate_clicks``).
         pairs: the labelled pairs the log was drawn from (``query_id, product_id, label``
             and whatever else should come along, such as ``query`` and ``product_text``).
         propensities: ``theta`` per position, for :func:`click_labels`.
@@ -170,9 +170,9 @@ def fit_rankers(
 
 def ranking_quality(frame: pd.DataFrame, scores: pd.DataFrame, k: int = 10) -> pd.Series:
     """NDCG@k of each score column on ``frame``'s human labels (``course.metrics``)."""
-    from course.metrics import ndcg_at_k
+    from course.metrics import mean_ndcg_of_frame
 
-    return pd.Series({name: ndcg_at_k(frame.assign(score=scores[name].to_numpy()), k=k)
+    return pd.Series({name: mean_ndcg_of_frame(frame.assign(score=scores[name].to_numpy()), k=k)
                       for name in scores.columns}, name=f"ndcg@{k}")
 
 
