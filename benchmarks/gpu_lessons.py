@@ -35,8 +35,8 @@ def _stop(signum, frame):
 
 def run(lesson: str, profile: str, params: dict, timeout: int, out: Path) -> dict:
     """Execute ``lesson``; returns ``{lesson, profile, seconds, error, parameters, metrics}``."""
-    from course.record import read_metrics
     from course.authoring.runner import run_lesson
+    from course.record import read_metrics
 
     notebooks = out / "notebooks"
     started = time.perf_counter()

@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course.relevance import load_comparison  # noqa: E402
 from course.authoring.runner import run_lesson  # noqa: E402
+from course.relevance import load_comparison  # noqa: E402
 
 LESSON = "03-relevance-finetuning"
 

@@ -24,6 +24,15 @@ from scipy import sparse
 from course.data import LABELS
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "TOKEN",
+    "BM25Index",
+    "bm25_scores",
+    "tfidf_cosine_scores",
+    "tfidf_logreg",
+    "tokenize_words",
+]
+
 TOKEN = re.compile(r"[a-z0-9]+")
 
 

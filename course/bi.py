@@ -14,6 +14,19 @@ import pandas as pd
 from course.data import LABELS
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "concentration_curve",
+    "dashboard",
+    "gini",
+    "label_mix",
+    "lorenz_curve",
+    "monthly",
+    "pareto_share",
+    "queries_without_exact",
+    "query_lengths",
+    "repeat_purchase_rate",
+]
+
 
 def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
@@ -26,18 +39,52 @@ def query_lengths(queries: pd.Series) -> pd.Series:
     return queries.fillna("").astype(str).str.split().str.len()
 
 
-def lorenz_curve(counts: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points of the concentration curve: share of items (most sold first) vs share of sales.
+def concentration_curve(counts: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Pareto view: share of items (most sold first) against their share of sales.
 
     Returns:
-        ``(item_share, sales_share)``, both starting at 0 and ending at 1.
+        ``(item_share, sales_share)``, both starting at 0 and ending at 1; the curve is
+        concave, and "the top 20% of items make x% of sales" is read off at 0.2.
     """
-    values = np.sort(np.asarray(counts, dtype=float))[::-1]
-    if values.size == 0 or values.sum() <= 0:
-        raise CourseDataError("lorenz_curve() needs at least one positive count.")
+    values = _amounts(counts, "concentration_curve()")[::-1]
     item_share = np.arange(values.size + 1) / values.size
     sales_share = np.r_[0.0, np.cumsum(values) / values.sum()]
     return item_share, sales_share
+
+
+def lorenz_curve(amounts: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Lorenz curve: share of items (least sold first) against their share of the total.
+
+    The mirror image of :func:`concentration_curve`: convex and below the diagonal; the area
+    between it and the diagonal is half the :func:`gini` coefficient.
+    """
+    values = _amounts(amounts, "lorenz_curve()")
+    cumulative = np.r_[0.0, np.cumsum(values)]
+    return np.linspace(0, 1, values.size + 1), cumulative / cumulative[-1]
+
+
+def gini(amounts: pd.Series | np.ndarray) -> float:
+    """Gini coefficient of non-negative amounts: 0 when all are equal, near 1 when one has all.
+
+    ``G = sum_i (2 i - n - 1) x_(i) / (n sum x)`` over the sorted amounts ``x_(1..n)``;
+    all-zero amounts give 0.
+    """
+    x = np.sort(np.asarray(amounts, dtype=float).ravel())
+    if len(x) == 0 or (x < 0).any() or not np.isfinite(x).all():
+        raise CourseArgumentError("gini() needs a non-empty array of non-negative amounts.")
+    total = x.sum()
+    if total == 0:
+        return 0.0
+    n = len(x)
+    return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * x) / (n * total))
+
+
+def _amounts(values: pd.Series | np.ndarray, what: str) -> np.ndarray:
+    """Sorted (ascending) finite, non-negative amounts with a positive total, or an error."""
+    x = np.sort(np.asarray(values, dtype=float).ravel())
+    if x.size == 0 or (x < 0).any() or not np.isfinite(x).all() or x.sum() <= 0:
+        raise CourseDataError(f"{what} needs non-negative counts with a positive total.")
+    return x
 
 
 def repeat_purchase_rate(transactions: pd.DataFrame, user: str, order: str) -> float:
@@ -105,7 +152,7 @@ def dashboard(
                    ylabel="share")
     axes[0, 1].legend(loc="upper left", fontsize=8)
 
-    x, y = lorenz_curve(item_counts)
+    x, y = concentration_curve(item_counts)
     axes[1, 0].plot(x, y, color="#8172B2")
     axes[1, 0].plot([0, 1], [0, 1], color="grey", linestyle=":")
     top20 = pareto_share(item_counts, 0.2)

@@ -9,6 +9,11 @@ from collections.abc import Callable
 
 from course.errors import CourseError
 
+__all__ = [
+    "COMMANDS",
+    "main",
+]
+
 
 def _delegate(module: str, function: str) -> Callable[[list[str]], int]:
     """A subcommand implemented by ``module.function(argv) -> int``."""

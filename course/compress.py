@@ -22,6 +22,16 @@ import torch
 
 from course.errors import CourseArgumentError, CourseModelError
 
+__all__ = [
+    "OnnxClassifier",
+    "classifier_logits",
+    "export_onnx",
+    "linear_layer_bytes",
+    "model_file_bytes",
+    "quantize_int8",
+    "quantize_onnx",
+]
+
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """A copy of ``model`` with every ``nn.Linear`` dynamically quantized to int8 (CPU only)."""

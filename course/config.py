@@ -20,6 +20,22 @@ from typing import Any
 
 from course.errors import CourseError
 
+__all__ = [
+    "DEFAULT_SEED",
+    "PROFILES",
+    "ROOT",
+    "bf16_supported",
+    "by_profile",
+    "cache_dir",
+    "cuda_available",
+    "data_dir",
+    "device",
+    "environment_report",
+    "offline",
+    "profile",
+    "seed_everything",
+]
+
 PROFILES = ("smoke", "cpu", "full")
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = 42

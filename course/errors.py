@@ -10,6 +10,14 @@ Each subclass means one thing:
 - ``CourseGradingError``: release, autograde or feedback went wrong.
 """
 
+__all__ = [
+    "CourseArgumentError",
+    "CourseDataError",
+    "CourseError",
+    "CourseGradingError",
+    "CourseModelError",
+]
+
 
 class CourseError(Exception):
     """Base class for every error the course raises on purpose."""

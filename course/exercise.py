@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+__all__ = [
+    "attempt",
+]
+
 
 def attempt(answer: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the trainee's ``answer(*args, **kwargs)``; None while it is not written yet."""

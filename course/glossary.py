@@ -22,6 +22,16 @@ from typing import Any
 
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "GLOSSARY_FILE",
+    "Glossary",
+    "Term",
+    "load",
+    "notebook_headings",
+    "parse",
+    "show",
+]
+
 GLOSSARY_FILE = "glossary.md"
 _ROW = re.compile(r"^\|(.*)\|\s*$")
 _SECTION = re.compile(r"^##\s+(.+?)\s*$")

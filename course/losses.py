@@ -25,6 +25,14 @@ import torch.nn.functional as F
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "bpr_loss",
+    "cosine_loss",
+    "in_batch_softmax_loss",
+    "pairwise_logistic_loss",
+    "seed_sort_loss",
+]
+
 
 def _check_same_shape(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
     if a.shape != b.shape:

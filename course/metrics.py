@@ -28,8 +28,29 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from course.data.common import GAINS, LABELS  # noqa: F401 - one home: course.data
+from course.data.common import GAINS
 from course.errors import CourseArgumentError, CourseDataError
+
+__all__ = [
+    "Ranked",
+    "accuracy",
+    "catalog_coverage",
+    "confusion_matrix",
+    "dcg",
+    "expected_gain",
+    "macro_f1",
+    "mean_binary_ndcg_of_lists",
+    "mean_hit_rate_of_lists",
+    "mean_mrr_of_lists",
+    "mean_ndcg_of_frame",
+    "mean_recall_of_lists",
+    "ndcg_by_group_of_frame",
+    "ndcg_per_query_of_frame",
+    "ndcg_per_query_of_lists",
+    "per_class_report",
+    "plot_confusion_matrix",
+    "recall_per_query_of_lists",
+]
 
 
 def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

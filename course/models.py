@@ -20,8 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from course import config
-from course.data.download import sha256_of
+from course.checksums import sha256_of
 from course.errors import CourseModelError
+
+__all__ = [
+    "GPU_DEFAULT",
+    "MINILM",
+    "MINILM_ALIASES",
+    "MINILM_SHA256",
+    "TINY",
+    "TINY_CONFIG",
+    "ResolvedModel",
+    "default_model_name",
+    "load_classifier",
+    "load_encoder",
+    "load_tokenizer",
+    "packaged_model_path",
+    "resolve_model",
+    "verify_packaged_model",
+]
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_ALIASES = {"minilm", "packaged", "all-minilm-l6-v2", MINILM}

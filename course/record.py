@@ -15,6 +15,16 @@ from typing import Any
 
 from course.errors import CourseError
 
+__all__ = [
+    "MIME",
+    "SELECTION_SUFFIX",
+    "VALIDATION",
+    "choices_not_made_on_validation",
+    "metric_bundle",
+    "read_metrics",
+    "record",
+]
+
 MIME = "application/vnd.course.metric+json"
 
 

@@ -24,6 +24,26 @@ from course import data
 from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import macro_f1
 
+__all__ = [
+    "CANDIDATES",
+    "CHOICES",
+    "ESCI_LABELS",
+    "POOLER",
+    "Choice",
+    "compare_on_validation",
+    "esci_task2_pairs",
+    "lesson_splits",
+    "load_comparison",
+    "load_relevance_pairs",
+    "macro_f1_by_family",
+    "majority_macro_f1",
+    "sample_pairs",
+    "sample_queries",
+    "save_comparison",
+    "select_on_validation",
+    "setup_differences",
+]
+
 CHOICES = ("mini-shop", "wands", "esci", "auto")
 ESCI_LABELS = ["Exact", "Substitute", "Complement", "Irrelevant"]  # KDD Cup 2022 task 2
 

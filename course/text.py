@@ -23,6 +23,16 @@ import torch
 
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "DynamicPaddingCollator",
+    "LengthBucketSampler",
+    "PairDataset",
+    "encode_pairs",
+    "padding_waste",
+    "token_length_report",
+    "token_lengths",
+]
+
 
 def _as_text_list(texts: Sequence[str] | Any, name: str) -> list[str]:
     """A list of strings; a CourseDataError names a bad entry, a CourseArgumentError a bad call."""

@@ -13,6 +13,18 @@ import pandas as pd
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "CHINESE_TITLES",
+    "CHINESE_TITLES_HELD_OUT",
+    "cjk_ideographs",
+    "encoding_table",
+    "is_cjk_ideograph",
+    "playground",
+    "train_wordpiece",
+    "unknown_rate",
+    "wordpiece",
+]
+
 # A few Chinese product titles (furniture and home), written for the course.
 CHINESE_TITLES = [
     "北欧风格布艺沙发 三人位 灰色",

@@ -17,9 +17,9 @@ from pathlib import Path
 from filelock import FileLock
 
 from course.authoring.book import BookReport, build_book
-from course.record import read_metrics
 from course.authoring.release import lesson_notebook
 from course.authoring.runner import LessonRun, release_lessons, run_release
+from course.record import read_metrics
 
 PROFILE = "smoke"
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2_contingency
 
+from course.errors import CourseArgumentError, CourseDataError
 from course.trust import abtest
 from course.trust import simulate as sim
-from course.errors import CourseArgumentError, CourseDataError
 
 
 def test_ztest_matches_the_chi_square_test_and_a_hand_computed_interval():

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course.labels import active
 from course.errors import CourseArgumentError
+from course.labels import active
 
 
 def test_entropy_matches_the_formula_and_its_bounds():

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from course.grading import analytics as A
 from course.errors import CourseArgumentError, CourseDataError
+from course.grading import analytics as A
 
 # nbgrader's own Gradebook.add_submission sets off SQLAlchemy autoflush warnings; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course.trust import behaviour
 from course.data import make_minishop, relevance_pairs, vocab
 from course.errors import CourseArgumentError, CourseDataError
+from course.trust import behaviour
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,41 @@ def test_query_lengths_counts_words():
     assert bi.query_lengths(pd.Series(["red sofa", " oak  table set ", None])).tolist() == [2, 3, 0]
 
 
-def test_lorenz_curve_of_a_skewed_catalog():
-    x, y = bi.lorenz_curve(pd.Series([1, 1, 8]))
+def test_concentration_curve_of_a_skewed_catalog():
+    x, y = bi.concentration_curve(pd.Series([1, 1, 8]))
     assert x.tolist() == [0, 1 / 3, 2 / 3, 1]
     assert y.tolist() == [0, 0.8, 0.9, 1.0]
 
 
-def test_lorenz_curve_rejects_empty():
-    with pytest.raises(CourseDataError):
-        bi.lorenz_curve([])
+def test_lorenz_curve_is_the_mirror_and_its_area_gives_gini():
+    x, y = bi.lorenz_curve([8, 1, 1])
+    assert x.tolist() == [0, 1 / 3, 2 / 3, 1]
+    assert y == pytest.approx([0, 0.1, 0.2, 1.0])
+    amounts = np.random.default_rng(3).pareto(1.2, 500)
+    x, y = bi.lorenz_curve(amounts)
+    area_under = np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2)  # trapezoids, by hand
+    assert 1 - 2 * area_under == pytest.approx(bi.gini(amounts), abs=1e-9)
+
+
+@pytest.mark.parametrize("curve", [bi.concentration_curve, bi.lorenz_curve])
+@pytest.mark.parametrize("bad", [[], [0, 0], [1, -1], [1, float("nan")]])
+def test_curves_reject_what_has_no_share(curve, bad):
+    with pytest.raises(CourseDataError, match="non-negative counts with a positive total"):
+        curve(bad)
+
+
+def test_gini_extremes_and_the_mean_difference_formula():
+    assert bi.gini([3, 3, 3, 3]) == 0.0
+    assert bi.gini([0, 0, 0, 10]) == pytest.approx(3 / 4)
+    assert bi.gini([0, 0]) == 0.0
+    rng = np.random.default_rng(0)
+    x = rng.pareto(1.5, 300)
+    mean_difference = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
+    assert bi.gini(x) == pytest.approx(mean_difference)
+    with pytest.raises(CourseArgumentError, match="non-negative"):
+        bi.gini([1, -1])
+
+
 
 
 def test_repeat_purchase_rate():

@@ -6,20 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course.trust import bias
 from course.errors import CourseArgumentError, CourseDataError
-
-
-def test_gini_extremes_and_the_mean_difference_formula():
-    assert bias.gini([3, 3, 3, 3]) == 0.0
-    assert bias.gini([0, 0, 0, 10]) == pytest.approx(3 / 4)
-    assert bias.gini([0, 0]) == 0.0
-    rng = np.random.default_rng(0)
-    x = rng.pareto(1.5, 300)
-    mean_difference = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
-    assert bias.gini(x) == pytest.approx(mean_difference)
-    with pytest.raises(CourseArgumentError, match="non-negative"):
-        bias.gini([1, -1])
+from course.trust import bias
 
 
 def test_exposure_and_head_items():
@@ -103,9 +91,3 @@ def test_group_metrics_split_users_and_items():
     assert table.loc["target: popular (head)", "ndcg"] == pytest.approx((1 + 1 / np.log2(3)) / 2)
     with pytest.raises(CourseDataError, match="one row per user"):
         bias.group_metrics(recs[:2], targets, histories, popularity)
-
-
-def test_lorenz_curve_ends_at_the_corners():
-    x, y = bias.lorenz_curve([1, 1, 2, 6])
-    assert (x[0], y[0], x[-1], y[-1]) == (0.0, 0.0, 1.0, 1.0)
-    assert y[2] == pytest.approx(0.2)

@@ -26,9 +26,9 @@ from course.authoring.book import (
 )
 from course.authoring.book.links import rewrite_markdown
 from course.authoring.book.pages import notebook_title
-from course.config import ROOT
 from course.authoring.release import lesson_notebook
 from course.authoring.runner import release_lessons
+from course.config import ROOT
 
 LESSONS = release_lessons()
 PAGE_02 = PurePosixPath("02-tokenization/02-tokenization.ipynb")

@@ -37,8 +37,8 @@ import pytest
 
 from course import mindmap
 from course.authoring.book.pages import SHOW_MAP
-from course.config import ROOT
 from course.authoring.release import is_graded_test, lessons
+from course.config import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import live_server  # noqa: E402

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from course import data
+from course.errors import CourseArgumentError, CourseDataError
 from course.labels import clicks
 from course.trust import simulate
-from course.errors import CourseArgumentError, CourseDataError
 
 
 def test_ipw_weights_invert_and_cap_the_propensities():
@@ -92,11 +93,11 @@ def test_label_sources_join_human_labels_and_rank_quality():
     table = clicks.label_sources(log, pairs, {k: 1 / k for k in range(1, 11)})
     assert set(table["human"]) <= {0.0, 0.5, 1.0}
     assert len(table) == len(log[["query_id", "product_id"]].drop_duplicates())
-    assert (table["human"] == table["label"].map(clicks.GAINS)).all()
+    assert (table["human"] == table["label"].map(data.GAINS)).all()
     with pytest.raises(CourseDataError, match="no human label"):
         clicks.label_sources(log, pairs.iloc[5:], {k: 1 / k for k in range(1, 11)})
-    perfect = pd.DataFrame({"truth": pairs["label"].map(clicks.GAINS).to_numpy(),
-                            "reverse": -pairs["label"].map(clicks.GAINS).to_numpy()})
+    perfect = pd.DataFrame({"truth": pairs["label"].map(data.GAINS).to_numpy(),
+                            "reverse": -pairs["label"].map(data.GAINS).to_numpy()})
     quality = clicks.ranking_quality(pairs, perfect)
     assert quality["truth"] == pytest.approx(1.0) and quality["reverse"] < 0.8
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from course.grading import analytics, cohort
 from course.errors import CourseArgumentError
+from course.grading import analytics, cohort
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course.labels import drift
 from course.data import make_minishop
 from course.errors import CourseArgumentError
+from course.labels import drift
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from course import models
-from course.trust import explain
 from course.errors import CourseArgumentError, CourseModelError
+from course.trust import explain
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

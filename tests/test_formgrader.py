@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from course.config import ROOT
 from course.authoring.release import lessons
+from course.config import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import live_server  # noqa: E402

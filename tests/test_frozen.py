@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course.labels import frozen
 from course.errors import CourseArgumentError, CourseDataError
+from course.labels import frozen
 
 
 def _fake_embed(texts):

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 from course import glossary, mindmap
-from course.errors import CourseArgumentError, CourseDataError
 from course.authoring.release import lesson_notebook, lessons
+from course.errors import CourseArgumentError, CourseDataError
 
 GLOSSARY = glossary.load()
 LESSONS = lessons()

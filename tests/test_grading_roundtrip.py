@@ -12,9 +12,9 @@ import shutil
 import nbformat
 import pytest
 
+from course.authoring.release import lesson_notebook, lessons
 from course.config import ROOT
 from course.grading import course_config, tools_on_path
-from course.authoring.release import lesson_notebook, lessons
 
 pytestmark = pytest.mark.slow
 

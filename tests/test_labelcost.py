@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course.labels import labelcost
+from course.data import LABELS
 from course.errors import CourseArgumentError
-from course.metrics import LABELS
+from course.labels import labelcost
 
 
 def _pairs(n: int, seed: int = 0) -> pd.DataFrame:

@@ -9,8 +9,14 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
+from course.deploy.latency import (
+    latency_report,
+    percentile,
+    plot_latency,
+    summary_table,
+    time_calls,
+)
 from course.errors import CourseArgumentError
-from course.deploy.latency import latency_report, percentile, plot_latency, summary_table, time_calls
 
 
 def test_nearest_rank_percentile_by_hand():

@@ -7,7 +7,6 @@ import copy
 import pytest
 import torch
 
-from course.errors import CourseArgumentError
 from course.deploy.memory import (
     activation_bytes_per_token,
     measure_training_peak,
@@ -16,8 +15,9 @@ from course.deploy.memory import (
     saved_activation_bytes,
     training_memory_estimate,
 )
-from course.models import load_classifier, resolve_model
 from course.deploy.peft_tuning import add_lora
+from course.errors import CourseArgumentError
+from course.models import load_classifier, resolve_model
 from course.train import make_optimizer, train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")

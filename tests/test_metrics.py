@@ -17,19 +17,19 @@ from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import (
     LABELS,
     accuracy,
-    mean_binary_ndcg_of_lists,
     catalog_coverage,
     confusion_matrix,
     expected_gain,
-    mean_hit_rate_of_lists,
     macro_f1,
+    mean_binary_ndcg_of_lists,
+    mean_hit_rate_of_lists,
     mean_mrr_of_lists,
     mean_ndcg_of_frame,
+    mean_recall_of_lists,
     ndcg_by_group_of_frame,
     ndcg_per_query_of_frame,
     per_class_report,
     plot_confusion_matrix,
-    mean_recall_of_lists,
 )
 
 label_lists = st.integers(1, 60).flatmap(

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course import mindmap as mm
+from course.authoring.release import lessons
 from course.errors import CourseArgumentError, CourseDataError
 from course.mindmap import MindMapError, Node
 from course.mindmap import drawing as mm_drawing
 from course.mindmap import fonts as mm_fonts
-from course.authoring.release import lessons
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every lesson of the course (COURSE_DESIGN.md, section 4), written or not.
@@ -271,15 +271,15 @@ def test_mermaid_round_trip_any_tree(root):
 @pytest.mark.parametrize("name", ALL_MAPS)
 def test_every_outline_round_trips_through_markdown_and_mermaid(maps, name):
     mind = maps[name]
-    assert mm.parse(mind.to_markdown()).root == mind.root
-    assert labels_only(mm.from_mermaid(mind.to_mermaid())) == labels_only(mind.root)
+    assert mm.parse(mm.to_markdown(mind)).root == mind.root
+    assert labels_only(mm.from_mermaid(mm.to_mermaid(mind))) == labels_only(mind.root)
 
 
 @pytest.mark.parametrize("suffix", [".mm", ".opml", ".md"])
 @pytest.mark.parametrize("name", ["course", "02-tokenization"])
 def test_export_import_round_trip(maps, tmp_path, name, suffix):
     mind = maps[name]
-    path = mind.export(tmp_path / f"{name}{suffix}")
+    path = mm.export(mind, tmp_path / f"{name}{suffix}")
     assert path.stat().st_size > 500
     assert mm.import_file(path).root == mind.root
 
@@ -287,25 +287,25 @@ def test_export_import_round_trip(maps, tmp_path, name, suffix):
 @pytest.mark.parametrize("suffix", [".mm", ".opml"])
 def test_export_tricky_labels_round_trip(tmp_path, suffix):
     mind = mm.parse(TRICKY)
-    assert mm.import_file(mind.export(tmp_path / f"t{suffix}")).root == mind.root
+    assert mm.import_file(mm.export(mind, tmp_path / f"t{suffix}")).root == mind.root
 
 
 def test_freemind_and_opml_shapes(maps, tmp_path):
     import xml.etree.ElementTree as ET
 
     mind = maps["02-tokenization"]
-    top = ET.parse(mind.export(tmp_path / "t.mm")).getroot()
+    top = ET.parse(mm.export(mind, tmp_path / "t.mm")).getroot()
     assert top.tag == "map" and top.find("node").get("TEXT") == mind.root.label
     assert len(top.findall(".//node")) == mind.root.size()
     assert top.find(".//node[@LINK]") is not None
     assert top.find(".//richcontent[@TYPE='NOTE']") is not None
-    opml = ET.parse(mind.export(tmp_path / "t.opml")).getroot()
+    opml = ET.parse(mm.export(mind, tmp_path / "t.opml")).getroot()
     assert opml.get("version") == "2.0"
     assert len(opml.findall(".//outline")) == mind.root.size()
 
 
 def test_mermaid_quotes_labels_safely():
-    text = mm.parse(TRICKY).to_mermaid()
+    text = mm.to_mermaid(mm.parse(TRICKY))
     lines = text.splitlines()
     assert lines[1] == '  n0(("Root (main) / 根节点"))'
     assert '["A/B testing / A/B 测试"]' in text
@@ -328,7 +328,7 @@ def test_import_errors(tmp_path):
     with pytest.raises(CourseArgumentError, match="use a .mm, .opml or .md"):
         mm.import_file(tmp_path / "x.xmind")
     with pytest.raises(CourseArgumentError, match="unknown export format"):
-        mm.parse(TRICKY).export(tmp_path / "x.pdf")
+        mm.export(mm.parse(TRICKY), tmp_path / "x.pdf")
 
 
 # ----------------------------------------------------------------------- drawing
@@ -343,7 +343,7 @@ def ink(png: Path) -> tuple[np.ndarray, float]:
 @pytest.mark.parametrize("layout", ["tree", "radial"])
 def test_render_png_has_size_and_content(maps, tmp_path, layout):
     out = tmp_path / f"map-{layout}.png"
-    fig = maps["02-tokenization"].render(out, layout=layout, cjk=False)
+    fig = mm.render(maps["02-tokenization"], out, layout=layout, cjk=False)
     image, share = ink(out)
     height, width = image.shape[:2]
     expected = fig.get_size_inches() * fig.dpi
@@ -358,7 +358,7 @@ def test_render_png_has_size_and_content(maps, tmp_path, layout):
 
 
 def test_render_is_readable_at_100_percent(maps):
-    fig = maps["course"].render(cjk=False)
+    fig = mm.render(maps["course"], cjk=False)
     assert fig.dpi == 100
     assert min(t.get_fontsize() for t in fig.axes[0].texts) >= 9
 
@@ -374,8 +374,8 @@ def test_render_without_cjk_font_draws_english_only_and_says_so_once(maps, monke
     monkeypatch.setattr(mm_fonts, "cjk_font", lambda: None)
     monkeypatch.setitem(mm_fonts._warned, "no_cjk", False)
     with pytest.warns(UserWarning, match="No CJK font found") as caught:
-        fig = maps["course"].render()  # cjk=None: auto, and no font is "installed"
-        maps["02-tokenization"].render()
+        fig = mm.render(maps["course"])  # cjk=None: auto, and no font is "installed"
+        mm.render(maps["02-tokenization"])
     assert len([w for w in caught if "CJK" in str(w.message)]) == 1, "said once, not per map"
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == maps["course"].root.size()
@@ -456,26 +456,26 @@ def test_every_map_renders_with_chinese_and_no_missing_glyph(maps):
     for name, mind in maps.items():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            fig = mind.render(cjk=True)
+            fig = mm.render(mind, cjk=True)
             mm.figure_bytes(fig)  # draws every text
         texts = [t.get_text() for t in fig.axes[0].texts]
         assert sum(mm.has_cjk(t) for t in texts) == mind.root.size(), name
 
 
 def test_render_svg_and_bad_layout(maps, tmp_path):
-    out = maps["05-efficient-deployment"].render(tmp_path / "m.svg", cjk=False)
+    out = mm.render(maps["05-efficient-deployment"], tmp_path / "m.svg", cjk=False)
     assert out is not None
     svg = (tmp_path / "m.svg").read_text(encoding="utf-8")
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and svg.count("<path") > 20
     with pytest.raises(CourseArgumentError, match="unknown layout"):
-        maps["course"].render(layout="spiral")
+        mm.render(maps["course"], layout="spiral")
 
 
 # --------------------------------------------------------------------- explorer
 
 
 def test_explorer_click_expands_and_shows_note_and_link(maps):
-    ex = maps["02-tokenization"].explore(link_base=ROOT / "notebooks" / "02-tokenization")
+    ex = mm.Explorer(maps["02-tokenization"], link_base=ROOT / "notebooks" / "02-tokenization")
     assert ex.is_expanded(())
     assert not ex.is_expanded((1,))
     ex.buttons[(1,)].click()  # WordPiece: the real on_click handler
@@ -493,7 +493,7 @@ def test_explorer_click_expands_and_shows_note_and_link(maps):
 
 
 def test_explorer_rewrites_links_relative_to_the_notebook(maps):
-    ex = maps["course"].explore(link_base=ROOT / "notebooks" / "00-course-map")
+    ex = mm.Explorer(maps["course"], link_base=ROOT / "notebooks" / "00-course-map")
     path = next(p for p, n in ex.nodes.items() if n.english == "Tokenization")
     ex.click(path)
     assert "href='../02-tokenization/02-tokenization.ipynb'" in ex.detail.value
@@ -531,7 +531,7 @@ def test_show_gives_mermaid_only_on_request(monkeypatch):
 def test_nothing_shown_holds_an_absolute_path(maps, monkeypatch):
     _, shown = _shown(monkeypatch, "course", mermaid=True)
     texts = [repr(maps["course"]), str(shown[1][0])]
-    ex = maps["course"].explore(link_base=ROOT / "notebooks" / "00-course-map")
+    ex = mm.Explorer(maps["course"], link_base=ROOT / "notebooks" / "00-course-map")
     texts += [ex.detail.value] + [b.description + b.tooltip for b in ex.buttons.values()]
     for path in ex.nodes:
         ex.click(path)

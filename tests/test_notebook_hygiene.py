@@ -5,8 +5,8 @@ import json
 import nbformat
 import pytest
 
-from course.config import ROOT
 from course.authoring.release import MAY_FAIL_TAG, is_graded_test, lesson_notebook, lessons, release
+from course.config import ROOT
 
 LESSONS = lessons()
 

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from course.record import choices_not_made_on_validation
 from course.authoring.release import lessons
 from course.authoring.runner import run_lesson
+from course.record import choices_not_made_on_validation
 
 OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt}
 

@@ -9,8 +9,6 @@ import pytest
 import torch
 from toydata import LABELS, toy_pairs
 
-from course.errors import CourseArgumentError, CourseDataError
-from course.models import load_classifier, resolve_model
 from course.deploy.peft_tuning import (
     adalora_allocation,
     adalora_loss,
@@ -25,6 +23,8 @@ from course.deploy.peft_tuning import (
     merge_lora,
     train_head,
 )
+from course.errors import CourseArgumentError, CourseDataError
+from course.models import load_classifier, resolve_model
 from course.text import DynamicPaddingCollator, PairDataset
 from course.train import TrainConfig, fit
 

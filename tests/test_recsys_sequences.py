@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 
 from course import data
-from course.recsys import sequences as recsys_sequences
 from course.errors import CourseArgumentError, CourseDataError
+from course.recsys import sequences as recsys_sequences
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import re
 import nbformat
 import pytest
 
-from course.config import ROOT
 from course.authoring.release import lessons
+from course.config import ROOT
 
 pytestmark = pytest.mark.slow
 

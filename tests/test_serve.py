@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from course import data
+from course.deploy.serve import BAD_REQUESTS, MAX_PAIRS, check_bad_requests, create_app, run_load
 from course.errors import CourseArgumentError
 from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
 from course.search import BiEncoder, CrossEncoderScorer, TwoStageSearch, encode_texts
-from course.deploy.serve import BAD_REQUESTS, MAX_PAIRS, check_bad_requests, create_app, run_load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

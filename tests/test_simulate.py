@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course.trust import simulate as sim
 from course.errors import CourseArgumentError, CourseDataError
+from course.trust import simulate as sim
 
 GRADE_ORDER = ["Exact", "Exact", "Partial", "Partial", "Partial", "Irrelevant", "Irrelevant",
                "Irrelevant", "Irrelevant", "Irrelevant", "Irrelevant", "Irrelevant"]

@@ -7,7 +7,6 @@ in one canonical JSON form, so that a stale release shows up as a diff.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +16,17 @@ import nbformat
 from course.config import ROOT
 from course.errors import CourseArgumentError, CourseGradingError
 from course.grading.gradebook import generate_assignment
+
+__all__ = [
+    "MAY_FAIL_TAG",
+    "NOTEBOOK_KEEP_METADATA",
+    "is_graded_test",
+    "lesson_notebook",
+    "lessons",
+    "let_run_all_continue",
+    "normalize_notebook",
+    "release",
+]
 
 NOTEBOOK_KEEP_METADATA = ("kernelspec", "language_info")
 # The tag JupyterLab (and nbclient) read as "this cell may fail: run on".

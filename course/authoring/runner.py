@@ -21,10 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from course.authoring.release import lesson_notebook, lessons
 from course.config import PROFILES, ROOT
 from course.errors import CourseError
 from course.record import read_metrics
-from course.authoring.release import lesson_notebook, lessons
+
+__all__ = [
+    "INLINE_PLOTS",
+    "RELEASE_OUT",
+    "LessonRun",
+    "metrics_table",
+    "release_lessons",
+    "run_lesson",
+    "run_main",
+    "run_release",
+    "source_digest",
+]
 
 INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # as make lab starts JupyterLab
 

@@ -23,7 +23,7 @@ from course.data.common import (
     read_table,
     resolve_duplicates,
 )
-from course.data.download import download_file, sha256_of
+from course.data.download import download_file
 from course.data.esci import DEFAULT_LABEL_MAP, EsciData, esci_label_map, load_esci
 from course.data.minishop import MiniShop, grade, make_minishop
 from course.data.retail import RetailData, clean_online_retail, load_online_retail
@@ -50,6 +50,6 @@ __all__ = [
     "check_no_leak", "clean_online_retail", "download_file", "esci_label_map", "grade",
     "label_distribution",
     "label_ids", "leave_last_out", "load_esci", "load_online_retail", "load_wands",
-    "make_minishop", "read_table", "relevance_pairs", "resolve_duplicates", "sha256_of",
+    "make_minishop", "read_table", "relevance_pairs", "resolve_duplicates",
     "split_queries", "summary_main", "text_length_stats", "to_dataset", "to_dataset_dict",
 ]

@@ -24,6 +24,30 @@ from course.data.records import (
 )
 from course.errors import CourseDataError
 
+__all__ = [
+    "DELIMITER_NAMES",
+    "FAMILIES",
+    "GAINS",
+    "GZIP_MAGIC",
+    "LABELS",
+    "PAIR_COLUMNS",
+    "SPLITS",
+    "ZIP_MAGIC",
+    "CleaningReport",
+    "candidate_paths",
+    "check_labels",
+    "check_not_null",
+    "data_dir_problem",
+    "data_root",
+    "decode_utf8",
+    "open_bytes",
+    "raise_if_empty",
+    "read_records",
+    "read_table",
+    "resolve_duplicates",
+    "resolve_root",
+]
+
 # The course's three relevance grades, most relevant first (the class order of every
 # model), and the gain of each grade for NDCG. The one home of both: import them.
 LABELS = ["Exact", "Partial", "Irrelevant"]

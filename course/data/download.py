@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import urllib.error
@@ -11,16 +10,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from course.checksums import sha256_of
 from course.errors import CourseDataError
 
-
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = [
+    "download_file",
+]
 
 
 def download_file(

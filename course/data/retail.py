@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from course import config
+from course.checksums import sha256_of
 from course.data.common import CleaningReport, raise_if_empty, read_records, resolve_root
-from course.data.download import sha256_of
 from course.data.records import RowSource, first_bad_row, table_rows
 from course.errors import CourseDataError
 

@@ -8,6 +8,16 @@ import pandas as pd
 from course.data.common import LABELS, PAIR_COLUMNS, SPLITS
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "check_no_leak",
+    "label_ids",
+    "leave_last_out",
+    "relevance_pairs",
+    "split_queries",
+    "to_dataset",
+    "to_dataset_dict",
+]
+
 
 def split_queries(
     queries: pd.DataFrame,

@@ -7,6 +7,19 @@ query never shares its swapped word with anything seen in training.
 
 from __future__ import annotations
 
+__all__ = [
+    "BRANDS",
+    "COLOURS",
+    "COMPLEMENTS",
+    "DESCRIPTION_SENTENCES",
+    "MATERIALS",
+    "PARAPHRASE_TEMPLATES",
+    "PRODUCT_TYPES",
+    "SIZES",
+    "STYLES",
+    "TITLE_TEMPLATES",
+]
+
 # type: (category, synonyms, paraphrases, base price, materials)
 PRODUCT_TYPES: dict[str, tuple[str, list[str], list[str], float, list[str]]] = {
     "sofa": ("seating", ["couch", "settee", "chesterfield"],

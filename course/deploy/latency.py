@@ -21,6 +21,15 @@ import pandas as pd
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "PERCENTILES",
+    "latency_report",
+    "percentile",
+    "plot_latency",
+    "summary_table",
+    "time_calls",
+]
+
 PERCENTILES = (50, 95, 99)
 
 

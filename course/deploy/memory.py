@@ -30,6 +30,19 @@ import torch
 
 from course.errors import CourseArgumentError, CourseError
 
+__all__ = [
+    "ADAM_STATES",
+    "activation_bytes_per_token",
+    "main",
+    "measure_training_peak",
+    "optimizer_state_bytes",
+    "parameter_counts",
+    "peak_rss_bytes",
+    "rss_bytes",
+    "saved_activation_bytes",
+    "training_memory_estimate",
+]
+
 ADAM_STATES = 2  # exp_avg and exp_avg_sq
 
 

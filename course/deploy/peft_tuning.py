@@ -32,6 +32,26 @@ import torch
 
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
 
+__all__ = [
+    "LORA_TARGETS",
+    "METHODS",
+    "MethodRun",
+    "adalora_allocation",
+    "adalora_loss",
+    "adapter_parameters",
+    "add_adalora",
+    "add_lora",
+    "checkpoint_bytes",
+    "head_features",
+    "head_prefixes",
+    "load_adapters",
+    "lora_parameter_count",
+    "merge_lora",
+    "plain_classifier",
+    "train_head",
+    "train_method",
+]
+
 LORA_TARGETS = ("query", "value")
 # peft 0.21 still calls transformers 5's deprecated ``is_gradient_checkpointing`` on every
 # wrap, merge and adapter load; the warning is about peft's code, not the trainee's.

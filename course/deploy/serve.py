@@ -28,6 +28,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from course.errors import CourseArgumentError, CourseError
 
+__all__ = [
+    "BAD_REQUESTS",
+    "MAX_K",
+    "MAX_PAIRS",
+    "MAX_PRODUCT_CHARS",
+    "MAX_QUERY_CHARS",
+    "Pair",
+    "ScoreRequest",
+    "SearchRequest",
+    "ServerProcess",
+    "check_bad_requests",
+    "create_app",
+    "free_port",
+    "run_load",
+    "serve_main",
+]
+
 MAX_QUERY_CHARS = 512
 MAX_PRODUCT_CHARS = 4000
 MAX_K = 100

@@ -27,6 +27,30 @@ import pandas as pd
 
 from course.errors import CourseArgumentError, CourseDataError, CourseError
 
+__all__ = [
+    "ADVICE",
+    "COLUMNS",
+    "DEFAULT_EXERCISES",
+    "FLAGS",
+    "analytics_main",
+    "distribution_figure",
+    "draw_distribution",
+    "draw_items",
+    "flag_items",
+    "gradebook_table",
+    "item_statistics",
+    "items_figure",
+    "lesson_distribution",
+    "lesson_summary",
+    "plot_distribution",
+    "plot_items",
+    "point_biserial",
+    "score_matrix",
+    "synthetic_cohort",
+    "upper_lower_index",
+    "write_report",
+]
+
 COLUMNS = ["student", "lesson", "exercise", "score", "max_score"]
 FLAGS = ["always_failing", "too_hard", "too_easy", "negative_discrimination", "low_discrimination"]
 ADVICE = {

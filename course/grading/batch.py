@@ -17,6 +17,11 @@ from course.grading.precheck import precheck
 from course.grading.report import FAILED, FLAGGED, GRADED, GradeReport, GradeRow
 from course.grading.worker import GradingWorker
 
+__all__ = [
+    "grade_lesson",
+    "inspect_autograded",
+]
+
 
 def grade_lesson(lesson: str, *, root: Path | str = ".", students: list[str] | None = None,
                  jobs: int = 1, cell_timeout: int = 60, max_output_bytes: int = 1_000_000,

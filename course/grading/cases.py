@@ -19,6 +19,21 @@ from typing import Any
 from course.errors import CourseArgumentError
 from course.grading.report import FAILED, FLAGGED, GRADED
 
+__all__ = [
+    "EXPECTED_OUTCOME",
+    "GOOD_CASES",
+    "SUBMISSION_CASES",
+    "cohort_cases",
+    "copied_into_new_notebook",
+    "inject",
+    "jupyterlab_json",
+    "make_case",
+    "make_submissions",
+    "nbgrader_cell",
+    "python_notebook",
+    "solved",
+]
+
 GOOD_CASES = ("solution", "release", "partial")
 SUBMISSION_CASES = (
     *GOOD_CASES,

@@ -9,6 +9,10 @@ from course.errors import CourseError
 from course.grading.batch import grade_lesson
 from course.grading.report import FAILED
 
+__all__ = [
+    "grade_main",
+]
+
 
 def grade_main(argv: list[str] | None = None) -> int:
     """``course grade LESSON [--jobs N] [--timeout S] [--students ...] [--root DIR]``.

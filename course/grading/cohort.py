@@ -34,6 +34,30 @@ import pandas as pd
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "CANARY",
+    "FLAG_PRIORITY",
+    "QUIZ",
+    "QUIZ_CONFIG",
+    "QUIZ_LESSON",
+    "SOLUTION_MARKERS",
+    "CohortRun",
+    "QuizItem",
+    "answer_sheet",
+    "broken_by_canary",
+    "build_quiz_course",
+    "draw_answers",
+    "exercise_name",
+    "grade_cohort",
+    "latent_table",
+    "planted",
+    "planted_found",
+    "quiz_notebook",
+    "recommendations",
+    "student_ids",
+    "synthetic_specs",
+]
+
 QUIZ_LESSON = "quiz"
 CANARY = "instructor-canary"
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -279,8 +303,8 @@ def grade_cohort(n_students: int, items: tuple[QuizItem, ...] = QUIZ, *, seed: i
         root: where the course goes (default: a new temporary directory).
         feedback: also write feedback HTML.
     """
-    from course.grading.analytics import gradebook_table
     from course.grading import grade_lesson, make_submissions
+    from course.grading.analytics import gradebook_table
 
     root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="course-quiz-"))
     clock = _Stopwatch()

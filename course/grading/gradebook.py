@@ -20,6 +20,20 @@ from typing import Any
 
 from course.errors import CourseGradingError
 
+__all__ = [
+    "SQLITE",
+    "course_config",
+    "course_directory",
+    "generate_assignment",
+    "gradebook_path",
+    "release_cells",
+    "source_cells",
+    "student_scores",
+    "tools_env",
+    "tools_on_path",
+    "tools_path",
+]
+
 SQLITE = "sqlite:///"
 
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 
+__all__ = [
+    "KERNEL_DIED",
+    "TRUNCATED_MARK",
+    "outputs_bytes",
+]
+
 TRUNCATED_MARK = "... output truncated by the course autograder"
 KERNEL_DIED = "KernelDied"
 

@@ -20,6 +20,12 @@ from pathlib import Path
 
 from course.grading.gradebook import course_directory, gradebook_path, tools_on_path
 
+__all__ = [
+    "MERGE_LOCK",
+    "merge_back",
+    "private_course",
+]
+
 MERGE_LOCK = threading.Lock()
 
 

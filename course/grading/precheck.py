@@ -26,6 +26,16 @@ from typing import Any
 
 from course.grading.marks import outputs_bytes
 
+__all__ = [
+    "ASK_AGAIN",
+    "PreCheck",
+    "Unreadable",
+    "attach_release_metadata",
+    "cell_grade_id",
+    "precheck",
+    "read_submission",
+]
+
 ASK_AGAIN = "ask the student to put their answers into the released notebook and resubmit"
 
 

@@ -35,6 +35,15 @@ from traitlets import Integer
 from course.grading.gradebook import course_config
 from course.grading.marks import KERNEL_DIED, TRUNCATED_MARK, outputs_bytes
 
+__all__ = [
+    "CapOutputBytes",
+    "DropEmptyNbgraderMetadata",
+    "RestoreMissingCells",
+    "SafeExecute",
+    "died_output",
+    "grading_config",
+]
+
 
 class CapOutputBytes(NbGraderPreprocessor):
     """Truncate a code cell's outputs beyond ``max_bytes`` (after execution)."""

@@ -8,6 +8,11 @@ from dataclasses import asdict, dataclass, field
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "GradeReport",
+    "GradeRow",
+]
+
 GRADED, FLAGGED, FAILED = "graded", "flagged", "failed"
 
 

@@ -25,6 +25,14 @@ from typing import IO, Any
 
 from course.grading.gradebook import tools_env, tools_on_path
 
+__all__ = [
+    "RESULT_MARK",
+    "GradingWorker",
+    "autograde_one",
+    "last_error",
+    "serve_main",
+]
+
 RESULT_MARK = "@@course-grading-result "
 
 

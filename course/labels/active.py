@@ -23,6 +23,19 @@ from tqdm.auto import tqdm
 from course.errors import CourseArgumentError
 from course.metrics import macro_f1
 
+__all__ = [
+    "STRATEGIES",
+    "FitFn",
+    "compare_strategies",
+    "entropy",
+    "final_gain",
+    "margin",
+    "plot_active_learning",
+    "run_active_learning",
+    "select_batch",
+    "uncertainty",
+]
+
 STRATEGIES = ("random", "entropy", "margin")
 
 # fit(features, labels, seed) -> predict_proba(features) -> [n, classes]

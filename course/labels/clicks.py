@@ -24,9 +24,17 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from course.data.common import GAINS
 from course.errors import CourseArgumentError, CourseDataError
 
-GAINS = {"Exact": 1.0, "Partial": 0.5, "Irrelevant": 0.0}
+__all__ = [
+    "click_labels",
+    "fit_rankers",
+    "ipw_weights",
+    "label_sources",
+    "plot_propensities",
+    "ranking_quality",
+]
 
 
 def _propensity_lookup(propensities: Mapping | pd.Series | pd.DataFrame) -> pd.Series:

@@ -25,6 +25,17 @@ from torch import nn
 from course.data.splits import label_ids
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "FeatureDataset",
+    "HeadClassifier",
+    "PairFeatures",
+    "collate_features",
+    "embed_texts",
+    "head_probabilities",
+    "logreg_head",
+    "train_head",
+]
+
 
 def embed_texts(
     texts: Sequence[str],

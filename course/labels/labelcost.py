@@ -22,6 +22,20 @@ from course.errors import CourseArgumentError
 from course.metrics import macro_f1
 from course.relevance import macro_f1_by_family
 
+__all__ = [
+    "FitPredict",
+    "best_on_validation",
+    "curve_summary",
+    "finetune_cross_encoder",
+    "head_fit_predict",
+    "label_savings",
+    "labels_needed",
+    "learning_curve",
+    "nested_samples",
+    "plot_learning_curves",
+    "tfidf_fit_predict",
+]
+
 # fit_predict(train_pairs, eval_pairs, seed) -> class probabilities [len(eval_pairs), 3]
 FitPredict = Callable[[pd.DataFrame, pd.DataFrame, int], np.ndarray]
 

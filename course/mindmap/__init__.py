@@ -12,9 +12,10 @@ Markdown::
 
 The package, one job per module:
 
-* :mod:`~course.mindmap.model`: ``Node``, ``MindMap`` and bilingual labels;
-* :mod:`~course.mindmap.outline`: ``parse``, ``load`` and the outline rules;
-* :mod:`~course.mindmap.formats`: Mermaid, FreeMind ``.mm`` and OPML;
+* :mod:`~course.mindmap.model`: ``Node``, ``MindMap`` and bilingual labels (data only: every
+  drawing and format is a function of the modules below, so nothing imports back up);
+* :mod:`~course.mindmap.outline`: ``parse``, ``load_outline`` and the outline rules;
+* :mod:`~course.mindmap.formats`: Mermaid, FreeMind ``.mm`` and OPML, and ``load`` for any of them;
 * :mod:`~course.mindmap.fonts`: the CJK font for the Chinese half of labels;
 * :mod:`~course.mindmap.drawing`: ``render``, the matplotlib picture (tree or radial);
 * :mod:`~course.mindmap.explorer`: the ipywidgets explorer and ``show``;
@@ -40,7 +41,14 @@ from course.mindmap.cli import cli_main
 from course.mindmap.drawing import figure_bytes, layout_boxes, render
 from course.mindmap.explorer import Explorer, show, show_mermaid
 from course.mindmap.fonts import cjk_font, font_status
-from course.mindmap.formats import export, from_mermaid, import_file, mermaid_markdown, to_mermaid
+from course.mindmap.formats import (
+    export,
+    from_mermaid,
+    import_file,
+    load,
+    mermaid_markdown,
+    to_mermaid,
+)
 from course.mindmap.model import (
     NOTE_SEP,
     MindMap,
@@ -48,9 +56,17 @@ from course.mindmap.model import (
     Node,
     has_cjk,
     normalise,
+    root_of,
     split_label,
 )
-from course.mindmap.outline import MINDMAP_DIR_ENV, available, load, mindmap_dir, parse, to_markdown
+from course.mindmap.outline import (
+    MINDMAP_DIR_ENV,
+    available,
+    load_outline,
+    mindmap_dir,
+    parse,
+    to_markdown,
+)
 
 __all__ = [
     "MINDMAP_DIR_ENV",
@@ -75,6 +91,7 @@ __all__ = [
     "lesson_links",
     "link_target",
     "load",
+    "load_outline",
     "mermaid_markdown",
     "mindmap_dir",
     "normalise",
@@ -82,6 +99,7 @@ __all__ = [
     "notebook_anchors",
     "parse",
     "render",
+    "root_of",
     "same_structure",
     "show",
     "show_mermaid",

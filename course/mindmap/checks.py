@@ -19,6 +19,18 @@ from course.errors import CourseArgumentError
 from course.mindmap.model import MindMap, Node, has_cjk, normalise, split_label
 from course.mindmap.outline import HEADING, mindmap_dir
 
+__all__ = [
+    "blank_branch",
+    "check_links",
+    "label_matches",
+    "lesson_links",
+    "link_target",
+    "notebook_anchor",
+    "notebook_anchors",
+    "same_structure",
+    "structure_report",
+]
+
 
 def _alternatives(label: str) -> list[str]:
     """The keywords an expected label accepts: ``"WordPiece | subword | 子词"``."""

@@ -7,8 +7,14 @@ import sys
 from pathlib import Path
 
 from course.errors import CourseError
+from course.mindmap.drawing import render
 from course.mindmap.fonts import font_status
-from course.mindmap.outline import available, load
+from course.mindmap.formats import export, load, to_mermaid
+from course.mindmap.outline import available
+
+__all__ = [
+    "cli_main",
+]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,12 +41,12 @@ def cli_main(argv: list[str] | None = None) -> int:
         if args.command == "render":
             mind = load(args.name)
             out = Path(args.output or f"{mind.name or 'mindmap'}.png")
-            mind.render(out, layout=args.layout)
+            render(mind, out, layout=args.layout)
             print(f"wrote {out}")
         elif args.command == "export":
-            print(f"wrote {load(args.name).export(args.output)}")
+            print(f"wrote {export(load(args.name), args.output)}")
         elif args.command == "mermaid":
-            print(load(args.name).to_mermaid(), end="")
+            print(to_mermaid(load(args.name)), end="")
         elif args.command == "fonts":
             print(font_status())
         else:

@@ -17,7 +17,15 @@ from typing import Any
 
 from course.errors import CourseArgumentError
 from course.mindmap import fonts
-from course.mindmap.model import CJK, Node, has_cjk, split_label
+from course.mindmap.model import CJK, MindMap, Node, has_cjk, root_of, split_label
+
+__all__ = [
+    "BRANCH_COLOURS",
+    "LAYOUTS",
+    "figure_bytes",
+    "layout_boxes",
+    "render",
+]
 
 BRANCH_COLOURS = (
     "#1f77b4",
@@ -254,7 +262,7 @@ def _draw_items(
 
 
 def render(
-    root: Node,
+    mind: MindMap | Node,
     path: str | Path | None = None,
     fmt: str = "png",
     layout: str = "tree",
@@ -263,10 +271,10 @@ def render(
     dpi: int = 100,
     font_size: float = 10.0,
 ) -> Any:
-    """Draw ``root`` as a mind map and return the matplotlib Figure.
+    """Draw a map (or the tree under a node) and return the matplotlib Figure.
 
     Args:
-        root: the root node (or use :meth:`MindMap.render`).
+        mind: a :class:`MindMap` (its name becomes the title) or a root :class:`Node`.
         path: where to save; the suffix (``.png``/``.svg``/``.pdf``) wins over ``fmt``.
         fmt: the format when ``path`` has no suffix.
         layout: ``"tree"`` (left to right) or ``"radial"`` (root in the centre).
@@ -282,6 +290,9 @@ def render(
     """
     from matplotlib.figure import Figure
 
+    root = root_of(mind)
+    if not title and isinstance(mind, MindMap):
+        title = mind.name
     font_log = logging.getLogger("matplotlib.font_manager")
     level = font_log.level
     font_log.setLevel(logging.ERROR)  # single-weight CJK fonts warn about bold; harmless

@@ -8,10 +8,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from course.mindmap.drawing import figure_bytes
-from course.mindmap.formats import mermaid_markdown
+from course.mindmap.drawing import figure_bytes, render
+from course.mindmap.formats import load, mermaid_markdown, to_mermaid
 from course.mindmap.model import MindMap, Node
-from course.mindmap.outline import load, mindmap_dir
+from course.mindmap.outline import mindmap_dir
+
+__all__ = [
+    "Explorer",
+    "show",
+    "show_mermaid",
+]
 
 
 def _relative_link(link: str, source: str, link_base: str | Path | None) -> str:
@@ -117,7 +123,7 @@ def show_mermaid(name: str | Path | MindMap) -> None:
     mind = _as_map(name)
     fenced = mermaid_markdown(mind)
     display(
-        {"text/markdown": fenced, "text/vnd.mermaid": mind.to_mermaid(), "text/plain": fenced},
+        {"text/markdown": fenced, "text/vnd.mermaid": to_mermaid(mind), "text/plain": fenced},
         raw=True,
     )
 
@@ -139,8 +145,8 @@ def show(
     from IPython.display import Image, display
 
     mind = _as_map(name)
-    display(Image(data=figure_bytes(mind.render(layout=layout)), format="png"))
+    display(Image(data=figure_bytes(render(mind, layout=layout)), format="png"))
     if mermaid:
         show_mermaid(mind)
     if widget:
-        display(mind.explore().widget)
+        display(Explorer(mind).widget)

@@ -19,6 +19,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "CJK_FONT_CANDIDATES",
+    "INSTALL_HINT",
+    "PACKAGED_FONT",
+    "cjk_font",
+    "font_status",
+    "glyph_ids",
+    "packaged_font_file",
+    "warn_once_without_cjk",
+]
+
 # The font file inside the pinned package, with its size and sha256.
 PACKAGED_FONT: dict[str, Any] = {
     "package": "cvttf-NotoSansCJK-Regular",
@@ -66,7 +77,7 @@ def packaged_font_file() -> Path | None:
     path = Path(list(spec.submodule_search_locations)[0]) / PACKAGED_FONT["file"]
     if not path.is_file() or path.stat().st_size != PACKAGED_FONT["bytes"]:
         return None
-    from course.data.download import sha256_of
+    from course.checksums import sha256_of
 
     if sha256_of(path) != PACKAGED_FONT["sha256"]:
         warnings.warn(

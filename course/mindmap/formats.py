@@ -7,7 +7,17 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from course.errors import CourseArgumentError
-from course.mindmap.model import MindMap, MindMapError, Node
+from course.mindmap.model import MindMap, MindMapError, Node, root_of
+from course.mindmap.outline import load_outline, to_markdown
+
+__all__ = [
+    "export",
+    "from_mermaid",
+    "import_file",
+    "load",
+    "mermaid_markdown",
+    "to_mermaid",
+]
 
 
 def _mermaid_text(label: str) -> str:
@@ -16,7 +26,7 @@ def _mermaid_text(label: str) -> str:
     return " ".join(text.split())
 
 
-def to_mermaid(root: Node) -> str:
+def to_mermaid(mind: MindMap | Node) -> str:
     """Mermaid ``mindmap`` text: ids ``n0, n1, ...``, every label quoted.
 
     Labels go in double-quoted strings, so parentheses, slashes, brackets and
@@ -24,7 +34,7 @@ def to_mermaid(root: Node) -> str:
     and links have no place in Mermaid's mindmap and are left out.
     """
     lines = ["mindmap"]
-    for index, (depth, node) in enumerate(root.walk()):
+    for index, (depth, node) in enumerate(root_of(mind).walk()):
         text = _mermaid_text(node.label)
         shape = f'(("{text}"))' if depth == 0 else f'["{text}"]' if depth == 1 else f'("{text}")'
         lines.append(f"{'  ' * (depth + 1)}n{index}{shape}")
@@ -64,7 +74,7 @@ def from_mermaid(text: str, source: str = "<mermaid>") -> Node:
 
 def mermaid_markdown(mind: MindMap) -> str:
     """The Mermaid text inside a fenced ```` ```mermaid ```` block, for a Markdown cell."""
-    return f"```mermaid\n{mind.to_mermaid()}```\n"
+    return f"```mermaid\n{to_mermaid(mind)}```\n"
 
 
 def _mm_element(node: Node) -> ET.Element:
@@ -101,7 +111,7 @@ def export(mind: MindMap, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".md":
-        path.write_text(mind.to_markdown(), encoding="utf-8")
+        path.write_text(to_markdown(mind), encoding="utf-8")
         return path
     if suffix == ".mm":
         top = ET.Element("map", version="1.0.1")
@@ -151,9 +161,7 @@ def import_file(path: str | Path) -> MindMap:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".md":
-        from course.mindmap.outline import load
-
-        return load(path)
+        return load_outline(path)
     if suffix not in {".mm", ".opml"}:
         raise CourseArgumentError(
             f"{path.name}: cannot import {suffix!r}; use a .mm, .opml or .md file."
@@ -182,3 +190,15 @@ def import_file(path: str | Path) -> MindMap:
     return MindMap(root=root, name=path.stem, source=str(path))
 
 
+def load(name_or_path: str | Path) -> MindMap:
+    """Load a map by bare name (``"02-tokenization"``, ``"course"``) or by path.
+
+    A ``.mm`` or ``.opml`` path is imported (:func:`import_file`); anything else is a
+    Markdown outline (:func:`course.mindmap.outline.load_outline`).
+
+    Raises:
+        MindMapError: the file is missing or malformed.
+    """
+    if Path(name_or_path).suffix.lower() in {".mm", ".opml"}:
+        return import_file(name_or_path)
+    return load_outline(name_or_path)

@@ -7,9 +7,20 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from course.errors import CourseDataError
+
+__all__ = [
+    "CJK",
+    "NOTE_SEP",
+    "MindMap",
+    "MindMapError",
+    "Node",
+    "has_cjk",
+    "normalise",
+    "root_of",
+    "split_label",
+]
 
 NOTE_SEP = " — "
 CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
@@ -86,41 +97,10 @@ class MindMap:
         """The first node whose label contains ``keyword``; see :meth:`Node.find`."""
         return self.root.find(keyword)
 
-    def to_markdown(self) -> str:
-        """The outline as markmap Markdown; ``parse`` reads it back to an equal tree."""
-        from course.mindmap.outline import to_markdown
 
-        return to_markdown(self.root)
-
-    def to_mermaid(self) -> str:
-        """Mermaid ``mindmap`` text (JupyterLab 4 renders it inside a mermaid fence)."""
-        from course.mindmap.formats import to_mermaid
-
-        return to_mermaid(self.root)
-
-    def render(
-        self,
-        path: str | Path | None = None,
-        fmt: str = "png",
-        layout: str = "tree",
-        cjk: bool | None = None,
-    ) -> Any:
-        """Draw the map with matplotlib; see :func:`course.mindmap.drawing.render`."""
-        from course.mindmap.drawing import render
-
-        return render(self.root, path=path, fmt=fmt, layout=layout, cjk=cjk, title=self.name)
-
-    def explore(self, link_base: str | Path | None = None) -> Any:
-        """An ipywidgets explorer; see :class:`course.mindmap.explorer.Explorer`."""
-        from course.mindmap.explorer import Explorer
-
-        return Explorer(self, link_base=link_base)
-
-    def export(self, path: str | Path) -> Path:
-        """Write FreeMind ``.mm``, OPML ``.opml`` or Markdown ``.md`` by the suffix."""
-        from course.mindmap.formats import export
-
-        return export(self, path)
+def root_of(mind: MindMap | Node) -> Node:
+    """The root node of a map, or the node itself: what every drawing and format takes."""
+    return mind.root if isinstance(mind, MindMap) else mind
 
 
 def split_label(label: str) -> tuple[str, str]:

@@ -21,7 +21,18 @@ import os
 import re
 from pathlib import Path
 
-from course.mindmap.model import NOTE_SEP, MindMap, MindMapError, Node
+from course.mindmap.model import NOTE_SEP, MindMap, MindMapError, Node, root_of
+
+__all__ = [
+    "HEADING",
+    "MINDMAP_DIR_ENV",
+    "NOT_MAPS",
+    "available",
+    "load_outline",
+    "mindmap_dir",
+    "parse",
+    "to_markdown",
+]
 
 MINDMAP_DIR_ENV = "COURSE_MINDMAP_DIR"
 # Markdown files in mindmaps/ that are not outlines.
@@ -177,17 +188,15 @@ def available() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.md") if p.stem not in NOT_MAPS)
 
 
-def load(name_or_path: str | Path) -> MindMap:
-    """Load an outline by bare name (``"02-tokenization"``, ``"course"``) or by path.
+def load_outline(name_or_path: str | Path) -> MindMap:
+    """Load a Markdown outline by bare name (``"02-tokenization"``, ``"course"``) or by path.
+
+    :func:`course.mindmap.load` also reads FreeMind and OPML files.
 
     Raises:
         MindMapError: the file is missing or malformed.
     """
     path = Path(name_or_path)
-    if path.suffix.lower() in {".mm", ".opml"}:
-        from course.mindmap.formats import import_file
-
-        return import_file(path)
     if not path.suffix and len(path.parts) == 1:
         path = mindmap_dir() / f"{path.name}.md"
     if not path.is_file():
@@ -206,10 +215,13 @@ def _node_text(node: Node) -> str:
     return f"{text}{NOTE_SEP}{node.note}" if node.note else text
 
 
-def to_markdown(root: Node, heading_levels: int = 2) -> str:
-    """Write ``root`` as an outline: headings down to ``heading_levels``, then bullets."""
+def to_markdown(mind: MindMap | Node, heading_levels: int = 2) -> str:
+    """Write a map (or a node) as an outline: headings down to ``heading_levels``, then bullets.
+
+    :func:`parse` reads it back to an equal tree.
+    """
     lines: list[str] = []
-    for depth, node in root.walk():
+    for depth, node in root_of(mind).walk():
         if depth <= heading_levels:
             if lines and depth > 0:
                 lines.append("")

@@ -14,6 +14,13 @@ from course.losses import bpr_loss
 from course.recsys.data import item_popularity
 from course.recsys.recommender import Recommender
 
+__all__ = [
+    "BPRMF",
+    "ItemKNNRecommender",
+    "PopularityRecommender",
+    "interaction_matrix",
+]
+
 
 def _num_items(train_sequences, num_items):
     seen = max((max(s) for s in train_sequences if len(s)), default=-1) + 1

@@ -15,6 +15,19 @@ import torch
 
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "ColdStartSplit",
+    "IdMaps",
+    "NextItemDataset",
+    "TwoTowerCollator",
+    "build_id_maps",
+    "item_popularity",
+    "leave_last_out",
+    "pad_histories",
+    "sample_negatives",
+    "split_cold_items",
+]
+
 
 @dataclass
 class IdMaps:

@@ -12,9 +12,24 @@ import torch
 import torch.nn.functional as F
 
 from course.errors import CourseArgumentError
-from course.metrics import mean_binary_ndcg_of_lists, catalog_coverage, mean_mrr_of_lists, mean_recall_of_lists
+from course.metrics import (
+    catalog_coverage,
+    mean_binary_ndcg_of_lists,
+    mean_mrr_of_lists,
+    mean_recall_of_lists,
+)
 from course.recsys.baselines import BPRMF, ItemKNNRecommender, PopularityRecommender
 from course.recsys.recommender import Recommender
+
+__all__ = [
+    "comparison_table",
+    "evaluate_baselines",
+    "evaluate_models",
+    "evaluate_recommender",
+    "explain_recommendation",
+    "fit_baselines",
+    "plot_comparison",
+]
 
 
 def evaluate_recommender(recommendations, targets, k: int = 10,

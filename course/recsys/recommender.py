@@ -18,6 +18,14 @@ from course.errors import CourseArgumentError
 from course.recsys.data import pad_histories
 from course.recsys.retrieval import local_exclusions, topk_retrieval
 
+__all__ = [
+    "Recommender",
+    "TwoTowerRecommender",
+    "two_tower_recommend",
+    "unwrap",
+    "user_vectors_for",
+]
+
 
 class Recommender:
     """Common interface: ``fit(train_sequences)``, ``score_all(histories)``, ``recommend(...)``.

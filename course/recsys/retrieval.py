@@ -10,6 +10,12 @@ from tqdm.auto import tqdm
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "local_exclusions",
+    "retrieval_block_bytes",
+    "topk_retrieval",
+]
+
 
 def _exclusion_pairs(exclude, n_users: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) arrays of the (user, item) pairs to leave out of the results."""

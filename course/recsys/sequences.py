@@ -9,6 +9,13 @@ import pandas as pd
 from course import data
 from course.errors import CourseArgumentError, CourseDataError
 
+__all__ = [
+    "CHOICES",
+    "SHOP_PRODUCTS",
+    "SHOP_USERS",
+    "load_sequences",
+]
+
 CHOICES = ("mini-shop", "online_retail")
 SHOP_USERS = 3000  # mini-shop shoppers for lesson 04 (the generator's default is 500)
 SHOP_PRODUCTS = 1200  # the generator's default catalog

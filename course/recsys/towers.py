@@ -21,6 +21,16 @@ from tqdm.auto import tqdm
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "ItemTower",
+    "TwoTower",
+    "UserTower",
+    "mean_pool",
+    "recency_pool",
+    "recency_weights",
+    "two_tower",
+]
+
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Average of the token vectors that the attention mask keeps (``[B, T, d]`` -> ``[B, d]``)."""

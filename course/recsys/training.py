@@ -17,6 +17,14 @@ from course.losses import bpr_loss, cosine_loss, in_batch_softmax_loss, seed_sor
 from course.recsys.evaluation import evaluate_recommender
 from course.recsys.recommender import two_tower_recommend, unwrap
 
+__all__ = [
+    "LOSS_KINDS",
+    "batch_vectors",
+    "item_log_q",
+    "make_evaluate_fn",
+    "make_loss_fn",
+]
+
 LOSS_KINDS = ("bpr", "cosine", "softmax", "softmax_logq", "sort")
 
 

@@ -19,8 +19,18 @@ import pandas as pd
 
 from course.data.common import GAINS
 from course.errors import CourseArgumentError, CourseDataError
-from course.search.fusion import convex_fusion, top_k_rows
 from course.metrics import ndcg_per_query_of_lists, recall_per_query_of_lists
+from course.search.fusion import convex_fusion, top_k_rows
+
+__all__ = [
+    "by_family",
+    "catalog_gains",
+    "choose_depth",
+    "choose_weight",
+    "fusion_curve",
+    "ndcg_table",
+    "recall_table",
+]
 
 if TYPE_CHECKING:
     from course.search.pipeline import TwoStageSearch

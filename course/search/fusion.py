@@ -17,6 +17,16 @@ import numpy as np
 
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "blend_scores",
+    "convex_fusion",
+    "reciprocal_rank_fusion",
+    "rerank_head",
+    "rerank_many",
+    "top_k_rows",
+    "zscore_rows",
+]
+
 
 def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[Hashable]], k: int = 60, limit: int | None = None

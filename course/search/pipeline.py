@@ -33,17 +33,15 @@ from tqdm.auto import tqdm
 
 from course.baselines import BM25Index
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
+from course.losses import in_batch_softmax_loss
+from course.recsys import mean_pool, topk_retrieval
 from course.search.fusion import (
     blend_scores,
     convex_fusion,
     reciprocal_rank_fusion,
     rerank_head,
-    rerank_many,
     top_k_rows,
-    zscore_rows,
 )
-from course.losses import in_batch_softmax_loss
-from course.recsys import mean_pool, topk_retrieval
 from course.text import encode_pairs
 
 METHODS = ("bm25", "dense", "hybrid", "rrf")  # hybrid: the pipeline's fusion; rrf: always RRF

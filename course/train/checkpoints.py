@@ -18,8 +18,16 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from course.train.distributed import Distributed
 from course.errors import CourseModelError
+from course.train.distributed import Distributed
+
+__all__ = [
+    "BestWeights",
+    "TrainState",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 
 @dataclass

@@ -16,6 +16,11 @@ import torch.distributed as dist
 
 from course import config as course_config
 
+__all__ = [
+    "Distributed",
+    "setup_distributed",
+]
+
 
 @dataclass
 class Distributed:

@@ -40,8 +40,23 @@ from course.train.checkpoints import (
     save_checkpoint,
 )
 from course.train.distributed import Distributed, setup_distributed
-from course.train.inference import predict, to_device
+from course.train.inference import to_device
 from course.train.precision import autocast_dtype, resolve_precision
+
+__all__ = [
+    "LossFn",
+    "TrainConfig",
+    "TrainResult",
+    "balanced_class_weights",
+    "class_weighted_loss",
+    "compute_loss",
+    "fit",
+    "linear_warmup_schedule",
+    "make_optimizer",
+    "optimizer_step",
+    "train_step",
+    "weighted_cross_entropy",
+]
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 
 from course import config as course_config
+from course.errors import CourseArgumentError
 from course.train.engine import (
     TrainConfig,
     linear_warmup_schedule,
@@ -27,7 +28,10 @@ from course.train.engine import (
     weighted_cross_entropy,
 )
 from course.train.precision import resolve_precision
-from course.errors import CourseArgumentError
+
+__all__ = [
+    "trainer_for",
+]
 
 
 def trainer_for(model, train_dataset, config: TrainConfig, *, collate_fn: Callable,

@@ -15,6 +15,12 @@ from tqdm.auto import tqdm
 from course import config as course_config
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "classification_evaluator",
+    "predict",
+    "to_device",
+]
+
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """Every tensor of ``batch`` on ``device`` (asynchronously where it can)."""

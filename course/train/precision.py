@@ -12,6 +12,14 @@ import torch
 from course import config as course_config
 from course.errors import CourseArgumentError
 
+__all__ = [
+    "BF16_ON_CPU",
+    "PRECISIONS",
+    "autocast_dtype",
+    "cpu_bf16_flags",
+    "resolve_precision",
+]
+
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 # bf16 autocast on a CPU with native bf16 (avx512_bf16 or AMX): measured by

@@ -2,7 +2,8 @@
 
 Works on plain arrays, for any recommender that can score every item for a user:
 
-* :func:`gini` and :func:`exposure`: how concentrated the recommendations are;
+* :func:`exposure`: how often each item is recommended (its concentration is measured with
+  :func:`course.bi.gini` and drawn with :func:`course.bi.lorenz_curve`);
 * :func:`popularity_report`: exposure Gini, catalogue coverage and the long-tail share of
   the recommended slots, against the same figures for the purchases;
 * :func:`penalised_topk` and :func:`tradeoff_curve`: a popularity-penalised re-rank, and
@@ -18,22 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from course.bi import gini
 from course.errors import CourseArgumentError, CourseDataError
-
-
-def gini(values) -> float:
-    """Gini coefficient of non-negative amounts: 0 when all are equal, near 1 when one has all.
-
-    ``G = sum_i (2 i - n - 1) x_(i) / (n sum x)`` over the sorted amounts ``x_(1..n)``.
-    """
-    x = np.sort(np.asarray(values, dtype=float).ravel())
-    if len(x) == 0 or (x < 0).any():
-        raise CourseArgumentError("gini needs a non-empty array of non-negative amounts.")
-    total = x.sum()
-    if total == 0:
-        return 0.0
-    n = len(x)
-    return float(np.sum((2 * np.arange(1, n + 1) - n - 1) * x) / (n * total))
 
 
 def exposure(recommendations, num_items: int) -> np.ndarray:
@@ -166,14 +153,7 @@ def group_metrics(recommendations, targets, histories, popularity,
     return pd.DataFrame(rows).set_index("group")
 
 
-def lorenz_curve(values) -> tuple[np.ndarray, np.ndarray]:
-    """Points of the Lorenz curve: share of items (poorest first) against share of the total."""
-    x = np.sort(np.asarray(values, dtype=float).ravel())
-    cumulative = np.concatenate([[0.0], np.cumsum(x)])
-    return np.linspace(0, 1, len(x) + 1), cumulative / max(cumulative[-1], 1e-12)
-
-
 __all__ = [
-    "choose_strength", "exposure", "gini", "group_metrics", "head_items", "lorenz_curve",
+    "choose_strength", "exposure", "group_metrics", "head_items",
     "penalised_topk", "popularity_report", "tradeoff_curve",
 ]

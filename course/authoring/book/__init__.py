@@ -23,7 +23,13 @@ The package, one job per module:
 * :mod:`~course.authoring.book.cli`: ``course book``.
 """
 
-from course.authoring.book.cli import BOOK_OUT, book_main, book_notebooks, build_book, executed_releases
+from course.authoring.book.cli import (
+    BOOK_OUT,
+    book_main,
+    book_notebooks,
+    build_book,
+    executed_releases,
+)
 from course.authoring.book.links import book_file, rewrite_link
 from course.authoring.book.pages import prepare_notebook, write_sources
 from course.authoring.book.site import (

@@ -24,10 +24,18 @@ from course.authoring.book.site import (
     run_mkdocs,
 )
 from course.authoring.book.transplant import fresh_solution_run, page_from_solution_run
-from course.config import PROFILES, ROOT
-from course.errors import CourseError
 from course.authoring.release import lesson_notebook
 from course.authoring.runner import RELEASE_OUT, release_lessons, run_release, source_digest
+from course.config import PROFILES, ROOT
+from course.errors import CourseError
+
+__all__ = [
+    "BOOK_OUT",
+    "book_main",
+    "book_notebooks",
+    "build_book",
+    "executed_releases",
+]
 
 BOOK_OUT = ROOT / "build" / "book"
 

@@ -15,6 +15,15 @@ import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
+__all__ = [
+    "GLOSSARY",
+    "MARKDOWN_LINK",
+    "book_file",
+    "is_relative",
+    "rewrite_link",
+    "rewrite_markdown",
+]
+
 # [label](target "title"), with one level of parentheses allowed inside the target.
 MARKDOWN_LINK = re.compile(r'(!?)\[([^\]]*)\]\(((?:[^()\s]|\([^()\s]*\))+)(\s+"[^"]*")?\)')
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)

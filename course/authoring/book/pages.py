@@ -19,8 +19,21 @@ from pathlib import Path, PurePosixPath
 import nbformat
 
 from course.authoring.book.links import rewrite_link, rewrite_markdown
-from course.config import ROOT
 from course.authoring.release import is_graded_test
+from course.config import ROOT
+
+__all__ = [
+    "KEEP_METADATA",
+    "SHOW_MAP",
+    "WIDGET",
+    "WIDGET_NOTE",
+    "lesson_page",
+    "notebook_title",
+    "outline_html",
+    "outline_markdown",
+    "prepare_notebook",
+    "write_sources",
+]
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 SHOW_MAP = re.compile(r"""mindmap\.show\(\s*["']([^"']+)["']""")
@@ -175,7 +188,7 @@ def write_sources(docs: Path, executed: dict[str, Path], profile: str,
     (docs / "glossary.md").write_text(glossary_md, encoding="utf-8")
     course_map = mindmap.load("course")
     (docs / "maps").mkdir()
-    (docs / "maps" / "course.png").write_bytes(mindmap.figure_bytes(course_map.render()))
+    (docs / "maps" / "course.png").write_bytes(mindmap.figure_bytes(mindmap.render(course_map)))
     index = _index(titles, profile, outline_markdown(course_map, PurePosixPath("index.md"),
                                                      lessons), course_map.root.label)
     (docs / "index.md").write_text(index, encoding="utf-8")

@@ -23,6 +23,23 @@ from urllib.parse import unquote, urlsplit
 from course.config import ROOT
 from course.errors import CourseError
 
+__all__ = [
+    "HIDDEN_TESTS",
+    "HREF",
+    "SOLUTION",
+    "TEXT_SUFFIXES",
+    "BookReport",
+    "broken_links",
+    "fix_anchors",
+    "leaked_solution_lines",
+    "mkdocs_config",
+    "page_anchors",
+    "run_mkdocs",
+    "site_lines",
+    "site_pages",
+    "solution_lines",
+]
+
 SOLUTION = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_TESTS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")')

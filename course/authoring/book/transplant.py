@@ -26,10 +26,21 @@ from pathlib import Path
 
 import nbformat
 
-from course.config import ROOT
-from course.errors import CourseError
 from course.authoring.release import is_graded_test, lesson_notebook
 from course.authoring.runner import _first_error, source_digest
+from course.config import ROOT
+from course.errors import CourseError
+
+__all__ = [
+    "ATTEMPT",
+    "INJECTED",
+    "SCOPES",
+    "answer_names",
+    "fresh_solution_run",
+    "page_from_solution_run",
+    "transplant",
+    "uses_answer",
+]
 
 ATTEMPT = re.compile(r"\battempt\(")
 INJECTED = "injected-parameters"  # papermill's cell, when a run was given parameters
