@@ -9,7 +9,8 @@ Ranking: :func:`expected_gain` turns class probabilities into one score per
 
 Ranked lists against held-out items (recommendation, retrieval): :func:`mean_hit_rate_of_lists`
 (did any held-out item make the top k?), :func:`mean_recall_of_lists` (which share of them did?),
-:func:`mean_binary_ndcg_of_lists` (how high, each held-out item with gain 1), :func:`mean_mrr_of_lists` and
+:func:`mean_binary_ndcg_of_lists` (how high, each held-out item with gain 1),
+:func:`mean_mrr_of_lists` and
 :func:`catalog_coverage`. With one held-out item per list, recall@k equals the hit rate.
 
 Names say what a metric takes and what it returns: ``*_of_frame`` takes a frame of scored
@@ -214,8 +215,9 @@ def ndcg_per_query_of_frame(
     )
 
 
-def mean_ndcg_of_frame(df: pd.DataFrame, k: int = 10, score: str = "score", relevance: str = "label",
-              query: str = "query_id", gains: dict[str, float] | None = None) -> float:
+def mean_ndcg_of_frame(df: pd.DataFrame, k: int = 10, score: str = "score",
+                       relevance: str = "label", query: str = "query_id",
+                       gains: dict[str, float] | None = None) -> float:
     """Mean NDCG@k over queries, skipping queries with no relevant candidate.
 
     See :func:`ndcg_per_query_of_frame` for the columns. Matches sklearn ``ndcg_score`` when
@@ -227,9 +229,10 @@ def mean_ndcg_of_frame(df: pd.DataFrame, k: int = 10, score: str = "score", rele
     return float(per_query.mean())
 
 
-def ndcg_by_group_of_frame(df: pd.DataFrame, group: str = "family", k: int = 10, score: str = "score",
-                  relevance: str = "label", query: str = "query_id",
-                  gains: dict[str, float] | None = None) -> pd.Series:
+def ndcg_by_group_of_frame(df: pd.DataFrame, group: str = "family", k: int = 10,
+                           score: str = "score", relevance: str = "label",
+                           query: str = "query_id",
+                           gains: dict[str, float] | None = None) -> pd.Series:
     """Mean NDCG@k per value of ``group`` (e.g. the query family), as a Series."""
     if group not in df.columns:
         raise CourseDataError(f"Column {group!r} is missing; the frame has {list(df.columns)}.")
@@ -241,7 +244,8 @@ def ndcg_by_group_of_frame(df: pd.DataFrame, group: str = "family", k: int = 10,
 # ------------------------------------------- ranked lists against a graded catalogue
 
 
-def recall_per_query_of_lists(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int) -> np.ndarray:
+def recall_per_query_of_lists(ranked: Sequence[Sequence[int]], gains: np.ndarray,
+                              k: int) -> np.ndarray:
     """Per query: the share of Exact products found in the top ``k``, capped at ``k``.
 
     ``|Exact in top k| / min(k, |Exact|)``, so a query with 60 Exact products can still
@@ -256,7 +260,8 @@ def recall_per_query_of_lists(ranked: Sequence[Sequence[int]], gains: np.ndarray
     return out
 
 
-def ndcg_per_query_of_lists(ranked: Sequence[Sequence[int]], gains: np.ndarray, k: int = 10) -> np.ndarray:
+def ndcg_per_query_of_lists(ranked: Sequence[Sequence[int]], gains: np.ndarray,
+                            k: int = 10) -> np.ndarray:
     """Per query: NDCG@k of a ranked list against the best possible order of the whole catalog."""
     out = np.full(len(ranked), np.nan)
     for row, items in enumerate(ranked):

@@ -1,4 +1,4 @@
-"""Unit tests for course.labels.active: uncertainty scores, batch selection, the active-learning loop."""
+"""course.labels.active: uncertainty scores, batch selection, the active-learning loop."""
 
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ def test_console_script_runs_data_summary(tmp_path):
 
 def test_importing_the_course_changes_nothing_in_the_environment():
     code = ("import os, sys; before = dict(os.environ); "
-            "import course, course.grading, course.authoring.release, course.grading.analytics, course.cli; "
+            "import course, course.grading, course.authoring.release, "
+            "course.grading.analytics, course.cli; "
             "changed = {k for k in set(before) | set(os.environ) "
             "if before.get(k) != os.environ.get(k)}; "
             "print(sorted(changed)); sys.exit(1 if changed else 0)")

@@ -1,4 +1,4 @@
-"""course.grading.cohort: the quiz, the latent model, planted-item recovery, and a real graded cohort."""
+"""course.grading.cohort: the quiz, the latent model, planted items, a real graded cohort."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests for course.labels.labelcost: nested samples, learning curves, labels needed, savings."""
+"""course.labels.labelcost: nested samples, learning curves, labels needed, savings."""
 
 from __future__ import annotations
 

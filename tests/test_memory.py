@@ -1,4 +1,4 @@
-"""Unit tests for course.deploy.memory: the estimate, autograd's saved tensors, and a measured peak."""
+"""course.deploy.memory: the estimate, autograd's saved tensors, and a measured peak."""
 
 from __future__ import annotations
 

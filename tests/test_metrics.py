@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
+from course.data import LABELS
 from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import (
-    LABELS,
     accuracy,
     catalog_coverage,
     confusion_matrix,
@@ -179,7 +179,8 @@ def test_recall_and_hit_rate_differ_with_several_targets_and_agree_with_one():
     ranked = [[1, 2, 3, 4], [5, 6, 7, 8]]
     several = [{1, 9, 8, 7}, {6}]
     assert mean_hit_rate_of_lists(ranked, several, k=4) == 1.0  # each list found something
-    assert mean_recall_of_lists(ranked, several, k=4) == pytest.approx((1 / 4 + 1) / 2)  # partial credit
+    # partial credit
+    assert mean_recall_of_lists(ranked, several, k=4) == pytest.approx((1 / 4 + 1) / 2)
     one = [3, 9]
     assert mean_recall_of_lists(ranked, one, k=3) == mean_hit_rate_of_lists(ranked, one, k=3) == 0.5
 
@@ -187,11 +188,13 @@ def test_recall_and_hit_rate_differ_with_several_targets_and_agree_with_one():
 def test_binary_ndcg_by_hand():
     ranked = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
     targets = np.array([1, 6, 0])
-    assert mean_binary_ndcg_of_lists(ranked, targets, k=3) == pytest.approx((1.0 + 1.0 / np.log2(4)) / 3)
+    expected = (1.0 + 1.0 / np.log2(4)) / 3
+    assert mean_binary_ndcg_of_lists(ranked, targets, k=3) == pytest.approx(expected)
     assert mean_binary_ndcg_of_lists(ranked, targets, k=2) == pytest.approx(1 / 3)
     # two held-out items, found at ranks 2 and 3: DCG / ideal DCG of two items at ranks 1 and 2
     dcg = 1 / np.log2(3) + 1 / np.log2(4)
-    assert mean_binary_ndcg_of_lists([[0, 1, 2]], [{1, 2}], k=3) == pytest.approx(dcg / (1 + 1 / np.log2(3)))
+    ideal = 1 + 1 / np.log2(3)
+    assert mean_binary_ndcg_of_lists([[0, 1, 2]], [{1, 2}], k=3) == pytest.approx(dcg / ideal)
     # more held-out items than k: the ideal list is k hits long
     assert mean_binary_ndcg_of_lists([[1, 2]], [{1, 2, 3}], k=2) == pytest.approx(1.0)
     assert mean_binary_ndcg_of_lists([[1, 1, 5]], [{1, 5}], k=3) == pytest.approx(

@@ -1,4 +1,4 @@
-"""Unit tests for course.deploy.peft_tuning: LoRA, AdaLoRA, merging, many adapters, the frozen head."""
+"""course.deploy.peft_tuning: LoRA, AdaLoRA, merging, many adapters, the frozen head."""
 
 from __future__ import annotations
 

@@ -375,7 +375,8 @@ def test_fusion_curve_and_choose_weight(pipeline):
     curve = fusion_curve(pipeline, queries, gains, [0.0, 0.5, 1.0], k=2)
     assert list(curve.index) == ["0", "0.5", "1", "rrf"]
     assert ((curve >= 0) & (curve <= 1)).all().all()
-    lexical_only = np.nanmean(recall_per_query_of_lists(pipeline.retrieve_many(queries, "bm25", k=2), gains, 2))
+    bm25_lists = pipeline.retrieve_many(queries, "bm25", k=2)
+    lexical_only = np.nanmean(recall_per_query_of_lists(bm25_lists, gains, 2))
     assert curve.loc["1", "recall"] == pytest.approx(lexical_only)
     toy = pd.DataFrame({"recall": [0.7, 0.8, 0.8, 0.9], "ndcg10": [0.5] * 4},
                        index=["0", "0.3", "0.5", "rrf"])

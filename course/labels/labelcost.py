@@ -166,7 +166,7 @@ def tfidf_fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, seed: int = 0
 
 def head_fit_predict(features: Callable[[pd.DataFrame], np.ndarray], C: float = 0.1
                      ) -> FitPredict:
-    """A :data:`FitPredict` that fits ``course.labels.frozen.logreg_head`` on ``features(pairs)``."""
+    """A :data:`FitPredict`: ``course.labels.frozen.logreg_head`` fitted on ``features(pairs)``."""
     from course.labels.frozen import logreg_head
 
     def fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, seed: int = 0) -> np.ndarray:

@@ -95,7 +95,8 @@ def recall_table(
     k: int = 50,
 ) -> pd.DataFrame:
     """Recall@k per retriever (columns) and query family (rows)."""
-    return by_family({name: recall_per_query_of_lists(r, gains, k) for name, r in rankings.items()}, families)
+    per_query = {name: recall_per_query_of_lists(r, gains, k) for name, r in rankings.items()}
+    return by_family(per_query, families)
 
 
 def ndcg_table(
@@ -105,7 +106,8 @@ def ndcg_table(
     k: int = 10,
 ) -> pd.DataFrame:
     """NDCG@k per pipeline (columns) and query family (rows)."""
-    return by_family({name: ndcg_per_query_of_lists(r, gains, k) for name, r in rankings.items()}, families)
+    per_query = {name: ndcg_per_query_of_lists(r, gains, k) for name, r in rankings.items()}
+    return by_family(per_query, families)
 
 
 def fusion_curve(
