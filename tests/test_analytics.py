@@ -11,6 +11,7 @@ from scipy import stats as sps
 
 from course.errors import CourseArgumentError, CourseDataError
 from course.grading import analytics as A
+from course.grading import irt
 
 # nbgrader's own Gradebook.add_submission sets off SQLAlchemy autoflush warnings; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
@@ -106,12 +107,24 @@ def test_flag_items_on_a_hand_made_table():
 def test_synthetic_cohort_shape_and_seed():
     df = A.synthetic_cohort(n_students=40, seed=0)
     assert list(df.columns) == A.COLUMNS
-    assert df["student"].nunique() == 40 and df["exercise"].nunique() == len(A.DEFAULT_EXERCISES)
+    assert df["student"].nunique() == 40 and df["exercise"].nunique() == len(irt.DEFAULT_ITEMS)
     assert df.equals(A.synthetic_cohort(n_students=40, seed=0))
     assert not df.equals(A.synthetic_cohort(n_students=40, seed=1))
     assert (df.loc[df.exercise == "recall_at_k", "score"] == 0).all()
-    with pytest.raises(CourseArgumentError, match="not one of"):
-        A.synthetic_cohort(broken="nope")
+    with pytest.raises(CourseArgumentError, match="neither broken nor flat"):
+        A.synthetic_cohort(items=[irt.Item("coin", "00", 0.0, 0.0)])
+    with pytest.raises(CourseArgumentError, match="at least 2 students"):
+        A.synthetic_cohort(n_students=1)
+
+
+def test_synthetic_cohort_scores_are_the_drawn_answers():
+    """One 2PL draw: the gradebook table scores exactly what draw_answers says was right."""
+    df = A.synthetic_cohort(n_students=30, seed=4)
+    _, correct = irt.draw_answers(30, irt.DEFAULT_ITEMS, seed=4)
+    for item in irt.DEFAULT_ITEMS:
+        scores = df[df.exercise == item.name].set_index("student")["score"]
+        expected = correct[item.name] * item.points * (not item.broken_test)
+        assert scores.to_numpy() == pytest.approx(expected.to_numpy(dtype=float))
 
 
 def _recovered(df: pd.DataFrame) -> dict[str, bool]:
@@ -158,7 +171,7 @@ def test_write_report_files(tmp_path):
         assert (tmp_path / "out" / name).stat().st_size > 0, name
     assert (tmp_path / "out" / "items.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     items = pd.read_csv(tmp_path / "out" / "items.csv")
-    assert len(items) == len(A.DEFAULT_EXERCISES)
+    assert len(items) == len(irt.DEFAULT_ITEMS)
     md = (tmp_path / "out" / "report.md").read_text()
     assert "recall_at_k | always_failing" in md and "bpr_loss | too_hard" in md
     assert "items.png" in page.read_text()

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from course.errors import CourseArgumentError
-from course.grading import analytics, cohort
+from course.grading import analytics, cohort, irt
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
-TRUTH = cohort.planted()
+TRUTH = irt.planted(cohort.QUIZ)
 
 
 def _passes(code: str, answer: str) -> bool:
@@ -42,10 +42,10 @@ def test_planted_names():
 
 
 def test_draw_answers_is_seeded_and_follows_the_model():
-    skill, correct = cohort.draw_answers(4000, seed=1)
-    again = cohort.draw_answers(4000, seed=1)[1]
+    skill, correct = irt.draw_answers(4000, cohort.QUIZ, seed=1)
+    again = irt.draw_answers(4000, cohort.QUIZ, seed=1)[1]
     assert correct.equals(again)
-    assert not correct.equals(cohort.draw_answers(4000, seed=2)[1])
+    assert not correct.equals(irt.draw_answers(4000, cohort.QUIZ, seed=2)[1])
     assert list(correct.index[:2]) == ["student001", "student002"]
     rates = correct.mean()
     live = rates.drop(["is_palindrome", "clamp"])
@@ -57,7 +57,7 @@ def test_draw_answers_is_seeded_and_follows_the_model():
 
 def test_draw_answers_needs_two_students():
     with pytest.raises(CourseArgumentError, match="at least 2"):
-        cohort.draw_answers(1)
+        irt.draw_answers(1, cohort.QUIZ)
 
 
 def test_quiz_notebook_has_an_answer_and_a_test_per_item():
@@ -82,8 +82,7 @@ def test_answer_sheet_writes_right_and_wrong_answers():
 
 
 def _big_flagged(n: int = 400, seed: int = 0) -> pd.DataFrame:
-    big = analytics.synthetic_cohort(n, exercises=cohort.synthetic_specs(), seed=seed,
-                                     broken=TRUTH["broken"], flat=TRUTH["flat"])
+    big = analytics.synthetic_cohort(n, items=cohort.QUIZ, seed=seed)
     return analytics.flag_items(analytics.item_statistics(big))
 
 

@@ -15,7 +15,6 @@ from course.data import (
     LABELS,
     PAIR_COLUMNS,
     grade,
-    leave_last_out,
     make_minishop,
     relevance_pairs,
     split_queries,
@@ -25,6 +24,7 @@ from course.data import (
 )
 from course.data.minishop import add_typo
 from course.errors import CourseArgumentError, CourseDataError
+from course.recsys import leave_last_out
 
 
 @pytest.fixture(scope="module")
@@ -179,34 +179,18 @@ def test_to_dataset_dict_has_one_dataset_per_split(small):
         to_dataset_dict(pairs, split_col="fold")
 
 
-def test_leave_last_out_has_no_leakage(shop):
-    train, valid, test = leave_last_out(shop.purchases)
-    assert len(train) + len(valid) + len(test) == len(shop.purchases)
-    assert test["user_id"].is_unique and valid["user_id"].is_unique
-    train_pairs = set(zip(train["user_id"], train["product_id"], strict=True))
-    assert not train_pairs & set(zip(test["user_id"], test["product_id"], strict=True))
-    assert not train_pairs & set(zip(valid["user_id"], valid["product_id"], strict=True))
-    last = shop.purchases.sort_values("timestamp").groupby("user_id").tail(1)
-    assert set(zip(last["user_id"], last["product_id"], strict=True)) == set(
-        zip(test["user_id"], test["product_id"], strict=True))
-    latest_train = train.groupby("user_id")["timestamp"].max()
-    assert (latest_train.loc[valid["user_id"]].to_numpy() <= valid["timestamp"].to_numpy()).all()
-    assert (valid.set_index("user_id")["timestamp"].loc[test["user_id"]].to_numpy()
-            <= test["timestamp"].to_numpy()).all()
-
-
-def test_leave_last_out_collapses_repeats_and_keeps_short_users_in_train():
-    purchases = pd.DataFrame({
-        "user_id": [1, 1, 1, 1, 2, 2],
-        "product_id": ["a", "b", "a", "c", "x", "y"],
-        "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04",
-                                     "2025-01-01", "2025-01-02"]),
-    })
-    train, valid, test = leave_last_out(purchases)
-    assert list(test["product_id"]) == ["c"] and list(valid["product_id"]) == ["b"]
-    assert list(train["product_id"]) == ["a", "x", "y"]  # repeat of 'a' collapsed; user 2 too short
-    with pytest.raises(CourseArgumentError, match="item"):
-        leave_last_out(purchases.rename(columns={"product_id": "item"}))
+def test_leave_last_out_of_the_shop_sequences_has_no_leakage(shop):
+    """Lessons 04 and 06 hold out each shopper's last purchase (course.recsys.leave_last_out)."""
+    ordered = shop.purchases.sort_values(["user_id", "timestamp"], kind="stable")
+    sequences = [list(g["product_id"]) for _, g in ordered.groupby("user_id", sort=True)]
+    assert not shop.purchases.duplicated(["user_id", "product_id"]).any()  # no repeat purchase
+    train, users, targets = leave_last_out(sequences)
+    last = ordered.groupby("user_id", sort=True).tail(1)["product_id"].tolist()
+    assert [sequences[u][-1] for u in users] == list(targets)
+    assert set(targets) <= set(last)
+    for user, target in zip(users, targets, strict=True):
+        assert target not in train[user]  # the held-out item is not in the history
+        assert len(train[user]) == len(sequences[user]) - 1
 
 
 def test_purchases_show_complements_and_popularity_skew(shop):

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from course.data import leave_last_out, load_online_retail
+from course.data import load_online_retail
 from course.errors import CourseDataError
+from course.recsys import leave_last_out
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 # One CSV row per line, as in the original file. The first six rows and the last are kept (row
@@ -86,10 +87,9 @@ def test_sequences_items_and_interactions(retail_dir):
     assert text["85123A"] == "WHITE HANGING HEART T-LIGHT HOLDER"  # 2 of 3 rows, after trimming
     assert data.items.set_index("product_id").loc["85123A", "n_descriptions"] == 2
     assert data.report.count("repeat purchases of an item by a customer") == 1
-    train, valid, test = leave_last_out(data.interactions)
-    assert set(test["product_id"]) == {"71053", "21730"}
-    assert not set(zip(train.user_id, train.product_id, strict=True)) & set(
-        zip(test.user_id, test.product_id, strict=True))
+    train, _, targets = leave_last_out(list(data.sequences))
+    assert set(targets) == {"71053", "21730"}
+    assert all(target not in history for history, target in zip(train, targets, strict=True))
 
 
 def test_keeping_non_products_and_the_parsed_cache(retail_dir, tmp_path):

@@ -6,7 +6,8 @@ Everything a lesson needs is importable from ``course.data``:
 * ``load_wands()``, ``load_esci()``, ``load_online_retail()`` for the real data sets
   (root argument > ``COURSE_DATA_DIR`` > download cache);
 * ``relevance_pairs(data, split)`` -> the same pair table for every relevance set;
-* ``split_queries`` and ``leave_last_out`` for splits without leakage;
+* ``split_queries`` for query splits without leakage (purchase histories are split by
+  ``course.recsys.leave_last_out``);
 * ``to_dataset`` / ``to_dataset_dict`` with ``ClassLabel(names=LABELS)``;
 * ``LABELS`` (the three grades, in class order) and ``GAINS`` (their NDCG gains):
   the one home of both;
@@ -30,7 +31,6 @@ from course.data.retail import RetailData, clean_online_retail, load_online_reta
 from course.data.splits import (
     check_no_leak,
     label_ids,
-    leave_last_out,
     relevance_pairs,
     split_queries,
     to_dataset,
@@ -49,7 +49,7 @@ __all__ = [
     "EsciData", "MiniShop", "RetailData", "WandsData", "available_datasets",
     "check_no_leak", "clean_online_retail", "download_file", "esci_label_map", "grade",
     "label_distribution",
-    "label_ids", "leave_last_out", "load_esci", "load_online_retail", "load_wands",
+    "label_ids", "load_esci", "load_online_retail", "load_wands",
     "make_minishop", "read_table", "relevance_pairs", "resolve_duplicates",
     "split_queries", "summary_main", "text_length_stats", "to_dataset", "to_dataset_dict",
 ]

@@ -11,7 +11,6 @@ from course.errors import CourseArgumentError, CourseDataError
 __all__ = [
     "check_no_leak",
     "label_ids",
-    "leave_last_out",
     "relevance_pairs",
     "split_queries",
     "to_dataset",
@@ -110,43 +109,6 @@ def check_no_leak(queries: pd.DataFrame, key: pd.Series | None = None) -> None:
                 f"training into evaluation ({len(leaking)} such {what}s). Give each query one "
                 "id and one split (for an existing split column, make it agree per query)."
             )
-
-
-def leave_last_out(
-    purchases: pd.DataFrame,
-    user_col: str = "user_id",
-    item_col: str = "product_id",
-    time_col: str = "timestamp",
-    min_interactions: int = 3,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split interactions by user: last item to test, second-to-last to valid, the rest to train.
-
-    Repeat interactions of a user with the same item are collapsed to the first
-    one, so a test item never appears in that user's training history. Users with
-    fewer than ``min_interactions`` distinct items keep everything in train.
-
-    Returns:
-        ``(train, valid, test)`` DataFrames with the input's columns.
-    """
-    missing = [c for c in (user_col, item_col, time_col) if c not in purchases.columns]
-    if missing:
-        raise CourseArgumentError(
-            f"leave_last_out needs the columns {missing}; found {list(purchases.columns)}. "
-            "Pass user_col/item_col/time_col to name them."
-        )
-    ordered = purchases.reset_index(drop=True)
-    ordered = ordered.assign(_order=np.arange(len(ordered)))
-    ordered = ordered.sort_values([user_col, time_col, "_order"], kind="stable")
-    ordered = ordered.drop_duplicates([user_col, item_col], keep="first")
-    position_from_end = ordered.groupby(user_col).cumcount(ascending=False)
-    size = ordered.groupby(user_col)[item_col].transform("size")
-    eligible = size >= min_interactions
-    test_mask = eligible & (position_from_end == 0)
-    valid_mask = eligible & (position_from_end == 1)
-    train_mask = ~(test_mask | valid_mask)
-    parts = [ordered[m].drop(columns="_order").reset_index(drop=True)
-             for m in (train_mask, valid_mask, test_mask)]
-    return parts[0], parts[1], parts[2]
 
 
 def relevance_pairs(data, split: str | None = None) -> pd.DataFrame:

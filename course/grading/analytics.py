@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import html
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from course.errors import CourseArgumentError, CourseDataError, CourseError
+from course.grading.irt import DEFAULT_ITEMS, LatentItem, draw_answers, planted
 
 __all__ = [
     "ADVICE",
     "COLUMNS",
-    "DEFAULT_EXERCISES",
     "FLAGS",
     "analytics_main",
     "distribution_figure",
@@ -81,7 +82,7 @@ def gradebook_table(db_path_or_root: Path | str) -> pd.DataFrame:
     """
     from nbgrader.api import Gradebook
 
-    from course.grading import course_directory, tools_on_path
+    from course.grading.gradebook import course_directory, tools_on_path
 
     path = Path(db_path_or_root)
     if not path.exists():
@@ -222,60 +223,33 @@ def flag_items(stats: pd.DataFrame, too_hard: float = 0.2, too_easy: float = 0.9
 
 # --------------------------------------------------------------------------- synthetic cohort
 
-DEFAULT_EXERCISES: dict[str, tuple[str, float, float, float]] = {
-    # exercise: (lesson, difficulty b, discrimination a, points)   -- a 2PL model
-    "mindmap_branch": ("00", -6.0, 1.5, 1.0),     # the easiest: nearly everyone
-    "device_report": ("00", -1.2, 1.5, 1.0),
-    "label_distribution": ("01", -0.8, 2.0, 2.0),
-    "pareto_share": ("01", -0.4, 1.8, 2.0),
-    "wordpiece": ("02", 0.0, 2.0, 2.0),
-    "padding_waste": ("02", -0.3, 0.0, 1.0),      # flat: a = 0, a coin toss
-    "macro_f1": ("03", -0.2, 1.5, 2.0),
-    "ndcg_at_10": ("03", -0.6, 1.8, 2.0),
-    "bpr_loss": ("04", 1.5, 2.5, 2.0),            # the hardest: a few strong students
-    "recall_at_k": ("04", -0.5, 1.8, 2.0),        # broken: always fails (see broken=)
-}
 
+def synthetic_cohort(n_students: int = 40, items: Sequence[LatentItem] = DEFAULT_ITEMS,
+                     seed: int = 0, lesson: str = "quiz") -> pd.DataFrame:
+    """A gradebook-shaped table drawn from the 2PL model of :mod:`course.grading.irt`.
 
-def synthetic_cohort(n_students: int = 40,
-                     exercises: dict[str, tuple[str, float, float, float]] | None = None,
-                     seed: int = 0, broken: str | None = "recall_at_k",
-                     flat: str | None = "padding_waste") -> pd.DataFrame:
-    """A gradebook-shaped table from a 2PL item-response model.
+    A correctly answered exercise scores all its points, else 0; an exercise with a
+    broken test always scores 0.
 
-    Student skill is N(0, 1); exercise ``e`` is passed with probability
-    ``sigmoid(a_e * (skill - b_e))`` and then scores all its points, else 0.
-    The ``broken`` exercise always scores 0 (a broken test); the ``flat`` one
-    gets ``a = 0`` (skill does not matter).
+    Args:
+        n_students: students to simulate.
+        items: the exercises (default :data:`course.grading.irt.DEFAULT_ITEMS`, with one
+            broken and one flat exercise planted); an item without a ``lesson`` gets ``lesson``.
+        seed: seeds the skills and the answers.
 
     Returns:
         Columns ``student, lesson, exercise, score, max_score``; ``attrs["planted"]``
         names the broken, flat, easiest and hardest exercises.
     """
-    table = dict(exercises or DEFAULT_EXERCISES)
-    for name in (broken, flat):
-        if name is not None and name not in table:
-            raise CourseArgumentError(f"Planted exercise {name!r} is not one of {sorted(table)}.")
-    if flat is not None:
-        lesson, b, _, points = table[flat]
-        table[flat] = (lesson, b, 0.0, points)
-    rng = np.random.default_rng(seed)
-    skill = rng.normal(0.0, 1.0, n_students)
+    _, correct = draw_answers(n_students, items, seed)
     rows = []
-    for name, (lesson, b, a, points) in table.items():
-        chance = 1.0 / (1.0 + np.exp(-a * (skill - b)))
-        passed = rng.random(n_students) < chance
-        if name == broken:
-            passed[:] = False
-        for i in range(n_students):
-            rows.append((f"student{i + 1:03d}", lesson, name, points * float(passed[i]), points))
+    for item in items:
+        passed = correct[item.name].to_numpy() & (not item.broken_test)
+        lesson_of = getattr(item, "lesson", lesson)
+        rows += [(student, lesson_of, item.name, item.points * float(ok), float(item.points))
+                 for student, ok in zip(correct.index, passed, strict=True)]
     df = pd.DataFrame(rows, columns=COLUMNS)
-    live = {k: v for k, v in table.items() if k not in (broken, flat)}
-    df.attrs["planted"] = {
-        "broken": broken, "flat": flat,
-        "easiest": min(live, key=lambda k: live[k][1]),
-        "hardest": max(live, key=lambda k: live[k][1]),
-    }
+    df.attrs["planted"] = planted(items)
     return df
 
 

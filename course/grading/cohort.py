@@ -5,10 +5,9 @@ exercises), generates one submission per simulated student, grades them with
 :func:`course.grading.grade_lesson` and analyses the gradebook with
 :mod:`course.grading.analytics`.
 
-The latent model is a 2PL item-response model: student skill is N(0, 1), and
-a student answers exercise ``e`` correctly with probability
-``sigmoid(a_e * (skill - b_e))`` (``b``: difficulty, ``a``: discrimination).
-A correct answer is the exercise's solution; a wrong one is a plausible
+The latent model is the 2PL item-response model of :mod:`course.grading.irt`
+(``b``: difficulty, ``a``: discrimination), with each quiz exercise's parameters
+in its :class:`QuizItem`. A correct answer is the exercise's solution; a wrong one is a plausible
 mistake. Two exercises are planted:
 
 * ``clamp`` has a **broken hidden test** (it expects the wrong value), so
@@ -29,10 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from course.errors import CourseArgumentError
+from course.grading.irt import draw_answers
 
 __all__ = [
     "CANARY",
@@ -46,16 +44,12 @@ __all__ = [
     "answer_sheet",
     "broken_by_canary",
     "build_quiz_course",
-    "draw_answers",
     "exercise_name",
     "grade_cohort",
     "latent_table",
-    "planted",
     "planted_found",
     "quiz_notebook",
     "recommendations",
-    "student_ids",
-    "synthetic_specs",
 ]
 
 QUIZ_LESSON = "quiz"
@@ -143,50 +137,6 @@ def latent_table(items: tuple[QuizItem, ...] = QUIZ) -> pd.DataFrame:
                           "broken_test": i.broken_test} for i in items]).set_index("exercise")
 
 
-def planted(items: tuple[QuizItem, ...] = QUIZ) -> dict[str, str | None]:
-    """Names of the broken, flat (a = 0), easiest and hardest exercises (by b, live ones only)."""
-    broken = [i.name for i in items if i.broken_test]
-    flat = [i.name for i in items if i.discrimination == 0]
-    live = [i for i in items if not i.broken_test and i.discrimination > 0]
-    if not live:
-        raise CourseArgumentError(
-            "The quiz needs at least one exercise that is neither broken nor flat.")
-    return {"broken": broken[0] if broken else None, "flat": flat[0] if flat else None,
-            "easiest": min(live, key=lambda i: i.difficulty).name,
-            "hardest": max(live, key=lambda i: i.difficulty).name}
-
-
-def student_ids(n_students: int) -> list[str]:
-    """``student001``, ``student002``, ... (the ids the gradebook will hold)."""
-    return [f"student{i + 1:03d}" for i in range(n_students)]
-
-
-def draw_answers(n_students: int, items: tuple[QuizItem, ...] = QUIZ,
-                 seed: int = 0) -> tuple[pd.Series, pd.DataFrame]:
-    """Latent skills and who answers what correctly, from the 2PL model.
-
-    Returns:
-        ``(skill, correct)``: skill per student, and a students x exercises
-        boolean frame (True: the student writes a correct answer).
-    """
-    if n_students < 2:
-        raise CourseArgumentError(f"A cohort needs at least 2 students, got {n_students}.")
-    rng = np.random.default_rng(seed)
-    ids = student_ids(n_students)
-    skill = pd.Series(rng.normal(0.0, 1.0, n_students), index=ids, name="skill")
-    correct = {}
-    for item in items:
-        chance = 1.0 / (1.0 + np.exp(-item.discrimination * (skill.to_numpy() - item.difficulty)))
-        correct[item.name] = rng.random(n_students) < chance
-    return skill, pd.DataFrame(correct, index=ids)
-
-
-def synthetic_specs(items: tuple[QuizItem, ...] = QUIZ,
-                    lesson: str = QUIZ_LESSON) -> dict[str, tuple[str, float, float, float]]:
-    """The quiz as ``analytics.synthetic_cohort`` exercises: name -> (lesson, b, a, points)."""
-    return {i.name: (lesson, i.difficulty, i.discrimination, float(i.points)) for i in items}
-
-
 # --------------------------------------------------------------------------- the quiz course
 
 
@@ -194,7 +144,7 @@ def quiz_notebook(items: tuple[QuizItem, ...] = QUIZ):
     """The quiz's nbgrader source notebook: per exercise, an answer cell and a test cell."""
     import nbformat
 
-    from course.grading import nbgrader_cell, python_notebook
+    from course.grading.cases import nbgrader_cell, python_notebook
 
     cells = [nbformat.v4.new_markdown_cell("# Quiz: six small functions")]
     begin, end = SOLUTION_MARKERS
@@ -303,8 +253,9 @@ def grade_cohort(n_students: int, items: tuple[QuizItem, ...] = QUIZ, *, seed: i
         root: where the course goes (default: a new temporary directory).
         feedback: also write feedback HTML.
     """
-    from course.grading import grade_lesson, make_submissions
     from course.grading.analytics import gradebook_table
+    from course.grading.batch import grade_lesson
+    from course.grading.cases import make_submissions
 
     root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="course-quiz-"))
     clock = _Stopwatch()
