@@ -54,7 +54,7 @@ test: $(STAMP)
 		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Markers (pyproject.toml) say what a test costs; this tier leaves out every marked test.
-FAST_TESTS := not (slow or browser or rehearsal or distributed or gpu)
+FAST_TESTS := not (slow or browser or rehearsal or distributed)
 
 test-fast: $(STAMP)
 	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest \

@@ -22,10 +22,6 @@ from course.config import ROOT
 
 pytestmark = pytest.mark.slow
 
-# Lessons whose owners have not yet made Run All reach the end (COURSE_DESIGN.md section 7);
-# empty this set once they have.
-NOT_YET_CHECKED = {
-}
 _ABSOLUTE = re.compile(
     "|".join(re.escape(p) for p in {str(ROOT), os.path.expanduser("~"), "/tmp/"} if len(p) > 1)
 )
@@ -51,8 +47,6 @@ def _output_text(cell: nbformat.NotebookNode) -> str:
 
 @pytest.mark.parametrize("lesson", lessons())
 def test_run_all_on_the_unsolved_release_reaches_the_end(lesson, executed_release):
-    if lesson in NOT_YET_CHECKED:
-        pytest.skip(f"{lesson} not checked yet ({NOT_YET_CHECKED[lesson]}): see NOT_YET_CHECKED")
     # Executed as JupyterLab's Run All does: a failing cell stops the run unless it is
     # tagged raises-exception (course.authoring.runner.run_release).
     run = executed_release(lesson)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
+from course.train.heads import FeatureHead, fit_head
 
 __all__ = [
     "LORA_TARGETS",
@@ -284,6 +285,9 @@ def train_head(
 ) -> torch.nn.Module:
     """Train a copy of ``model``'s head (pooler + dropout + classifier) on cached features.
 
+    It trains with :func:`course.train.heads.fit_head` (the engine, as every other run):
+    ``steps`` optimizer steps with a linear decay and no warmup, class-weighted.
+
     Returns the trained head: ``head(features) -> logits``.
     """
     base = model.base_model
@@ -296,21 +300,9 @@ def train_head(
         copy.deepcopy(model.dropout),
         copy.deepcopy(model.classifier),
     )
-    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: max(0.0, 1 - s / max(1, steps))
-    )
-    head.train()
-    for _ in range(steps):
-        rows = torch.randint(len(labels_t), (batch_size,), generator=generator)
-        logits = head(features[rows])
-        loss = torch.nn.functional.cross_entropy(logits, labels_t[rows], weight=class_weights)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
+    if steps > 0:  # 0 steps: the model's own head, copied
+        fit_head(FeatureHead(head, class_weights), features, np.asarray(labels), lr=lr,
+                 batch_size=batch_size, steps=steps, warmup_ratio=0.0, seed=seed)
     return head.eval()
 
 

@@ -8,8 +8,9 @@ becomes ``[u, v, u * v, |u - v|]`` (:class:`PairFeatures`, as in Sentence-BERT),
 a head is trained on those features:
 
 * :func:`logreg_head`: standardised features and multinomial logistic regression;
-* :class:`HeadClassifier`: a small torch MLP trained with ``course.train.fit``, which can
-  go on training from its current weights (fine-tuning on new data, with replay).
+* :class:`HeadClassifier`: a small torch MLP trained with ``course.train.fit`` (through
+  :mod:`course.train.heads`, as lesson 05's frozen head is), which can go on training from
+  its current weights (fine-tuning on new data, with replay).
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from torch import nn
 
 from course.data.splits import label_ids
 from course.errors import CourseArgumentError, CourseDataError
+from course.train.heads import FeatureHead, fit_head, head_probabilities
 
 __all__ = [
-    "FeatureDataset",
     "HeadClassifier",
     "PairFeatures",
-    "collate_features",
     "embed_texts",
     "head_probabilities",
     "logreg_head",
@@ -122,64 +122,23 @@ def logreg_head(
     return predict_proba
 
 
-class _Output:
-    def __init__(self, logits: torch.Tensor, loss: torch.Tensor | None):
-        self.logits, self.loss = logits, loss
-
-
-class HeadClassifier(nn.Module):
+class HeadClassifier(FeatureHead):
     """A head over frozen pair features: ``Linear -> GELU -> Dropout -> Linear``, or one
     ``Linear`` (softmax regression) when ``hidden`` is 0.
 
-    ``forward(features, labels=None)`` returns an object with ``logits`` and ``loss``
-    (cross-entropy when labels are given), like a Hugging Face classifier, so
-    ``course.train.fit`` and ``course.train.predict`` can train and run it.
+    A :class:`course.train.heads.FeatureHead`, so ``course.train.fit`` and
+    ``course.train.predict`` can train and run it.
     """
 
     def __init__(self, n_features: int, n_classes: int = 3, hidden: int = 256,
                  dropout: float = 0.1, seed: int = 0):
-        super().__init__()
         torch.manual_seed(seed)
         if hidden:
-            self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
-                                     nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+            net = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
+                                nn.Dropout(dropout), nn.Linear(hidden, n_classes))
         else:
-            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_classes))
-
-    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> _Output:
-        logits = self.net(features)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return _Output(logits, loss)
-
-
-class FeatureDataset(torch.utils.data.Dataset):
-    """``{"features", "labels"}`` items from a feature matrix and label ids."""
-
-    def __init__(self, features: np.ndarray, labels: np.ndarray | None = None):
-        self.features = torch.tensor(np.asarray(features), dtype=torch.float32)
-        self.labels = None if labels is None else torch.tensor(np.asarray(labels),
-                                                               dtype=torch.long)
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, i: int | torch.Tensor) -> dict[str, torch.Tensor]:
-        item = {"features": self.features[i]}
-        if self.labels is not None:
-            item["labels"] = self.labels[i]
-        return item
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """A whole batch in one indexing step (the DataLoader uses it when it exists)."""
-        return self[torch.as_tensor(indices)]
-
-
-def collate_features(items: list[dict[str, torch.Tensor]] | dict[str, torch.Tensor]
-                     ) -> dict[str, torch.Tensor]:
-    """Stack feature items into one batch (a batch from ``__getitems__`` passes through)."""
-    if isinstance(items, dict):
-        return items
-    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+            net = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_classes))
+        super().__init__(net)
 
 
 def train_head(
@@ -192,28 +151,14 @@ def train_head(
     batch_size: int = 64,
     seed: int = 0,
 ) -> HeadClassifier:
-    """Train ``head`` from its current weights with ``course.train.fit`` (AdamW, warmup).
+    """Train ``head`` from its current weights (:func:`course.train.heads.fit_head`).
 
     ``labels`` are class ids or label names (Exact, Partial, Irrelevant).
     """
-    from course import train
-
     if not pd.api.types.is_numeric_dtype(np.asarray(labels)):
         labels = label_ids(pd.Series(np.asarray(labels)))
-    if len(features) != len(labels) or len(features) == 0:
-        raise CourseArgumentError(
-            f"features ({len(features)} rows) and labels ({len(labels)}) must be equal and > 0."
-        )
-    config = train.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=0.01,
-                               warmup_ratio=0.1, seed=seed, progress=False, device="cpu",
-                               precision="fp32")
-    train.fit(head, FeatureDataset(features, labels), config, collate_fn=collate_features)
+    fit_head(head, features, np.asarray(labels), lr=lr, batch_size=batch_size, epochs=epochs,
+             seed=seed)
     return head
 
 
-def head_probabilities(head: HeadClassifier, features: np.ndarray) -> np.ndarray:
-    """Class probabilities of ``head`` for each feature row."""
-    from course import train
-
-    return train.predict(head, FeatureDataset(features), collate_features, batch_size=1024,
-                         progress=False, device="cpu")
