@@ -72,6 +72,7 @@ analytics: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Regenerate the lock from the current environment (after changing pyproject.toml).
 lock: $(STAMP)

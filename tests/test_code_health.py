@@ -5,6 +5,11 @@ A long module or function is where two jobs hide; the limits are the project's
 """
 
 import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +50,42 @@ def test_long_functions_finds_a_long_one(tmp_path):
     body = "\n".join(f"    x{i} = {i}" for i in range(81))
     source.write_text(f"def short():\n    return 1\n\n\ndef long():\n{body}\n")
     assert long_functions(source, root=tmp_path) == {"m.py:long": 82}
+
+
+def _lint_imports(package_parent: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(package_parent)}
+    return subprocess.run([str(Path(sys.executable).parent / "lint-imports"),
+                           "--config", str(ROOT / "pyproject.toml")],
+                          capture_output=True, text=True, env=env, cwd=package_parent)
+
+
+@pytest.mark.slow
+def test_the_wings_keep_their_layers_and_a_planted_upward_import_breaks_them(tmp_path):
+    """``make lint`` runs import-linter; a low module importing a wing above it must fail."""
+    shutil.copytree(ROOT / "course", tmp_path / "course",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    kept = _lint_imports(tmp_path)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    metrics = tmp_path / "course" / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\nfrom course.trust import bias  # noqa\n")
+    broken = _lint_imports(tmp_path)
+    assert broken.returncode != 0
+    assert "course.metrics -> course.trust.bias" in broken.stdout
+
+
+def test_no_module_of_the_library_is_dead():
+    """Every module under course/ is imported by another module, a test, a notebook or the CLI."""
+    users = [p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("*.py")]
+    users += [p.read_text(encoding="utf-8") for p in (ROOT / "solutions").rglob("*.ipynb")]
+    users += [p.read_text(encoding="utf-8") for p in MODULES]
+    corpus = "\n".join(users)
+    dead = []
+    for path in MODULES:
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        package, _, name = dotted.rpartition(".")
+        imported_by_name = rf"from {re.escape(package)} import[^\n]*\b{name}\b"
+        if dotted not in corpus and not re.search(imported_by_name, corpus):
+            dead.append(dotted)
+    assert not dead, f"modules nobody imports: {dead}"
