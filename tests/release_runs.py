@@ -17,7 +17,6 @@ from pathlib import Path
 from filelock import FileLock
 
 from course.authoring.book import BookReport, build_book
-from course.authoring.release import lesson_notebook
 from course.authoring.runner import LessonRun, release_lessons, run_release
 from course.record import read_metrics
 
@@ -40,13 +39,7 @@ def executed_release_in(folder: Path, lesson: str) -> LessonRun:
 
 
 def built_book_in(folder: Path, executed_release) -> BookReport:
-    """The book built once per session from the smoke-executed releases, under ``folder``.
-
-    Lessons whose Run All is not checked yet (``NOT_YET_CHECKED`` of test_run_all) are not
-    executed here: their page is the release without outputs.
-    """
-    from test_run_all import NOT_YET_CHECKED
-
+    """The book built once per session from the smoke-executed releases, under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     saved = folder / "report.json"
     with FileLock(str(folder / "book.lock")):
@@ -56,9 +49,6 @@ def built_book_in(folder: Path, executed_release) -> BookReport:
                               data["broken"], data["stopped"], data["seconds"])
         executed, stopped = {}, {}
         for lesson in release_lessons():
-            if lesson in NOT_YET_CHECKED:
-                executed[lesson] = lesson_notebook(lesson, "notebooks")
-                continue
             run = executed_release(lesson)
             executed[lesson] = run.output
             if run.error:

@@ -63,9 +63,10 @@ class FeatureDataset(torch.utils.data.Dataset):
 
     def __init__(self, features: np.ndarray | torch.Tensor,
                  labels: Sequence[int] | np.ndarray | None = None):
-        self.features = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels),
-                                                                  dtype=torch.long)
+        # copies: the caller's arrays may be read-only (a pandas view) or change later
+        self.features = torch.tensor(np.asarray(features), dtype=torch.float32)
+        self.labels = None if labels is None else torch.tensor(np.asarray(labels),
+                                                               dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.features)
