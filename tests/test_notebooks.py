@@ -198,7 +198,7 @@ EXPECTED = {
              lambda m: m["last_week_psi"] > m["psi_threshold"]),
         ],
     },
-    "08-course-optimisation": {
+    "instructors-course-optimisation": {
         "n_students_graded": ("==", 6),
         "n_submissions_failed": ("==", 0),
         "n_feedback_files": ("==", 7),  # six students and the instructor's canary

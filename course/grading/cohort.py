@@ -1,4 +1,4 @@
-"""A synthetic cohort that is autograded for real: the support code of lesson 08.
+"""A synthetic cohort that is autograded for real: the support code of the instructors' lesson.
 
 The lesson builds a tiny nbgrader course (a quiz of short pure-Python
 exercises), generates one submission per simulated student, grades them with
