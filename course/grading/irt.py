@@ -32,11 +32,20 @@ __all__ = [
 class LatentItem(Protocol):
     """What the model needs of an exercise (an :class:`Item`, or a quiz exercise)."""
 
-    name: str
-    difficulty: float
-    discrimination: float
-    points: int | float
-    broken_test: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def difficulty(self) -> float: ...
+
+    @property
+    def discrimination(self) -> float: ...
+
+    @property
+    def points(self) -> float: ...
+
+    @property
+    def broken_test(self) -> bool: ...
 
 
 @dataclass(frozen=True)
