@@ -224,6 +224,22 @@ def test_fit_learns_and_records_history(data):
     plt.close(fig)
 
 
+def test_fit_logs_its_curves_for_tensorboard(data, tmp_path):
+    from course.train import tracking
+
+    train, val, collate = data
+    cfg = TrainConfig(max_steps=6, batch_size=8, lr=3e-3, eval_every=3, progress=False,
+                      log_dir=str(tmp_path / "runs" / "lr-3e-3"))
+    result = fit(tiny_model(), train, cfg, collate_fn=collate,
+                 evaluate=classification_evaluator(val, collate))
+    runs = tracking.read_runs(tmp_path / "runs")
+    loss = runs[runs.tag == "train_loss"].sort_values("step")
+    assert loss["step"].tolist() == result.history["step"].tolist()
+    assert loss["value"].to_numpy() == pytest.approx(result.history["train_loss"].to_numpy())
+    f1 = runs[runs.tag == "valid/macro_f1"]
+    assert f1["step"].tolist() == [3, 6]
+
+
 class Crash(RuntimeError):
     pass
 

@@ -42,6 +42,7 @@ from course.train.checkpoints import (
 from course.train.distributed import Distributed, setup_distributed
 from course.train.inference import to_device
 from course.train.precision import autocast_dtype, resolve_precision
+from course.train.tracking import write_run
 
 __all__ = [
     "LossFn",
@@ -89,6 +90,7 @@ class TrainConfig:
     device: str | None = None
     keep_checkpoints: int = 2
     log_every: int = 1  # optimizer steps per history row (reading the loss syncs a GPU)
+    log_dir: str | None = None  # the run's curves for TensorBoard (course.train.tracking)
 
 
 @dataclass
@@ -543,12 +545,22 @@ class _Run:
             print(f"Restored the best weights: {self.config.metric}={state.best_metric:.4f} "
                   f"at step {state.best_step}.")
         self.model.eval()
+        history = pd.DataFrame(state.history)
+        if self.config.log_dir and self.ddp.main:
+            write_run(self.config.log_dir, history, hparams=_hparams(self.config))
         return TrainResult(
-            history=pd.DataFrame(state.history), best_metric=state.best_metric,
+            history=history, best_metric=state.best_metric,
             best_step=state.best_step, output_dir=self.config.output_dir, steps=state.step,
             stopped_early=state.stopped_early, train_seconds=self.clock.seconds,
             samples=self.samples, tokens=self.tokens,
         )
+
+
+def _hparams(config: TrainConfig) -> dict[str, Any]:
+    """The settings that tell runs apart, for TensorBoard's HParams tab."""
+    keys = ("lr", "head_lr", "batch_size", "grad_accum", "max_steps", "epochs", "weight_decay",
+            "warmup_ratio", "precision", "seed")
+    return {k: getattr(config, k) for k in keys if getattr(config, k) is not None}
 
 
 def fit(
