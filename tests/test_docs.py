@@ -245,8 +245,12 @@ def test_no_tracked_file_holds_a_path_of_one_machine():
 
 
 def test_the_machine_path_check_finds_each_kind():
-    bad = ["a:1: COURSE_DATA_DIR=" + "/wo" + "rk/shared/data", "b:2: " + "/ho" + "me/alice/x",
-           "c:3: " + "/ro" + "ot/.cache", "d:4: " + "/Us" + "ers/bob/y", "e:5: " + "C:\\Us" + "ers\\x"]
+    # Each path is cut in two, so that this file's lines hold none of them.
+    bad = ["a:1: COURSE_DATA_DIR=" + "/wo" + "rk/shared/data",
+           "b:2: " + "/ho" + "me/alice/x",
+           "c:3: " + "/ro" + "ot/.cache",
+           "d:4: " + "/Us" + "ers/bob/y",
+           "e:5: " + "C:\\Us" + "ers\\x"]
     assert len(machine_paths(bad)) == len(bad)
     good = ["f:1: ~/.cache/bert-ecommerce-course", "g:2: " + "/ho" + "me/jovyan/work",
             "h:3: assert '/ho' 'me/' not in text", "i:4: build/05/service"]
