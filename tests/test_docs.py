@@ -8,6 +8,7 @@ header lists every target; and no tracked file holds an absolute path of one mac
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shutil
 import subprocess
@@ -218,6 +219,27 @@ def test_the_makefile_header_lists_every_target():
     listed = set(re.findall(r"^#\s+make ([a-z][\w-]*)", header.group(0), flags=re.M))
     missing = makefile_targets() - listed
     assert not missing, f"the Makefile's header does not list: {sorted(missing)}"
+
+
+def files_named(text: str) -> set[str]:
+    """Paths under benchmarks/, tests/, course/ and .ci/ that a Markdown text names."""
+    path = r"(?<![\w./-])(?:benchmarks|tests|course|\.ci)/[\w.*/-]*[\w*/]"
+    return set(re.findall(path, text))
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_script_and_file_named_exists(doc):
+    """A figure's command names a script of the repository, never one kept elsewhere."""
+    tracked = _tracked()
+    missing = [name for name in sorted(files_named(_text(doc)))
+               if not any(fnmatch.fnmatch(t, name) or t.startswith(name.rstrip("/") + "/")
+                          for t in tracked)]
+    assert not missing, f"{doc} names files that are not in the repository: {missing}"
+
+
+def test_the_file_reader_finds_paths_and_globs():
+    text = "`benchmarks/serve.py --folder build/x`, tests/test_rehearsal*.py and `.ci/run`."
+    assert files_named(text) == {"benchmarks/serve.py", "tests/test_rehearsal*.py", ".ci/run"}
 
 
 # ------------------------------------------------------------------ machine paths
