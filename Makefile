@@ -1,12 +1,21 @@
-# BERT for e-commerce search and recommendation: one command per user path.
-#   make lab      open the course in JupyterLab (with nbgrader's extensions)
-#   make course   run every lesson headless (offline, CPU, packaged MiniLM) and print the metrics
-#   make test     run the whole test suite
+# BERT for e-commerce search and recommendation. The three commands (README.md):
+#   make lab        open the course in JupyterLab (with nbgrader's extensions)
+#   make course     run every lesson headless (offline, CPU, packaged MiniLM) and print the metrics
+#   make test       run the whole test suite, as CI does
+# For instructors (INSTRUCTORS.md):
+#   make release    regenerate notebooks/ from solutions/ (course release)
+#   make grade      autograde every submission of a lesson: make grade LESSON=00-course-map
+#   make analytics  the grade analytics report of the gradebook (course analytics)
+#   make book       the course as a static website (build/book/site/), after make course
+# For developers (CONTRIBUTING.md):
 #   make test-fast  the unit tests only (no notebooks, grading round trips, browser, torchrun)
-#   make lint     ruff on the whole repository (and mypy on course/), as CI runs it
-#   make book     the course as a static website (build/book/site/), after make course
+#   make lint       ruff, mypy and the layer contracts (lint-imports), as CI runs them
+#   make lock       rewrite constraints.txt from the current .venv (after changing pyproject.toml)
+#   make venv       create or update .venv (every target above does it by itself)
+#   make clean      remove build/, autograded/, feedback/ and .pytest_cache/
 # Each target creates or updates .venv by itself; it reinstalls only when
-# pyproject.toml or constraints.txt change.
+# pyproject.toml or constraints.txt change. Options: PROFILE=smoke|cpu|full (make course,
+# make book), ONLINE=1 (make course), LESSON=... (make grade), PYTEST_ARGS=... (make test).
 
 PYTHON ?= python3
 VENV   := .venv

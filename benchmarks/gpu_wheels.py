@@ -5,7 +5,7 @@ matplotlib, but no papermill, nbformat, ipykernel or ipywidgets, and no network.
 computes the closure of what the lessons need to run under papermill (the requirements of
 ``ROOTS``, read from this environment's installed metadata, evaluated for the machine's
 Python 3.12 on x86-64 Linux), leaves out what the image already has (``PREINSTALLED``,
-from ``/work/.library/device/KINDS.md``), and:
+from the package list the lending service documents for that image), and:
 
 * ``list``: prints the wheels, with the versions pinned here;
 * ``download DIR``: fetches them, binary-only for cp312 manylinux, into ``DIR`` (``.whl``);

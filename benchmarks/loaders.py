@@ -13,7 +13,7 @@ head/base ratio of the medians, and whether the output frames are identical
 columns and dtypes). Cleaning-report rules of the base must be in the head's
 report with the same counts; rules that only the head has are listed as new.
 
-    COURSE_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/loaders.py --repeats 5
+    COURSE_DATA_DIR=path/to/data .venv/bin/python benchmarks/loaders.py --repeats 5
 
 Loaders: ``wands`` (query.csv + label.csv, products=False), ``esci`` (the
 200-row sample), ``retail_parse`` (Online Retail csv.gz, parsed, cache=False) and

@@ -23,9 +23,10 @@ __all__ = [
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 # bf16 autocast on a CPU with native bf16 (avx512_bf16 or AMX): measured by
-# benchmarks/precision.py on a quiet 2-core machine (BENCHMARKS.md, "Lesson 05"): full
-# fine-tuning of MiniLM for 300 steps, interleaved, was 1.46x faster per step than fp32, and
-# its validation macro-F1 was 0.653 against fp32's 0.629. So ``auto`` picks bf16 on such CPUs.
+# benchmarks/precision.py on a quiet 2-core machine (BENCHMARKS.md, "Training engine and
+# precision"): full fine-tuning of MiniLM for 300 steps, interleaved, was 1.46x faster per step
+# than fp32, and its validation macro-F1 was 0.653 against fp32's 0.629. So ``auto`` picks bf16
+# on such CPUs.
 BF16_ON_CPU = True
 
 
