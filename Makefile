@@ -1,10 +1,18 @@
 # BERT for e-commerce search and recommendation: one command per user path.
-#   make lab      open the course in JupyterLab (with nbgrader's extensions)
-#   make course   run every lesson headless (offline, CPU, packaged MiniLM) and print the metrics
-#   make test     run the whole test suite
+# Every target (tests/test_packaging.py checks that this list names each one):
+#   make venv       create or update .venv (the others do it first, when needed)
+#   make lab        open the course in JupyterLab (with nbgrader's extensions)
+#   make course     run every lesson headless (offline, CPU, packaged MiniLM) and print the
+#                   metrics; PROFILE=smoke|cpu|full (default cpu), ONLINE=1 allows downloads
+#   make book       the course as a static website (build/book/site/), after make course
+#   make test       run the whole test suite
 #   make test-fast  the unit tests only (no notebooks, grading round trips, browser, torchrun)
-#   make lint     ruff on the whole repository (and mypy on course/), as CI runs it
-#   make book     the course as a static website (build/book/site/), after make course
+#   make lint       ruff, mypy on course/ and lint-imports (the layers), as CI runs them
+#   make release    regenerate notebooks/ (the trainees' release) from solutions/
+#   make grade      autograde every submission of a lesson: make grade LESSON=00-course-map
+#   make analytics  the gradebook as an item-analysis report (analytics/report.html)
+#   make lock       pin every installed version in constraints.txt and write environment.yml
+#   make clean      delete build/, autograded/, feedback/ and .pytest_cache/
 # Each target creates or updates .venv by itself; it reinstalls only when
 # pyproject.toml or constraints.txt change.
 
@@ -16,7 +24,8 @@ STAMP  := $(VENV)/.installed
 # resolves a multi-GB CUDA build on a CPU machine.
 TORCH  := torch==2.13.0
 PROFILE ?= cpu
-LESSON ?= 00-course-map
+# make grade needs LESSON=<lesson>; these are the lessons it can name.
+LESSONS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard solutions/*/*.ipynb)))))
 # Tests run in two processes of one thread each (papermill and nbgrader kernels inherit it).
 TEST_WORKERS ?= 2
 
@@ -64,6 +73,11 @@ release: $(STAMP)
 	$(BIN)/course release
 
 grade: $(STAMP)
+	@if [ -z "$(LESSON)" ]; then \
+	  echo "make grade: say which lesson to grade: make grade LESSON=<lesson>, one of:" >&2; \
+	  for lesson in $(LESSONS); do echo "  $$lesson" >&2; done; \
+	  exit 2; \
+	fi
 	$(BIN)/course grade $(LESSON)
 
 analytics: $(STAMP)
@@ -74,11 +88,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Regenerate the lock from the current environment (after changing pyproject.toml).
+# Regenerate the lock from the current environment (after changing pyproject.toml), then the
+# trainees' conda environment from the same pins (course.authoring.environment).
 lock: $(STAMP)
-	{ echo "# Exact versions known to work (Python 3.11, Linux x86_64, CPU). Generated with pip freeze;"; \
+	{ echo "# Exact versions known to work (Python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'), Linux x86_64, CPU). Generated with pip freeze;"; \
 	  echo "# used as a pip constraints file by the Makefile: make lock regenerates it."; \
 	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
+	$(BIN)/python -m course.authoring.environment
 
 clean:
 	rm -rf build autograded feedback .pytest_cache
