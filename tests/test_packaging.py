@@ -63,7 +63,8 @@ def test_environment_yml_pins_every_dependency_as_constraints_txt_does():
         f"missing: {sorted(declared - set(pinned))}, not in pyproject: "
         f"{sorted(set(pinned) - declared)}")
     for name, version in pinned.items():
-        assert version == PINS[name], f"environment.yml: {name}=={version}, constraints: {PINS[name]}"
+        assert version == PINS[name], \
+            f"environment.yml: {name}=={version}, constraints.txt: {PINS[name]}"
 
 
 def test_environment_yml_installs_the_cpu_torch_and_the_course():
@@ -103,7 +104,8 @@ def test_build_system_reads_the_spdx_license():
 
 def test_classifiers_say_python_education_and_ai_and_never_repeat_the_license():
     classifiers = PYPROJECT["project"]["classifiers"]
-    for wanted in ("Topic :: Education", "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    for wanted in ("Topic :: Education",
+                   "Topic :: Scientific/Engineering :: Artificial Intelligence",
                    "Programming Language :: Python :: 3.11", "Intended Audience :: Education"):
         assert wanted in classifiers
     # setuptools >= 77 refuses a License classifier beside an SPDX expression (PEP 639)
