@@ -1,4 +1,5 @@
-# BERT for e-commerce search and recommendation. The three commands (README.md):
+# BERT for e-commerce search and recommendation. Every target is listed here
+# (tests/test_packaging.py checks it). The three commands (README.md):
 #   make lab        open the course in JupyterLab (with nbgrader's extensions)
 #   make course     run every lesson headless (offline, CPU, packaged MiniLM) and print the metrics
 #   make test       run the whole test suite, as CI does
@@ -10,7 +11,7 @@
 # For developers (CONTRIBUTING.md):
 #   make test-fast  the unit tests only (no notebooks, grading round trips, browser, torchrun)
 #   make lint       ruff, mypy and the layer contracts (lint-imports), as CI runs them
-#   make lock       rewrite constraints.txt from the current .venv (after changing pyproject.toml)
+#   make lock       pin every installed version in constraints.txt and write environment.yml
 #   make venv       create or update .venv (every target above does it by itself)
 #   make clean      remove build/, autograded/, feedback/ and .pytest_cache/
 # Each target creates or updates .venv by itself; it reinstalls only when
@@ -25,7 +26,8 @@ STAMP  := $(VENV)/.installed
 # resolves a multi-GB CUDA build on a CPU machine.
 TORCH  := torch==2.13.0
 PROFILE ?= cpu
-LESSON ?= 00-course-map
+# make grade needs LESSON=<lesson>; these are the lessons it can name.
+LESSONS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard solutions/*/*.ipynb)))))
 # Tests run in two processes of one thread each (papermill and nbgrader kernels inherit it).
 TEST_WORKERS ?= 2
 
@@ -73,6 +75,11 @@ release: $(STAMP)
 	$(BIN)/course release
 
 grade: $(STAMP)
+	@if [ -z "$(LESSON)" ]; then \
+	  echo "make grade: say which lesson to grade: make grade LESSON=<lesson>, one of:" >&2; \
+	  for lesson in $(LESSONS); do echo "  $$lesson" >&2; done; \
+	  exit 2; \
+	fi
 	$(BIN)/course grade $(LESSON)
 
 analytics: $(STAMP)
@@ -83,11 +90,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Regenerate the lock from the current environment (after changing pyproject.toml).
+# Regenerate the lock from the current environment (after changing pyproject.toml), then the
+# trainees' conda environment from the same pins (course.authoring.environment).
 lock: $(STAMP)
-	{ echo "# Exact versions known to work (Python 3.11, Linux x86_64, CPU). Generated with pip freeze;"; \
+	{ echo "# Exact versions known to work (Python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'), Linux x86_64, CPU). Generated with pip freeze;"; \
 	  echo "# used as a pip constraints file by the Makefile: make lock regenerates it."; \
 	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
+	$(BIN)/python -m course.authoring.environment
 
 clean:
 	rm -rf build autograded feedback .pytest_cache

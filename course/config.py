@@ -11,6 +11,7 @@ A *profile* sizes every lesson:
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import random
@@ -18,15 +19,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from course.errors import CourseError
+from course.errors import CourseArgumentError, CourseError
 
 __all__ = [
     "DEFAULT_SEED",
+    "HelpFormatter",
     "PROFILES",
     "ROOT",
+    "ROOT_HELP",
     "bf16_supported",
     "by_profile",
     "cache_dir",
+    "course_root",
     "cuda_available",
     "data_dir",
     "device",
@@ -39,6 +43,47 @@ __all__ = [
 PROFILES = ("smoke", "cpu", "full")
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = 42
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every ``course`` command's help: each argument's text ends with its default.
+
+    A help text that already says ``(default: ...)`` in words is left as it is, and so is
+    a required argument's (it has no default).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or (action.help and "(default" in action.help):
+            return action.help
+        return super()._get_help_string(action)
+
+
+# The one meaning of ``--root`` in every ``course`` command that works on a course directory.
+ROOT_HELP = ("the course directory: the folder that holds nbgrader_config.py and solutions/ "
+             "(a checkout of the course)")
+
+
+def course_root(path: Path | str = ".", *, solutions: bool = True) -> Path:
+    """``path`` resolved, once checked to be a course directory (what ``--root`` names).
+
+    A course directory holds ``nbgrader_config.py`` and, with ``solutions`` (the default),
+    the ``solutions/`` folder of the lessons' source notebooks. ``course grade`` and
+    ``course analytics`` pass ``solutions=False``: grading needs nbgrader's configuration
+    and gradebook only.
+
+    Raises:
+        CourseArgumentError: naming the path, what it lacks, and ``--root``.
+    """
+    root = Path(path).expanduser().resolve()
+    needed = ["nbgrader_config.py"] + (["solutions/"] if solutions else [])
+    missing = [name for name in needed if not (root / name.rstrip("/")).exists()]
+    if not root.is_dir() or missing:
+        lacks = "does not exist" if not root.exists() else (
+            "is not a folder" if not root.is_dir() else f"has no {' and no '.join(missing)}")
+        raise CourseArgumentError(
+            f"{root} is not a course directory: it {lacks}. Run the command in the course "
+            "directory (the folder with nbgrader_config.py and solutions/) or pass --root DIR.")
+    return root
 
 
 def cuda_available() -> bool:

@@ -31,7 +31,7 @@ def executed_release(tmp_path_factory):
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return lambda lesson: executed_release_in(shared / "release-runs", lesson)
+    return lambda lesson: executed_release_in(shared / "build", lesson)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def built_book(executed_release, tmp_path_factory):
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return lambda: built_book_in(shared / "book", executed_release)
+    return lambda: built_book_in(shared / "book", shared / "build", executed_release)
 
 
 @pytest.fixture(scope="module")

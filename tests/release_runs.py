@@ -3,9 +3,10 @@
 ``tests/test_run_all.py`` (Run All reaches the end) and ``tests/test_book.py`` (the
 book is built from executed releases) read the same executed copy: the first test
 that asks for a lesson executes it, and the others, in any xdist worker, wait on a
-file lock and read it. Likewise the book is built once, for test_book.py and the
-browser test. The folder is the session's pytest temporary folder, so a new test
-session always executes afresh.
+file lock and read it. Likewise the book is built once, for test_book.py, test_cli.py and
+the browser test, by the ``course book`` command itself (``--build`` names the folder
+whose ``release/smoke/`` holds the executed releases). The folder is the session's pytest
+temporary folder, so a new test session always executes afresh.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from course.authoring.book import BookReport, build_book
+from course.authoring.book import BookReport, broken_links
+from course.authoring.book.pages import lesson_page
 from course.authoring.runner import LessonRun, release_lessons, run_release
+from course.cli import main
+from course.config import ROOT
 from course.record import read_metrics
 
 PROFILE = "smoke"
 
 
-def executed_release_in(folder: Path, lesson: str) -> LessonRun:
-    """The lesson's release executed at smoke size under ``folder`` (executed once)."""
+def executed_release_in(build: Path, lesson: str) -> LessonRun:
+    """The lesson's release executed at smoke size into ``build/release/smoke/`` (once)."""
+    folder = build / "release"
     folder.mkdir(parents=True, exist_ok=True)
     output = folder / PROFILE / f"{lesson}.ipynb"
     with FileLock(str(folder / f"{lesson}.lock")):
@@ -38,25 +43,31 @@ def executed_release_in(folder: Path, lesson: str) -> LessonRun:
         return run
 
 
-def built_book_in(folder: Path, executed_release) -> BookReport:
-    """The book built once per session from the smoke-executed releases, under ``folder``."""
+def built_book_in(folder: Path, build: Path, executed_release) -> BookReport:
+    """The book built once per session by ``course book`` from the smoke-executed releases.
+
+    ``folder/report.json`` also records the command's exit status (``exit_code``).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     saved = folder / "report.json"
     with FileLock(str(folder / "book.lock")):
-        if saved.is_file():
-            data = json.loads(saved.read_text(encoding="utf-8"))
-            return BookReport(Path(data["site"]), {k: Path(v) for k, v in data["pages"].items()},
-                              data["broken"], data["stopped"], data["seconds"])
-        executed, stopped = {}, {}
-        for lesson in release_lessons():
-            run = executed_release(lesson)
-            executed[lesson] = run.output
-            if run.error:
-                stopped[lesson] = run.error
-        report = build_book(executed, folder, PROFILE)
-        report.stopped = stopped
-        print(f"book built in {report.seconds:.1f} s")
-        saved.write_text(json.dumps({
-            "site": str(report.site), "pages": {k: str(v) for k, v in report.pages.items()},
-            "broken": report.broken, "stopped": report.stopped, "seconds": report.seconds}))
-        return report
+        if not saved.is_file():
+            stopped = {}
+            for lesson in release_lessons():
+                run = executed_release(lesson)
+                if run.error:
+                    stopped[lesson] = run.error
+            start = time.perf_counter()
+            code = main(["book", "--root", str(ROOT), "--profile", PROFILE, "--build", str(build),
+                         "--releases-only", "--no-execute", "--out", str(folder)])
+            seconds = time.perf_counter() - start
+            print(f"book built by `course book` in {seconds:.1f} s (exit {code})")
+            site = folder / "site"
+            pages = {lesson: str(site / lesson_page(lesson).with_suffix(".html"))
+                     for lesson in release_lessons()}
+            saved.write_text(json.dumps({
+                "site": str(site), "pages": pages, "broken": broken_links(site),
+                "stopped": stopped, "seconds": seconds, "exit_code": code}))
+        data = json.loads(saved.read_text(encoding="utf-8"))
+        return BookReport(Path(data["site"]), {k: Path(v) for k, v in data["pages"].items()},
+                          data["broken"], data["stopped"], data["seconds"])

@@ -224,4 +224,8 @@ def test_analytics_main(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert A.analytics_main(["--root", str(empty), "--out", str(tmp_path / "x")]) == 1
-    assert "course grade" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{empty} is not a course directory" in err and "--root" in err
+    (empty / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    assert A.analytics_main(["--root", str(empty), "--out", str(tmp_path / "x")]) == 1
+    assert "course grade" in capsys.readouterr().err, "a course with nothing graded yet"

@@ -7,15 +7,18 @@ in one canonical JSON form, so that a stale release shows up as a diff.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
-
-from course.config import ROOT
-from course.errors import CourseArgumentError, CourseGradingError
+from course.config import ROOT, ROOT_HELP, HelpFormatter, course_root
+from course.errors import CourseArgumentError
 from course.grading.gradebook import generate_assignment
+
+if TYPE_CHECKING:  # nbformat takes seconds to import: `course --help` stays fast
+    import nbformat
 
 __all__ = [
     "MAY_FAIL_TAG",
@@ -26,6 +29,7 @@ __all__ = [
     "let_run_all_continue",
     "normalize_notebook",
     "release",
+    "release_main",
 ]
 
 NOTEBOOK_KEEP_METADATA = ("kernelspec", "language_info")
@@ -70,6 +74,8 @@ def normalize_notebook(path: Path, release: bool = False) -> None:
 
     With ``release``, also :func:`let_run_all_continue`.
     """
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     nb.metadata = nbformat.NotebookNode(
         {k: nb.metadata[k] for k in NOTEBOOK_KEEP_METADATA if k in nb.metadata}
@@ -101,15 +107,15 @@ def release(selected: list[str] | None = None, *, root: Path | str = ROOT,
         The written release notebooks.
 
     Raises:
-        CourseArgumentError: a lesson is unknown.
-        CourseGradingError: ``root`` is not a course, or nbgrader failed.
+        CourseArgumentError: ``root`` is not a course directory (see
+            :func:`course.config.course_root`), or a lesson is unknown.
+        CourseGradingError: nbgrader failed.
     """
-    root = Path(root).resolve()
-    if not (root / "nbgrader_config.py").is_file() or not lessons(root):
-        raise CourseGradingError(
-            f"{root} is not a course directory (no nbgrader_config.py, or no "
-            "solutions/<lesson>/<lesson>.ipynb): run `course release` from the course root "
-            "or pass --root DIR.")
+    root = course_root(root)
+    if not lessons(root):
+        raise CourseArgumentError(
+            f"{root / 'solutions'} holds no lesson (solutions/<lesson>/<lesson>.ipynb): run "
+            "`course release` in the course directory or pass --root DIR.")
     chosen = selected or lessons(root)
     unknown = [lesson for lesson in chosen if not lesson_notebook(lesson, root=root).is_file()]
     if unknown:
@@ -142,3 +148,18 @@ def _release_in_place(lesson: str, root: Path) -> Path:
     for notebook in (root / "notebooks" / lesson).glob("*.ipynb"):
         normalize_notebook(notebook, release=True)
     return lesson_notebook(lesson, "notebooks", root)
+
+
+def release_main(argv: list[str] | None = None) -> int:
+    """``course release [LESSON...] [--root DIR]``: regenerate the trainees' notebooks."""
+    parser = argparse.ArgumentParser(
+        prog="course release", formatter_class=HelpFormatter,
+        description="Regenerate notebooks/ (the trainees' release) from solutions/ with "
+                    "nbgrader: solutions and hidden tests removed, outputs stripped.")
+    parser.add_argument("lessons", nargs="*",
+                        help="lesson ids, e.g. 00-course-map (default: every lesson)")
+    parser.add_argument("--root", default=".", help=ROOT_HELP)
+    args = parser.parse_args(argv)
+    for path in release(args.lessons or None, root=args.root):
+        print(f"released {path}")
+    return 0

@@ -1,17 +1,22 @@
 """Run lessons headless with papermill and collect their recorded metrics.
 
 ``course run`` (and ``make course``) executes every source notebook in
-``solutions/`` with a profile, writes the executed copies under ``build/``,
-and prints one table of every metric each lesson recorded, with its time.
-``course run --release`` executes the trainee's unsolved release (``notebooks/``)
-instead, as Run All in JupyterLab does, into ``build/release/`` (the book uses these
-for a lesson with no fresh solution run).
+``solutions/`` of the course directory (``--root``) with a profile, writes the executed
+copies under ``build/``, and prints one table of every metric each lesson recorded, with
+its time. ``course run --release`` executes the trainee's unsolved release
+(``notebooks/``) instead, as Run All in JupyterLab does, into ``build/release/`` (the
+book uses these for a lesson with no fresh solution run).
+
+While a lesson runs, a bar counts its cells; before it starts, the line says how long its
+previous run took with the same profile (``timings.json`` beside the executed copies).
+Kernels talk over local sockets, not TCP (:mod:`course.grading.kernels`).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import sys
 import time
@@ -22,15 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from course.authoring.release import lesson_notebook, lessons
-from course.config import PROFILES, ROOT
+from course.config import PROFILES, ROOT, ROOT_HELP, HelpFormatter, course_root
 from course.errors import CourseError
 from course.record import read_metrics
 
 __all__ = [
     "INLINE_PLOTS",
     "RELEASE_OUT",
+    "TIMINGS",
     "LessonRun",
     "metrics_table",
+    "previous_run",
+    "read_timings",
+    "record_timing",
     "release_lessons",
     "run_lesson",
     "run_main",
@@ -39,6 +48,7 @@ __all__ = [
 ]
 
 INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # as make lab starts JupyterLab
+TIMINGS = "timings.json"  # beside the executed copies: OUT/PROFILE/ or OUT/release/PROFILE/
 
 
 @dataclass
@@ -82,23 +92,32 @@ def run_lesson(
     lesson: str,
     *,
     profile: str = "smoke",
-    out_dir: Path = ROOT / "build",
+    out_dir: Path | None = None,
     parameters: dict[str, Any] | None = None,
     offline: bool = True,
     source: str = "solutions",
+    root: Path | str = ROOT,
+    progress: bool = False,
 ) -> LessonRun:
     """Execute one lesson notebook with papermill; never raises on a failing cell.
+
+    The notebook is ``root/<source>/<lesson>/<lesson>.ipynb``; the executed copy is
+    ``out_dir/<profile>/<lesson>.ipynb`` (``out_dir`` defaults to ``root/build``) and its
+    time goes into ``timings.json`` there. With ``progress``, a bar counts the cells.
 
     Returns:
         A :class:`LessonRun`; ``error`` holds the failing cell's message, if any.
     """
     import papermill as pm
 
-    notebook = lesson_notebook(lesson, source)
+    from course.grading.kernels import IPCKernelManager
+
+    root = Path(root)
+    notebook = lesson_notebook(lesson, source, root)
     if not notebook.is_file():
-        raise CourseError(f"No notebook {notebook}. Known lessons: {', '.join(lessons())}.")
+        raise CourseError(f"No notebook {notebook}. Known lessons: {', '.join(lessons(root))}.")
     _kernel_env(profile, offline)
-    output = Path(out_dir) / profile / f"{lesson}.ipynb"
+    output = Path(out_dir if out_dir is not None else root / "build") / profile / f"{lesson}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     error = None
@@ -106,21 +125,63 @@ def run_lesson(
         with _inline_plots():
             pm.execute_notebook(
                 str(notebook), str(output), parameters=parameters or {}, kernel_name="python3",
-                cwd=str(notebook.parent), progress_bar=False, log_output=False,
+                cwd=str(notebook.parent), log_output=False,
+                progress_bar={"desc": lesson, "leave": False} if progress else False,
+                kernel_manager_class=IPCKernelManager,
             )
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     seconds = time.perf_counter() - start
     metrics = read_metrics(output) if output.is_file() else {}
-    return LessonRun(lesson, output, seconds, metrics, error)
+    run = LessonRun(lesson, output, seconds, metrics, error)
+    record_timing(run)
+    return run
+
+
+def read_timings(folder: Path | str) -> dict[str, dict[str, Any]]:
+    """``folder/timings.json``: lesson -> ``{"seconds", "ok"}`` of its last run ({} if none).
+
+    An unreadable file counts as none: the timings are a hint, never an error.
+    """
+    try:
+        data = json.loads((Path(folder) / TIMINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict) and "seconds" in v}
+
+
+def record_timing(run: LessonRun) -> Path:
+    """Store ``run``'s time in ``timings.json`` beside its executed copy; returns the file.
+
+    The file is replaced in one step, so a reader never sees half of it.
+    """
+    folder = run.output.parent
+    timings = read_timings(folder)
+    timings[run.lesson] = {"seconds": round(run.seconds, 1), "ok": run.error is None}
+    target = folder / TIMINGS
+    scratch = folder / f".{TIMINGS}.{os.getpid()}"
+    scratch.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(scratch, target)
+    return target
+
+
+def previous_run(timings: dict[str, dict[str, Any]], lesson: str) -> str:
+    """How long the lesson's previous run took, in words: ``first run`` when none is known."""
+    last = timings.get(lesson)
+    if not last:
+        return "first run"
+    note = "" if last.get("ok", True) else ", it failed"
+    return f"previous run {float(last['seconds']):.1f} s{note}"
 
 
 RELEASE_OUT = ROOT / "build" / "release"
 
 
-def release_lessons(root: Path = ROOT) -> list[str]:
+def release_lessons(root: Path | str = ROOT) -> list[str]:
     """Lesson ids with a release notebook ``notebooks/<id>/<id>.ipynb``, in lesson order."""
-    return sorted(p.parent.name for p in (root / "notebooks").glob("*/*.ipynb")
+    return sorted(p.parent.name for p in (Path(root) / "notebooks").glob("*/*.ipynb")
                   if p.stem == p.parent.name)
 
 
@@ -144,17 +205,20 @@ def run_release(
     lesson: str,
     *,
     profile: str = "smoke",
-    out_dir: Path = RELEASE_OUT,
+    out_dir: Path | None = None,
     offline: bool = True,
     timeout: int = 1800,
+    root: Path | str = ROOT,
+    progress: bool = False,
 ) -> LessonRun:
     """Execute a lesson's unsolved release as Run All in JupyterLab does; never raises on a cell.
 
     Cells run in order and a failing cell stops the run, unless it is tagged
     ``raises-exception`` (every graded test of a release is: see
     :func:`course.authoring.release.let_run_all_continue`). Plots are drawn inline, as in
-    ``make lab``. The executed copy is ``out_dir/<profile>/<lesson>.ipynb``; its
-    metadata records the profile and the sha256 of the release it ran.
+    ``make lab``. The executed copy is ``out_dir/<profile>/<lesson>.ipynb`` (``out_dir``
+    defaults to ``root/build/release``); its metadata records the profile and the sha256
+    of the release it ran. With ``progress``, a bar counts the cells.
 
     Returns:
         A :class:`LessonRun`; ``error`` says which cell stopped the run, if one did.
@@ -163,29 +227,51 @@ def run_release(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    notebook = lesson_notebook(lesson, "notebooks")
+    from course.grading.kernels import IPCKernelManager
+
+    root = Path(root)
+    notebook = lesson_notebook(lesson, "notebooks", root)
     if not notebook.is_file():
         raise CourseError(f"No release {notebook}. Released lessons: "
-                          f"{', '.join(release_lessons())}; run `course release {lesson}`.")
+                          f"{', '.join(release_lessons(root))}; run `course release {lesson}`.")
     nb = nbformat.read(notebook, as_version=4)
     env = {**os.environ, "COURSE_PROFILE": profile, "MPLBACKEND": INLINE_PLOTS,
            "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "false"),
            **({"HF_HUB_OFFLINE": "1"} if offline else {})}
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            kernel_manager_class=IPCKernelManager,
                             resources={"metadata": {"path": str(notebook.parent)}})
     start = time.perf_counter()
     error = None
-    try:
-        client.execute(env=env)
-    except CellExecutionError:
-        error = _first_error(nb) or "a cell failed"
+    with _cell_bar(nb, lesson, progress) as bar:
+        client.on_cell_executed = lambda **_: bar.update(1)
+        try:
+            client.execute(env=env)
+        except CellExecutionError:
+            error = _first_error(nb) or "a cell failed"
     seconds = time.perf_counter() - start
     nb.metadata["course_run"] = {"lesson": lesson, "profile": profile, "kind": "release",
                                  "source_sha256": source_digest(notebook), "error": error}
-    output = Path(out_dir) / profile / f"{lesson}.ipynb"
+    folder = Path(out_dir if out_dir is not None else root / "build" / "release")
+    output = folder / profile / f"{lesson}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, output)
-    return LessonRun(lesson, output, seconds, read_metrics(output), error)
+    run = LessonRun(lesson, output, seconds, read_metrics(output), error)
+    record_timing(run)
+    return run
+
+
+@contextmanager
+def _cell_bar(nb: Any, lesson: str, show: bool) -> Iterator[Any]:
+    """A bar over the code cells nbclient runs (empty ones are skipped); silent unless shown."""
+    from tqdm.auto import tqdm
+
+    cells = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    bar = tqdm(total=cells, desc=lesson, unit="cell", leave=False, disable=not show)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def metrics_table(runs: list[LessonRun]):
@@ -203,38 +289,49 @@ def metrics_table(runs: list[LessonRun]):
 
 
 def run_main(argv: list[str] | None = None) -> int:
-    """``course run [LESSON...] [--profile P] [--out DIR] [--online]``."""
-    parser = argparse.ArgumentParser(prog="course run", description=__doc__.splitlines()[0])
-    parser.add_argument("lessons", nargs="*", help="lesson ids (default: all)")
-    parser.add_argument(
-        "--profile", choices=PROFILES, default=os.environ.get("COURSE_PROFILE", "cpu")
-    )
-    parser.add_argument("--out", type=Path, default=ROOT / "build")
-    parser.add_argument("--online", action="store_true", help="allow hub downloads")
+    """``course run [LESSON...] [--root DIR] [--profile P] [--out DIR] [--online] [--release]``."""
+    parser = argparse.ArgumentParser(prog="course run", description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("lessons", nargs="*",
+                        help="lesson ids, e.g. 00-course-map (default: every lesson)")
+    parser.add_argument("--root", default=".", help=ROOT_HELP)
+    parser.add_argument("--profile", choices=PROFILES,
+                        default=os.environ.get("COURSE_PROFILE", "cpu"),
+                        help="how big each lesson runs: smoke (seconds), cpu (minutes), "
+                             "full (GPU); the default is COURSE_PROFILE, else cpu")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the executed notebooks go, in OUT/PROFILE/ "
+                             "(default: build/ in the course directory)")
+    parser.add_argument("--online", action="store_true",
+                        help="allow downloads from the Hugging Face hub")
     parser.add_argument("--release", action="store_true",
                         help="execute the unsolved release (notebooks/) as Run All does, "
                              "into OUT/release/PROFILE/ (the book's input)")
     args = parser.parse_args(argv)
-    from tqdm.auto import tqdm
-
-    chosen = args.lessons or (release_lessons() if args.release else lessons())
+    root = course_root(args.root)
+    out = args.out if args.out is not None else root / "build"
+    chosen = args.lessons or (release_lessons(root) if args.release else lessons(root))
+    where = out / "release" if args.release else out
+    timings = read_timings(where / args.profile)
     runs = []
-    for lesson in tqdm(chosen, desc=f"lessons ({args.profile})", unit="lesson"):
+    for number, lesson in enumerate(chosen, 1):
+        print(f"[{number}/{len(chosen)}] {lesson} ({args.profile} profile, "
+              f"{previous_run(timings, lesson)})", flush=True)
         if args.release:
-            runs.append(run_release(lesson, profile=args.profile, out_dir=args.out / "release",
-                                    offline=not args.online))
+            run = run_release(lesson, profile=args.profile, out_dir=where,
+                              offline=not args.online, root=root, progress=True)
         else:
-            runs.append(run_lesson(lesson, profile=args.profile, out_dir=args.out,
-                                   offline=not args.online))
-        note = f"  FAILED {runs[-1].error}" if runs[-1].error else ""
-        tqdm.write(f"{lesson}: {runs[-1].seconds:.1f} s{note}")
+            run = run_lesson(lesson, profile=args.profile, out_dir=out,
+                             offline=not args.online, root=root, progress=True)
+        runs.append(run)
+        note = f"  FAILED {run.error}" if run.error else ""
+        print(f"{lesson}: {run.seconds:.1f} s{note}", flush=True)
     table = metrics_table(runs)
     import pandas as pd
 
     wide = ("display.max_rows", None, "display.width", 160, "display.max_colwidth", 80)
     with pd.option_context(*wide):
         print(table.to_string(index=False))
-    where = args.out / "release" if args.release else args.out
     print(f"\nexecuted notebooks: {where / args.profile}")
     failed = [r.lesson for r in runs if r.error]
     if failed:

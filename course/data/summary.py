@@ -178,13 +178,15 @@ def summarise_online_retail(root, tokenizer, sample: int) -> None:
 
 def summary_main(argv: list[str] | None = None) -> int:
     """``course data summary``: print a summary of every available data set. Returns 0."""
-    parser = argparse.ArgumentParser(prog="course data summary", description=summary_main.__doc__)
+    parser = argparse.ArgumentParser(prog="course data summary", description=summary_main.__doc__,
+                                     formatter_class=config.HelpFormatter)
     parser.add_argument("--data-dir",
-                        help="folder with the real data sets (default: COURSE_DATA_DIR)")
+                        help="folder with the real data sets (default: COURSE_DATA_DIR, "
+                             "else the download cache)")
     parser.add_argument("--no-tokens", action="store_true",
                         help="skip MiniLM token counts (faster)")
     parser.add_argument("--sample", type=int, default=2000,
-                        help="texts measured per set (default 2000)")
+                        help="texts measured per set")
     parser.add_argument("--skip-minishop", action="store_true",
                         help="do not summarise the mini-shop")
     args = parser.parse_args(argv)

@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from course.config import HelpFormatter
 from course.errors import CourseArgumentError, CourseError
 
 __all__ = [
@@ -168,15 +169,18 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False):
 def serve_main(argv: Sequence[str] | None = None) -> int:
     """``course serve FOLDER``: load the pipeline once and serve it with uvicorn."""
     parser = argparse.ArgumentParser(
-        prog="course serve",
+        prog="course serve", formatter_class=HelpFormatter,
         description=("Serve a saved two-stage search pipeline (TwoStageSearch.save) over HTTP."),
     )
     parser.add_argument("folder", help="folder written by TwoStageSearch.save()")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
     parser.add_argument("--int8", action="store_true", help="quantize the re-ranker to int8")
-    parser.add_argument("--depth", type=int, default=20, help="candidates the re-ranker scores")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--depth", type=int, default=20,
+                        help=f"candidates the re-ranker scores, 0 to {MAX_K}")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: all cores)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if not 0 <= args.depth <= MAX_K:
         raise CourseArgumentError(f"--depth must be between 0 and {MAX_K}, got {args.depth}.")

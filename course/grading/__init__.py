@@ -36,7 +36,8 @@ Policy, one line per case (the instructor guide repeats it):
 * anything else nbgrader cannot grade -> ``failed`` with its last log line.
 
 Modules: ``report`` (the outcome), ``gradebook`` (config, gradebook, release
-cells, ``PATH`` for nbgrader's tools), ``precheck``, ``preprocessors`` (the
+cells, ``PATH`` for nbgrader's tools), ``kernels`` (kernels over local sockets, not
+TCP; ``course run`` uses them too), ``precheck``, ``preprocessors`` (the
 autograde pipeline, imported by the child), ``worker`` (the child and its
 protocol), ``parallel`` (private copies and the merge), ``batch``
 (``grade_lesson``), ``cases`` (generated submissions), ``cli``.

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from course.config import ROOT_HELP, HelpFormatter, course_root
 from course.errors import CourseArgumentError, CourseDataError, CourseError
 from course.grading.irt import DEFAULT_ITEMS, LatentItem, draw_answers, planted
 
@@ -404,18 +405,28 @@ def write_report(df: pd.DataFrame, out_dir: Path | str, **thresholds: float) -> 
 
 
 def analytics_main(argv: list[str] | None = None) -> int:
-    """``course analytics [--root DIR] [--out DIR] [--synthetic N]``: gradebook -> report.
+    """``course analytics [--root DIR | --gradebook FILE | --synthetic N] [--out DIR]``.
 
-    Returns 0 when a report was written, 1 when there were no grades to analyse.
+    Turns the gradebook into an item-analysis report. Returns 0 when a report was
+    written, 1 when there were no grades to analyse or the course directory is wrong.
     """
-    parser = argparse.ArgumentParser(prog="course analytics", description=analytics_main.__doc__)
-    parser.add_argument("--root", default=".", help="course directory or gradebook.db")
-    parser.add_argument("--out", default="analytics", help="where the report goes")
+    parser = argparse.ArgumentParser(prog="course analytics", description=analytics_main.__doc__,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--root", default=".",
+                        help=ROOT_HELP + "; its gradebook (after `course grade`) is read")
+    parser.add_argument("--gradebook", type=Path, default=None, metavar="FILE",
+                        help="read this gradebook.db instead of the course directory's")
+    parser.add_argument("--out", default="analytics",
+                        help="where the report goes (report.html, report.md, items.csv)")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
-                        help="analyse a synthetic cohort of N students instead (a demo)")
+                        help="analyse a synthetic cohort of N students instead (a demo); "
+                             "0 reads the gradebook")
     args = parser.parse_args(argv)
     try:
-        df = synthetic_cohort(args.synthetic) if args.synthetic else gradebook_table(args.root)
+        if args.synthetic:
+            df = synthetic_cohort(args.synthetic)
+        else:
+            df = gradebook_table(args.gradebook or course_root(args.root, solutions=False))
         report = write_report(df, args.out)
     except CourseError as exc:
         print(f"course analytics: {exc}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """nbgrader preprocessors of the course's autograde pipeline, and the pipeline itself.
 
-Imported by the grading child only (nbgrader's imports are slow). Two of them
-work around nbgrader 0.9.6:
+Imported by the grading child only (nbgrader's imports are slow). ``SafeExecute`` runs
+kernels over local sockets (``course.grading.kernels``). Two of them work around
+nbgrader 0.9.6:
 
 * ``DropEmptyNbgraderMetadata``: with ``add_missing_cells`` on, a notebook
   with a duplicated grade cell fails with ``KeyError: 'grade_id'``.
@@ -33,6 +34,7 @@ from nbgrader.preprocessors import (
 from traitlets import Integer
 
 from course.grading.gradebook import course_config
+from course.grading.kernels import IPCKernelManager
 from course.grading.marks import KERNEL_DIED, TRUNCATED_MARK, outputs_bytes
 
 __all__ = [
@@ -73,7 +75,16 @@ def died_output(message: str):
 
 
 class SafeExecute(Execute):
-    """nbgrader's Execute, but a dead kernel zeroes the remaining cells instead of failing."""
+    """nbgrader's Execute, but a dead kernel zeroes the remaining cells instead of failing.
+
+    Its kernels use the ``ipc`` transport (:class:`~course.grading.kernels.IPCKernelManager`),
+    not TCP. nbgrader's ``Execute`` sets ``kernel_manager_class`` as a constructor argument,
+    which wins over any config, so the class is given here, the same way.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", IPCKernelManager)
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
         self._dead_at = None

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course.config import HelpFormatter
 from course.errors import CourseError
 from course.mindmap.drawing import render
 from course.mindmap.fonts import font_status
@@ -18,19 +19,29 @@ __all__ = [
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="course mindmap", description="Course mind maps.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_render = sub.add_parser("render", help="draw a map as PNG or SVG")
-    p_render.add_argument("name", help="a map name (e.g. 02-tokenization, course) or a path")
-    p_render.add_argument("-o", "--output", help="out.png or out.svg (default NAME.png)")
-    p_render.add_argument("--layout", choices=("tree", "radial"), default="tree")
-    p_export = sub.add_parser("export", help="write FreeMind .mm or OPML")
-    p_export.add_argument("name")
-    p_export.add_argument("-o", "--output", required=True, help="out.mm or out.opml")
-    p_mermaid = sub.add_parser("mermaid", help="print the Mermaid mindmap text")
-    p_mermaid.add_argument("name")
-    sub.add_parser("check", help="parse every map in the mindmaps folder")
-    sub.add_parser("fonts", help="say which font draws the Chinese labels")
+    parser = argparse.ArgumentParser(prog="course mindmap", description="Course mind maps.",
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="ACTION",
+                                help="render, export, mermaid, check or fonts")
+    name_help = "a map name (e.g. 02-tokenization, course) or the path of a map file"
+    p_render = sub.add_parser("render", help="draw a map as PNG or SVG",
+                              formatter_class=HelpFormatter)
+    p_render.add_argument("name", help=name_help)
+    p_render.add_argument("-o", "--output", help="out.png or out.svg (default: NAME.png)")
+    p_render.add_argument("--layout", choices=("tree", "radial"), default="tree",
+                          help="tree (left to right) or radial (around the root)")
+    p_export = sub.add_parser("export", help="write FreeMind .mm or OPML",
+                              formatter_class=HelpFormatter)
+    p_export.add_argument("name", help=name_help)
+    p_export.add_argument("-o", "--output", required=True,
+                          help="out.mm or out.opml (the suffix picks the format; required)")
+    p_mermaid = sub.add_parser("mermaid", help="print the Mermaid mindmap text",
+                               formatter_class=HelpFormatter)
+    p_mermaid.add_argument("name", help=name_help)
+    sub.add_parser("check", help="parse every map in the mindmaps folder",
+                   formatter_class=HelpFormatter)
+    sub.add_parser("fonts", help="say which font draws the Chinese labels",
+                   formatter_class=HelpFormatter)
     return parser
 
 

@@ -9,11 +9,18 @@ WenQuanYi, Microsoft YaHei, ...) is used. With neither, the maps draw the Englis
 half of every label and say so once.
 
 Run ``python -m course.mindmap.fonts`` (``make lab`` does) to see which font is used.
+
+:func:`font_file` finds the file of a font family without trusting matplotlib's font
+cache to be fresh: a font installed after the cache was built (``apt install
+fonts-noto-cjk`` on a machine that had run matplotlib) is found through fontconfig's
+``fc-list``, else by reading the family names of the font files on the system.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +31,7 @@ __all__ = [
     "INSTALL_HINT",
     "PACKAGED_FONT",
     "cjk_font",
+    "font_file",
     "font_status",
     "glyph_ids",
     "packaged_font_file",
@@ -157,14 +165,89 @@ def warn_once_without_cjk() -> None:
     )
 
 
-def glyph_ids(text: str, family: str) -> list[int]:
-    """The glyph index of each character of ``text`` in ``family`` (0 is .notdef, a box)."""
+def _regular_first(style: str) -> tuple[bool, str]:
+    return (style.strip().lower() not in {"regular", "normal", "book", "roman"}, style)
+
+
+def _from_matplotlib(family: str) -> tuple[Path, int] | None:
+    """The family's file in matplotlib's font list (its cache, plus registered fonts)."""
+    from matplotlib import font_manager
+
+    found = [(_regular_first(e.style), Path(e.fname), int(e.index))
+             for e in font_manager.fontManager.ttflist
+             if e.name.lower() == family.lower() and Path(e.fname).is_file()]
+    return min(found)[1:] if found else None
+
+
+def _from_fontconfig(family: str) -> tuple[Path, int] | None:
+    """The family's file as fontconfig lists it now (``fc-list``), if fontconfig is here."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return None
+    try:
+        listing = subprocess.run([fc_list, "--format", "%{file}\t%{index}\t%{family}\t%{style}\n"],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = []
+    for line in listing.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4 and family.lower() in {f.strip().lower() for f in parts[2].split(",")}:
+            path, index, style = Path(parts[0]), int(parts[1] or 0), parts[3].split(",")[0]
+            if path.is_file():
+                found.append((_regular_first(style), path, index))
+    return min(found)[1:] if found else None
+
+
+def _from_font_files(family: str) -> tuple[Path, int] | None:
+    """The family's file found by reading the name of every face of every system font."""
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
-    prop = font_manager.FontProperties(family=family)
-    path = font_manager.findfont(prop, fallback_to_default=False)
-    font = FT2Font(path)
+    packaged = packaged_font_file()
+    paths = [packaged] if packaged else []
+    paths += [Path(p) for p in font_manager.findSystemFonts()]
+    found = []
+    for path in paths:
+        try:
+            faces = FT2Font(str(path)).num_faces
+            for index in range(faces):
+                face = FT2Font(str(path), face_index=index)
+                if face.family_name.lower() == family.lower():
+                    found.append((_regular_first(face.style_name), path, index))
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return min(found)[1:] if found else None
+
+
+def font_file(family: str) -> tuple[Path, int] | None:
+    """The file holding ``family`` (its regular style first) and the face's index in it.
+
+    Looked up in matplotlib's font list, then with fontconfig (``fc-list``), then by reading
+    the system's font files: a font installed after matplotlib built its cache is found.
+    None when no font of that family is installed.
+    """
+    for lookup in (_from_matplotlib, _from_fontconfig, _from_font_files):
+        found = lookup(family)
+        if found is not None:
+            return found
+    return None
+
+
+def glyph_ids(text: str, family: str) -> list[int]:
+    """The glyph index of each character of ``text`` in ``family`` (0 is .notdef, a box).
+
+    Raises:
+        ValueError: no font of that family is installed (see :func:`font_file`).
+    """
+    from matplotlib.ft2font import FT2Font
+
+    found = font_file(family)
+    if found is None:
+        raise ValueError(f"No font of the family {family!r} is installed (looked in "
+                         "matplotlib's font list, fc-list and the system's font folders).")
+    path, index = found
+    font = FT2Font(str(path), face_index=index)
     return [font.get_char_index(ord(ch)) for ch in text]
 
 

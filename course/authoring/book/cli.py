@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from course.authoring.book.pages import lesson_page, write_sources
+from course.authoring.book.pages import course_map, lesson_page, write_sources
 from course.authoring.book.site import (
     BookReport,
     broken_links,
@@ -25,8 +25,8 @@ from course.authoring.book.site import (
 )
 from course.authoring.book.transplant import fresh_solution_run, page_from_solution_run
 from course.authoring.release import lesson_notebook
-from course.authoring.runner import RELEASE_OUT, release_lessons, run_release, source_digest
-from course.config import PROFILES, ROOT
+from course.authoring.runner import release_lessons, run_release, source_digest
+from course.config import PROFILES, ROOT, ROOT_HELP, HelpFormatter, course_root
 from course.errors import CourseError
 
 __all__ = [
@@ -48,13 +48,15 @@ def _ran_from(executed: Path) -> dict:
 
 
 def executed_releases(
-    profile: str = "cpu", release_dir: Path = RELEASE_OUT, execute: bool = True,
-    lessons: list[str] | None = None,
+    profile: str = "cpu", release_dir: Path | None = None, execute: bool = True,
+    lessons: list[str] | None = None, root: Path | str = ROOT,
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Every lesson's executed release, executing those missing or run from an older release.
 
-    An executed copy is reused while its recorded sha256 is the release's (the library is
-    not part of the key: ``course run --release`` re-executes on demand).
+    The executed copies are ``release_dir/<profile>/<lesson>.ipynb`` (``release_dir``
+    defaults to ``root/build/release``). An executed copy is reused while its recorded
+    sha256 is the release's (the library is not part of the key: ``course run --release``
+    re-executes on demand).
 
     Returns:
         lesson -> executed notebook (lesson order), and lesson -> the error of a lesson
@@ -65,15 +67,18 @@ def executed_releases(
     """
     from tqdm.auto import tqdm
 
+    root = Path(root)
+    release_dir = Path(release_dir if release_dir is not None else root / "build" / "release")
     executed, stopped = {}, {}
-    for lesson in tqdm(lessons or release_lessons(), desc=f"releases ({profile})", unit="lesson"):
-        path = Path(release_dir) / profile / f"{lesson}.ipynb"
+    chosen = lessons or release_lessons(root)
+    for lesson in tqdm(chosen, desc=f"releases ({profile})", unit="lesson"):
+        path = release_dir / profile / f"{lesson}.ipynb"
         ran = _ran_from(path)
-        if ran.get("source_sha256") != source_digest(lesson_notebook(lesson, "notebooks")):
+        if ran.get("source_sha256") != source_digest(lesson_notebook(lesson, "notebooks", root)):
             if not execute:
                 raise CourseError(f"No up-to-date executed release of {lesson} in {path.parent}: "
                                   f"run `course run --release --profile {profile}`.")
-            run = run_release(lesson, profile=profile, out_dir=Path(release_dir))
+            run = run_release(lesson, profile=profile, out_dir=release_dir, root=root)
             tqdm.write(f"{lesson}: executed in {run.seconds:.1f} s")
             ran = _ran_from(path)
         executed[lesson] = path
@@ -83,33 +88,37 @@ def executed_releases(
 
 
 def book_notebooks(
-    profile: str = "cpu", out: Path = BOOK_OUT, execute: bool = True,
-    lessons: list[str] | None = None, solution_dir: Path | None = ROOT / "build",
-    release_dir: Path = RELEASE_OUT,
+    profile: str = "cpu", out: Path | None = None, execute: bool = True,
+    lessons: list[str] | None = None, solution_dir: Path | None = None,
+    release_dir: Path | None = None, root: Path | str = ROOT, releases_only: bool = False,
 ) -> tuple[dict[str, Path], dict[str, str], dict[str, str]]:
     """Each lesson's executed notebook for the book, in lesson order.
 
-    From the solution run in ``solution_dir/<profile>/`` when it is fresh (see
-    :func:`~course.authoring.book.transplant.fresh_solution_run`; the page is written to
-    ``out/pages/<profile>/``), else from :func:`executed_releases`. With ``solution_dir``
-    None, every lesson comes from its executed release.
+    From the solution run in ``solution_dir/<profile>/`` (default ``root/build``) when it
+    is fresh (see :func:`~course.authoring.book.transplant.fresh_solution_run`; the page is
+    written to ``out/pages/<profile>/``, ``out`` defaulting to ``root/build/book``), else
+    from :func:`executed_releases`. With ``releases_only``, every lesson comes from its
+    executed release.
 
     Returns:
         lesson -> notebook, lesson -> the error of a release run that stopped early, and
         lesson -> where its outputs came from (``solution run`` or ``release run``).
     """
-    chosen = lessons or release_lessons()
+    root = Path(root)
+    out = Path(out if out is not None else root / "build" / "book")
+    solutions = Path(solution_dir if solution_dir is not None else root / "build")
+    chosen = lessons or release_lessons(root)
     pages, origin = {}, {}
     for lesson in chosen:
-        ran = fresh_solution_run(lesson, profile, solution_dir) if solution_dir else None
+        ran = None if releases_only else fresh_solution_run(lesson, profile, solutions, root)
         if ran is not None:
-            pages[lesson] = page_from_solution_run(lesson, ran, Path(out) / "pages" / profile,
-                                                   profile)
+            pages[lesson] = page_from_solution_run(lesson, ran, out / "pages" / profile,
+                                                   profile, root)
             origin[lesson] = "solution run"
     rest = [lesson for lesson in chosen if lesson not in pages]
     stopped: dict[str, str] = {}
     if rest:
-        executed, stopped = executed_releases(profile, release_dir, execute, rest)
+        executed, stopped = executed_releases(profile, release_dir, execute, rest, root)
         pages.update(executed)
         origin.update(dict.fromkeys(executed, "release run"))
     return {lesson: pages[lesson] for lesson in chosen}, stopped, origin
@@ -123,13 +132,11 @@ def build_book(executed: dict[str, Path], out: Path = BOOK_OUT, profile: str = "
         CourseError: when a line of a solution or hidden test is in the site (the site
             is deleted), or when MkDocs fails.
     """
-    from course import mindmap
-
     start = time.perf_counter()
     out = Path(out)
     docs, site = out / "src", out / "site"
     titles = write_sources(docs, executed, profile, root)
-    config = mkdocs_config(docs, site, out / "cache", titles, mindmap.load("course").root.label)
+    config = mkdocs_config(docs, site, out / "cache", titles, course_map(root).root.label)
     run_mkdocs(config, out / "mkdocs.yml")
     fix_anchors(site)
     leaks = leaked_solution_lines(site, root)
@@ -142,23 +149,33 @@ def build_book(executed: dict[str, Path], out: Path = BOOK_OUT, profile: str = "
 
 
 def book_main(argv: list[str] | None = None) -> int:
-    """``course book [--profile P] [--out DIR] [--no-execute]``."""
-    parser = argparse.ArgumentParser(prog="course book", description=(
-        "Build the course as a static website from the executed lessons (no solutions)."))
+    """``course book [--root DIR] [--profile P] [--out DIR] [--build DIR] [--no-execute]``."""
+    parser = argparse.ArgumentParser(prog="course book", formatter_class=HelpFormatter,
+                                     description=("Build the course as a static website from "
+                                                  "the executed lessons (no solutions)."))
+    parser.add_argument("--root", default=".", help=ROOT_HELP)
     parser.add_argument("--profile", choices=PROFILES, default="cpu",
-                        help="profile whose executed lessons the book shows (default: cpu)")
-    parser.add_argument("--out", type=Path, default=BOOK_OUT, help="where the site goes")
+                        help="profile whose executed lessons the book shows")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the book goes: OUT/site/index.html "
+                             "(default: build/book/ in the course directory)")
+    parser.add_argument("--build", type=Path, default=None,
+                        help="where `course run` left the executed lessons: BUILD/PROFILE/ and "
+                             "BUILD/release/PROFILE/ (default: build/ in the course directory)")
     parser.add_argument("--no-execute", action="store_true",
                         help="fail instead of executing a release that has no executed copy")
     parser.add_argument("--releases-only", action="store_true",
                         help="execute the releases even where `course run` left fresh outputs")
     args = parser.parse_args(argv)
+    root = course_root(args.root)
+    out = args.out if args.out is not None else root / "build" / "book"
+    build = args.build if args.build is not None else root / "build"
     executed, stopped, origin = book_notebooks(
-        args.profile, args.out, not args.no_execute,
-        solution_dir=None if args.releases_only else ROOT / "build")
+        args.profile, out, not args.no_execute, solution_dir=build,
+        release_dir=build / "release", root=root, releases_only=args.releases_only)
     for lesson, where in origin.items():
         print(f"book: {lesson}: outputs from its {where}")
-    report = build_book(executed, args.out, args.profile)
+    report = build_book(executed, out, args.profile, root)
     print(f"book: {len(report.pages)} lessons in {report.site / 'index.html'} "
           f"(built in {report.seconds:.1f} s)")
     for lesson, error in stopped.items():

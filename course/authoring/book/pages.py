@@ -15,18 +15,23 @@ import html
 import re
 import shutil
 from pathlib import Path, PurePosixPath
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from course.authoring.book.links import rewrite_link, rewrite_markdown
 from course.authoring.release import is_graded_test
 from course.config import ROOT
+
+if TYPE_CHECKING:  # nbformat takes seconds to import: `course --help` stays fast
+    import nbformat
+
+    from course.mindmap.model import MindMap
 
 __all__ = [
     "KEEP_METADATA",
     "SHOW_MAP",
     "WIDGET",
     "WIDGET_NOTE",
+    "course_map",
     "lesson_page",
     "notebook_title",
     "outline_html",
@@ -42,6 +47,14 @@ WIDGET_NOTE = (
     "<p><em>An interactive widget: open this lesson in JupyterLab (<code>make lab</code>) and "
     "run it to use it. / 交互式控件：请在 JupyterLab 中运行本课使用。</em></p>"
 )
+
+
+def course_map(root: Path | str = ROOT) -> MindMap:
+    """The course's map, from ``root/mindmaps/course.md`` (else the installed course's)."""
+    from course import mindmap
+
+    source = Path(root) / "mindmaps" / "course.md"
+    return mindmap.load(source if source.is_file() else "course")
 
 
 def lesson_page(lesson: str) -> PurePosixPath:
@@ -92,6 +105,8 @@ def outline_markdown(mind, page: PurePosixPath, lessons: list[str]) -> str:
 
 
 def _explorer_output(source: str, page: PurePosixPath, lessons: list[str]) -> dict:
+    import nbformat
+
     from course import mindmap
 
     shown = SHOW_MAP.search(source)
@@ -119,6 +134,8 @@ def _prepare_code_cell(cell, page: PurePosixPath, lessons: list[str]) -> None:
 
 def prepare_notebook(executed: Path, lesson: str, lessons: list[str]) -> nbformat.NotebookNode:
     """An executed release, ready to be a book page (see the module docstring)."""
+    import nbformat
+
     nb = nbformat.read(executed, as_version=4)
     nb.metadata = nbformat.NotebookNode({k: nb.metadata[k] for k in KEEP_METADATA
                                          if k in nb.metadata})
@@ -171,6 +188,8 @@ def write_sources(docs: Path, executed: dict[str, Path], profile: str,
     Returns:
         lesson -> page title, in lesson order.
     """
+    import nbformat
+
     from course import mindmap
 
     shutil.rmtree(docs, ignore_errors=True)
@@ -186,10 +205,10 @@ def write_sources(docs: Path, executed: dict[str, Path], profile: str,
     glossary_md, _ = rewrite_markdown(glossary_md, PurePosixPath("mindmaps/glossary.md"),
                                       PurePosixPath("glossary.md"), lessons)
     (docs / "glossary.md").write_text(glossary_md, encoding="utf-8")
-    course_map = mindmap.load("course")
+    the_map = course_map(root)
     (docs / "maps").mkdir()
-    (docs / "maps" / "course.png").write_bytes(mindmap.figure_bytes(mindmap.render(course_map)))
-    index = _index(titles, profile, outline_markdown(course_map, PurePosixPath("index.md"),
-                                                     lessons), course_map.root.label)
+    (docs / "maps" / "course.png").write_bytes(mindmap.figure_bytes(mindmap.render(the_map)))
+    index = _index(titles, profile, outline_markdown(the_map, PurePosixPath("index.md"),
+                                                     lessons), the_map.root.label)
     (docs / "index.md").write_text(index, encoding="utf-8")
     return titles

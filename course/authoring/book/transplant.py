@@ -23,13 +23,15 @@ import ast
 import copy
 import re
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from course.authoring.release import is_graded_test, lesson_notebook
 from course.authoring.runner import _first_error, source_digest
 from course.config import ROOT
 from course.errors import CourseError
+
+if TYPE_CHECKING:  # nbformat takes seconds to import: `course --help` stays fast
+    import nbformat
 
 __all__ = [
     "ATTEMPT",
@@ -64,6 +66,8 @@ def fresh_solution_run(lesson: str, profile: str, build_dir: Path = ROOT / "buil
     source = lesson_notebook(lesson, "solutions", root)
     if not executed.is_file() or executed.stat().st_mtime <= source.stat().st_mtime:
         return None
+    import nbformat
+
     try:
         nb = nbformat.read(executed, as_version=4)
     except (OSError, ValueError):
@@ -196,6 +200,8 @@ def transplant(release, executed, lesson: str) -> nbformat.NotebookNode:
 def page_from_solution_run(lesson: str, executed: Path, out_dir: Path, profile: str,
                            root: Path = ROOT) -> Path:
     """Write ``out_dir/<lesson>.ipynb``: :func:`transplant` of the release and ``executed``."""
+    import nbformat
+
     release_path = lesson_notebook(lesson, "notebooks", root)
     release = nbformat.read(release_path, as_version=4)
     page = transplant(release, nbformat.read(executed, as_version=4), lesson)
