@@ -5,6 +5,7 @@
 #   make test-fast  the unit tests only (no notebooks, grading round trips, browser, torchrun)
 #   make lint     ruff on the whole repository (and mypy on course/), as CI runs it
 #   make book     the course as a static website (build/book/site/), after make course
+#   make hub      a class on JupyterHub on this machine (as root; classroom/README.md)
 # Each target creates or updates .venv by itself; it reinstalls only when
 # pyproject.toml or constraints.txt change.
 
@@ -24,7 +25,7 @@ export PATH := $(BIN):$(PATH)
 export TOKENIZERS_PARALLELISM ?= false
 export MPLBACKEND ?= Agg
 
-.PHONY: lab course test test-fast release grade analytics lint lock clean venv book
+.PHONY: lab course test test-fast release grade analytics lint lock clean venv book hub proxy
 
 venv: $(STAMP)
 
@@ -32,6 +33,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt "$(TORCH)" -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt ngshare-exchange
 	touch $(STAMP)
 
 # .jupyter/ holds the course's JupyterLab settings (no news pop-up); the user's own config wins.
@@ -54,11 +56,24 @@ test: $(STAMP)
 		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Markers (pyproject.toml) say what a test costs; this tier leaves out every marked test.
-FAST_TESTS := not (slow or browser or rehearsal or distributed)
+FAST_TESTS := not (slow or browser or rehearsal or distributed or hub)
 
 test-fast: $(STAMP)
 	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest \
 		-n $(TEST_WORKERS) --dist loadscope -m "$(FAST_TESTS)" $(PYTEST_ARGS)
+
+# configurable-http-proxy, JupyterHub's proxy, from npm (pinned in classroom/proxy/) into
+# classroom/proxy/node_modules/; needs Node.js and npm (Debian: apt-get install nodejs npm).
+PROXY := classroom/proxy/node_modules/.bin/configurable-http-proxy
+proxy: $(PROXY)
+
+$(PROXY): classroom/proxy/package.json classroom/proxy/package-lock.json
+	npm ci --prefix classroom/proxy --no-audit --no-fund --loglevel=error
+	touch $(PROXY)
+
+# A class on JupyterHub on this machine, as root: HUB_ARGS="--roster class.csv" (course hub --help).
+hub: $(STAMP) $(PROXY)
+	$(BIN)/course hub $(HUB_ARGS)
 
 release: $(STAMP)
 	$(BIN)/course release

@@ -52,6 +52,8 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
               _delegate("course.deploy.serve", "serve_main")),
     "book": ("build the course as a static website (make book)",
              _delegate("course.authoring.book", "book_main")),
+    "hub": ("set up and start a class on JupyterHub (make hub); course hub roster FILE.csv",
+            _delegate("course.hub", "hub_main")),
 }
 
 

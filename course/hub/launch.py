@@ -1,0 +1,110 @@
+"""Start a set-up class: JupyterHub as a child process, then the roster synced into it.
+
+``running_hub`` is a context manager (the tests and the load benchmark use it); ``serve``
+is ``course hub`` in the foreground: it waits until Ctrl-C or SIGTERM, then stops the hub,
+which stops every user's server, the formgrader service, the idle culler and the proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from course.errors import CourseHubError
+from course.hub.api import HubClient
+from course.hub.enrol import sync_running_hub
+from course.hub.keys import read_secret
+from course.hub.roster import saved_roster
+from course.hub.settings import HubSettings
+
+__all__ = [
+    "hub_command",
+    "running_hub",
+    "serve",
+    "start_hub",
+    "stop_hub",
+]
+
+STOP_TIMEOUT_S = 30
+
+
+def hub_command(settings: HubSettings) -> list[str]:
+    return [str(Path(sys.executable).parent / "jupyterhub"), "-f",
+            str(settings.state / "jupyterhub_config.py")]
+
+
+def start_hub(settings: HubSettings, log: Path | None = None) -> subprocess.Popen:
+    """Start JupyterHub for the class (files it writes are private: umask 077)."""
+    log = log or settings.state / "jupyterhub.log"
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                  os.environ.get("PATH", "/usr/bin:/bin")])}
+    with open(log, "ab") as out:
+        return subprocess.Popen(hub_command(settings), cwd=settings.state, env=env,
+                                stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: os.umask(0o077), start_new_session=True)
+
+
+def stop_hub(process: subprocess.Popen) -> int:
+    """SIGTERM the hub (it stops its servers, services and proxy); SIGKILL after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def _wait_up(settings: HubSettings, process: subprocess.Popen, client: HubClient,
+             timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = (settings.state / "jupyterhub.log").read_text(errors="replace")[-3000:]
+            raise CourseHubError(f"JupyterHub exited with {process.returncode}:\n{tail}")
+        with contextlib.suppress(CourseHubError):
+            client.wait_until_up(timeout=2)
+            return
+    raise CourseHubError(f"JupyterHub did not answer at {settings.hub_url} in {timeout:.0f} s; "
+                         f"see {settings.state / 'jupyterhub.log'}")
+
+
+@contextlib.contextmanager
+def running_hub(settings: HubSettings, timeout: float = 120) -> Iterator[HubClient]:
+    """The class's hub, up and synced with its roster; an admin client; stopped on exit."""
+    process = start_hub(settings)
+    client = HubClient(settings.hub_url, read_secret(settings.state / "admin_token"))
+    try:
+        _wait_up(settings, process, client, timeout)
+        sync_running_hub(settings, saved_roster(settings))
+        yield client
+    finally:
+        client.close()
+        stop_hub(process)
+
+
+def serve(settings: HubSettings) -> int:
+    """``course hub``: start, print where, and wait until interrupted."""
+    stop = {"now": False}
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    with running_hub(settings):
+        print(f"course hub: {settings.course_id} is up at {settings.hub_url}/ "
+              f"(log: {settings.state / 'jupyterhub.log'}); Ctrl-C stops it", flush=True)
+        try:
+            while not stop["now"]:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    print("course hub: stopped", file=sys.stderr)
+    return 0
