@@ -122,6 +122,7 @@ c.JupyterHub.services = [
         "name": "idle-culler",
         "command": [os.path.join(BIN, "python"), "-m", "jupyterhub_idle_culler",
                     f"--timeout={S['idle_timeout']}"],
+        "environment": {**USER_ENV, "PATH": PATH},
     },
     {"name": "course-admin", "api_token": _secret("admin_token")},
 ]
@@ -133,7 +134,7 @@ if S["exchange"] == "ngshare":
                     "--admins", ",".join(["course-admin", S["grader"], *INSTRUCTORS]),
                     "--database", "sqlite:///" + os.path.join(HERE, "ngshare", "ngshare.db"),
                     "--storage", os.path.join(HERE, "ngshare", "files") + "/"],
-        "user": f"ngshare-{COURSE}",
+        "user": S["ngshare_account"],
         "cwd": os.path.join(HERE, "ngshare"),
         "environment": {**USER_ENV, "PATH": PATH},
         "oauth_no_confirm": True,

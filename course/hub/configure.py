@@ -86,7 +86,9 @@ def write_jupyter_config(settings: HubSettings) -> None:
         where = settings.state / "jupyter" / role
         _write_public(where / "nbgrader_config.py", nbgrader_settings(settings, role == "grader"))
         hidden = STUDENT_HIDDEN if role == "student" else {"labextensions": [], "server": []}
-        server = {"ServerApp": {"jpserver_extensions": {n: False for n in hidden["server"]}}}
+        # terminals: a plain (not login) bash keeps the server's PATH, so `course` is found
+        server = {"ServerApp": {"jpserver_extensions": {n: False for n in hidden["server"]},
+                                "terminado_settings": {"shell_command": ["/bin/bash"]}}}
         _write_public(where / "jupyter_server_config.json", json.dumps(server, indent=1) + "\n")
         page = {"disabledExtensions": {n: True for n in hidden["labextensions"]}}
         _write_public(where / "labconfig" / "page_config.json", json.dumps(page, indent=1) + "\n")
@@ -94,8 +96,19 @@ def write_jupyter_config(settings: HubSettings) -> None:
 
 
 def _course_directory(settings: HubSettings) -> None:
-    """Copy the course (config, solutions, releases) into the grader's home; keep what exists."""
+    """Copy the course (config, solutions, releases) into the grader's home; keep what exists.
+
+    Raises:
+        CourseHubError: the course's nbgrader_config.py names another course id.
+    """
+    from course.grading import course_directory
+
     source, target = Path(settings.source), settings.course_dir
+    configured = course_directory(source).course_id
+    if configured != settings.course_id:
+        raise CourseHubError(
+            f"{source / 'nbgrader_config.py'} says course_id {configured!r}, not "
+            f"{settings.course_id!r}: pass --course-id {configured} or change that file")
     target.mkdir(parents=True, exist_ok=True)
     for name in COURSE_FILES:
         if not (target / name).exists():
@@ -112,14 +125,16 @@ def _exchange(settings: HubSettings) -> None:
     if settings.exchange == "folder":
         root = Path(settings.exchange_root)
         root.mkdir(parents=True, exist_ok=True)
-        root.chmod(0o755)  # nobody but root makes a course folder here
+        # nbgrader's release insists on 0777 (it chmods the root otherwise); the sticky bit
+        # keeps anyone but an entry's owner from deleting or renaming it
+        root.chmod(0o1777)
         course = root / settings.course_id
         course.mkdir(exist_ok=True)
         course.chmod(0o755)
         uid, gid = uid_gid(settings.grader)
         os.chown(course, uid, gid)
         return
-    account = f"ngshare-{settings.course_id}"
+    account = settings.ngshare_account
     ensure_account(account, settings.home_root, "ngshare exchange service")
     where = settings.state / "ngshare"
     where.mkdir(exist_ok=True)

@@ -79,7 +79,7 @@ def _name_problem(name: str, settings: HubSettings | None) -> str | None:
                 "letters, digits, '-' or '_', 32 characters at most")
     if _is_system_account(name):
         return f"bad name {name!r}: that is a system account of this machine"
-    if settings is not None and name in (settings.grader, f"ngshare-{settings.course_id}"):
+    if settings is not None and name in (settings.grader, settings.ngshare_account):
         return f"bad name {name!r}: that is the class's own service account"
     return None
 

@@ -2,15 +2,20 @@
 
 Each user's server runs as that user, so the course's interpreter must be reachable by every
 account. When it is not (pyenv under ``/root``, which is 0700), ``course hub`` does not open
-``/root``: it makes ``STATE/python``, a virtual environment of Debian's ``python3`` of the
-same minor version (same ABI), whose ``.pth`` adds the course's ``site-packages``. The
-course's console scripts (``course``, ``jupyter``, ``nbgrader``, ``alembic`` ...) get copies
-there that start with the bridge's interpreter, and Jupyter is pointed at the course
-environment's data and settings (``JUPYTER_PATH``, ``JUPYTERLAB_DIR``, ``etc/jupyter``).
+``/root``: it puts the *same* interpreter where the accounts can reach it, in
+``STATE/python-base`` (hard links, or a copy across file systems: the binary, ``libpython``
+and the standard library, about 125 MB copied), makes ``STATE/python`` a virtual environment
+of it whose ``.pth`` adds the course's ``site-packages``, gives the course's console scripts
+(``course``, ``jupyter``, ``nbgrader``, ``alembic`` ...) copies that start with it, and points
+Jupyter at the course environment's data and settings (``JUPYTER_PATH``, ``JUPYTERLAB_DIR``,
+``etc/jupyter``). Another interpreter of the same minor version is not enough: Debian's 3.11.2
+cannot run soupsieve 2.x, which the course's 3.11.7 can.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,27 +24,50 @@ from pathlib import Path
 from course.errors import CourseHubError
 
 __all__ = [
-    "SYSTEM_PYTHON",
     "can_run",
     "make_bridge",
     "runtime_for",
 ]
 
-SYSTEM_PYTHON = Path("/usr/bin/python3")
-PROBE = "import course, nbgrader, jupyterhub, ipykernel"
+PROBE = "import course, nbgrader, jupyterhub, ipykernel, soupsieve; soupsieve.compile('img')"
+VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def can_run(account: str, python: Path) -> tuple[bool, str]:
+def can_run(account: str, python: Path, env: dict[str, str] | None = None) -> tuple[bool, str]:
     """Whether ``account`` can start ``python`` and import the course's servers' packages."""
-    result = subprocess.run(["runuser", "-u", account, "--", str(python), "-c", PROBE],
-                            capture_output=True, text=True, check=False, cwd="/")
+    extra = [f"{k}={v}" for k, v in (env or {}).items()]
+    result = subprocess.run(["runuser", "-u", account, "--", "env", *extra, str(python), "-c",
+                             PROBE], capture_output=True, text=True, check=False, cwd="/")
     return result.returncode == 0, result.stderr.strip()[-400:]
 
 
-def _same_minor(python: Path) -> bool:
-    result = subprocess.run([str(python), "-c", "import sys; print(sys.version_info[:2])"],
-                            capture_output=True, text=True, check=False)
-    return result.stdout.strip() == str(tuple(sys.version_info[:2]))
+def _link_tree(source: Path, target: Path, skip: tuple[str, ...] = ()) -> None:
+    """Hard-link (or, across file systems, copy) ``source`` into ``target``."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    if source.is_dir():
+        shutil.copytree(source, target, copy_function=link, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(*skip))
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            link(str(source), str(target))
+
+
+def _base_interpreter(where: Path) -> Path:
+    """This interpreter, its libpython and standard library, under ``where``; its binary."""
+    prefix = Path(sys.base_prefix)
+    binary = Path(os.path.realpath(sys.executable))
+    _link_tree(binary, where / "bin" / binary.name)
+    for lib in prefix.joinpath("lib").glob("libpython*.so*"):
+        _link_tree(lib, where / "lib" / lib.name)
+    _link_tree(prefix / "lib" / f"python{VERSION}", where / "lib" / f"python{VERSION}",
+               skip=("site-packages", "test", "__pycache__", "idlelib", "tkinter", "turtledemo"))
+    return where / "bin" / binary.name
 
 
 def _copy_scripts(source_bin: Path, bridge_bin: Path) -> None:
@@ -59,30 +87,23 @@ def _copy_scripts(source_bin: Path, bridge_bin: Path) -> None:
             target.chmod(0o755)
 
 
-def make_bridge(where: Path) -> Path:
-    """Build (or refresh) the bridge environment in ``where``; its ``bin`` folder.
-
-    Raises:
-        CourseHubError: no Debian ``python3`` of this minor version to build it from.
-    """
-    if not SYSTEM_PYTHON.exists() or not _same_minor(SYSTEM_PYTHON):
-        raise CourseHubError(
-            f"the class's accounts cannot run {sys.executable}, and {SYSTEM_PYTHON} is not "
-            f"Python {sys.version_info[0]}.{sys.version_info[1]}: install the course with a "
-            "Python every account can run (e.g. under /opt or /usr/local)")
+def make_bridge(state: Path) -> tuple[Path, dict[str, str]]:
+    """Build (or refresh) the bridge in ``state``; (its bin folder, the environment it needs)."""
+    binary = _base_interpreter(state / "python-base")
+    env = {"LD_LIBRARY_PATH": str(state / "python-base" / "lib")}
+    where = state / "python"
     if not (where / "bin" / "python").exists():
-        subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(where)],
-                       check=True, capture_output=True)
-    site = Path(subprocess.run(
-        [str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path("
-         "'purelib'))"], check=True, capture_output=True, text=True).stdout.strip())
-    course_site = sysconfig.get_path("purelib")
+        subprocess.run([str(binary), "-m", "venv", "--without-pip", str(where)], check=True,
+                       capture_output=True, env={**os.environ, **env})
+    site = where / "lib" / f"python{VERSION}" / "site-packages"
     (site / "course_environment.pth").write_text(
-        f"import site; site.addsitedir({course_site!r})\n", encoding="utf-8")
+        f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n", encoding="utf-8")
     _copy_scripts(Path(sys.executable).parent, where / "bin")
-    for path in [where, *where.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() or path.stat().st_mode & 0o100 else 0o644)
-    return where / "bin"
+    for top in (state / "python-base", where):
+        for path in [top, *top.rglob("*")]:
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+    return where / "bin", env
 
 
 def runtime_for(account: str, state: Path) -> tuple[str, dict[str, str]]:
@@ -95,14 +116,15 @@ def runtime_for(account: str, state: Path) -> tuple[str, dict[str, str]]:
     ok, _ = can_run(account, here / "python")
     if ok:
         return str(here), {}
-    bridge = make_bridge(state / "python")
-    ok, error = can_run(account, bridge / "python")
+    bridge, env = make_bridge(state)
+    ok, error = can_run(account, bridge / "python", env)
     if not ok:
         raise CourseHubError(f"the account {account!r} cannot run {bridge / 'python'}: {error}")
     prefix = Path(sys.prefix)
-    print(f"course hub: the accounts cannot run {sys.executable}; they run {bridge}/python "
-          f"(Debian's python3 over the course's packages)")
+    print(f"course hub: the accounts cannot run {sys.executable}; they run the same "
+          f"interpreter as {bridge}/python (course/hub/runtime.py)")
     return str(bridge), {
+        **env,
         "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
         "JUPYTERLAB_DIR": str(prefix / "share" / "jupyter" / "lab"),
         "COURSE_JUPYTER_ETC": str(prefix / "etc" / "jupyter"),

@@ -54,6 +54,7 @@ class HubSettings:
     exchange_root: str = "/srv/nbgrader/exchange"
     home_root: str = "/home"
     grader: str = ""
+    ngshare_account: str = ""
     idle_timeout: int = 3600
     spawn_timeout: int = 120
     python_bin: str = field(default_factory=lambda: str(Path(sys.executable).parent))
@@ -63,6 +64,7 @@ class HubSettings:
 
     def __post_init__(self) -> None:
         self.grader = self.grader or f"grader-{self.course_id}"
+        self.ngshare_account = self.ngshare_account or f"ngshare-{self.course_id}"
         self.check()
 
     def check(self) -> None:
@@ -71,8 +73,9 @@ class HubSettings:
             raise CourseHubError(
                 f"course id {self.course_id!r}: use lower-case letters, digits, '-' or '_' "
                 "(it names the formgrader service and the exchange folder)")
-        if not NAME_PATTERN.match(self.grader):
-            raise CourseHubError(f"grader account {self.grader!r} is not a valid login name")
+        for account in (self.grader, self.ngshare_account):
+            if not NAME_PATTERN.match(account):
+                raise CourseHubError(f"account {account!r} is not a valid login name")
         if self.exchange not in EXCHANGES:
             raise CourseHubError(f"exchange {self.exchange!r}: choose one of {EXCHANGES}")
         ports = [self.port, self.hub_port, self.proxy_api_port, self.formgrader_port,
