@@ -130,7 +130,7 @@ if S["exchange"] == "ngshare":
     c.JupyterHub.services.append({
         "name": "ngshare",
         "url": f"http://{LOOPBACK}:{S['ngshare_port']}",
-        "command": [os.path.join(BIN, "python"), "-m", "course.hub.ngshare_loopback",
+        "command": [os.path.join(BIN, "python"), "-m", "course.hub.ngshare_service",
                     "--admins", ",".join(["course-admin", S["grader"], *INSTRUCTORS]),
                     "--database", "sqlite:///" + os.path.join(HERE, "ngshare", "ngshare.db"),
                     "--storage", os.path.join(HERE, "ngshare", "files") + "/"],

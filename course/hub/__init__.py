@@ -9,7 +9,7 @@ Parts (classroom/README.md is the instructors' guide):
 * ``configure``: the hub's folder, the Jupyter/nbgrader settings of each kind of server,
   the course directory and the exchange (a shared folder, or ngshare);
 * ``api``: JupyterHub's (and ngshare's) REST API; ``launch``: the hub as a child process;
-* ``ngshare_loopback``: ngshare bound to 127.0.0.1; ``cli``: ``hub_main``.
+* ``ngshare_service``: ngshare bound to 127.0.0.1; ``cli``: ``hub_main``.
 
 Nothing else in ``course`` imports this wing except ``course.cli``.
 """

@@ -76,8 +76,9 @@ def sync_running_hub(settings: HubSettings, roster: Roster) -> str:
         client.add_to_group(f"formgrade-{settings.course_id}", roster.instructors)
         client.add_to_group(f"nbgrader-{settings.course_id}", roster.students)
         if settings.exchange == "ngshare":
+            # the formgrader service speaks to ngshare as the service: its name is the course id
             sync_ngshare(client, settings.ngshare_url, settings.course_id,
-                         roster.instructors, roster.students)
+                         [settings.course_id, *roster.instructors], roster.students)
         return f"running at {settings.hub_url}: users and groups updated"
     finally:
         client.close()
