@@ -24,43 +24,22 @@ why, except in CI (``COURSE_CI=1``), where they fail. ``-m "not hub"`` leaves th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from course.config import ROOT
-from course.grading import solved
+from course.hub.cycle import ANSWERS, run_cycle
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hubclass import CYCLE_STUDENTS  # noqa: E402
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 LESSON = "00-course-map"
 SOURCE = ROOT / "solutions" / LESSON / f"{LESSON}.ipynb"
-RELEASE = ROOT / "notebooks" / LESSON / f"{LESSON}.ipynb"
 NOTEBOOK = f"{LESSON}/{LESSON}.ipynb"
-ANSWERS = ("right", "blank", "malformed")
-MALFORMED = '{"cells": [{"cell_type": "code", "source": "x = 1"'  # a save cut short
-
-
-def hub_unavailable() -> str | None:
-    """Why a hub cannot start here (None when it can)."""
-    from course.hub.settings import proxy_command
-
-    if os.geteuid() != 0:
-        return "the hub tests need root (system accounts, PAM, a spawner that switches user)"
-    if not Path(proxy_command()).exists():
-        return "no configurable-http-proxy: run `make proxy` (needs Node.js and npm)"
-    return None
-
-
-def require_hub() -> None:
-    """Skip with the reason, or fail in CI (COURSE_CI=1), when a hub cannot start here."""
-    reason = hub_unavailable()
-    if reason and os.environ.get("COURSE_CI") == "1":
-        pytest.fail(f"{reason}; in CI, .ci/run runs as root and installs the proxy")
-    if reason:
-        pytest.skip(f"{reason}; leave these out with -m 'not hub'")
 
 
 def expected_max_score() -> float:
@@ -77,87 +56,43 @@ def as_user(name: str, *command: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module", params=["folder", "ngshare"])
-def cycle(request):
-    """The whole cycle run once per exchange; what each step left, for the tests to read."""
-    require_hub()
-    from course.hub.trial import trial_class
-
-    with trial_class(students=3, instructors=1, exchange=request.param) as klass:
-        yield run_cycle(klass)
-
-
-def answer(kind: str, fetched: dict) -> tuple[str, object]:
-    """('notebook', nb) or ('text', str): what a student with this kind of answer saves."""
-    if kind == "right":
-        source = nbformat.read(SOURCE, as_version=4)
-        return "notebook", solved(nbformat.from_dict(fetched), source)
-    if kind == "blank":
-        return "notebook", fetched
-    return "text", MALFORMED
-
-
-def run_cycle(klass) -> dict:
-    course, inst = klass.settings.course_id, klass.instructors[0]
-    people = dict(zip(klass.students, ANSWERS))
-    spawn_s = klass.spawn([*klass.students, inst])
-    grader = klass.formgrader(inst)
-    grader.formgrader("assign", LESSON)
-    grader.formgrader("release", LESSON)
-    saved = {}
-    for student, kind in people.items():
-        lab = klass.server(student)
-        listed = {a["assignment_id"]: a["status"] for a in lab.assignments(course)}
-        assert listed.get(LESSON) == "released", f"{student} sees {listed}"
-        lab.fetch(course, LESSON)
-        how, content = answer(kind, lab.get_notebook(NOTEBOOK))
-        if how == "notebook":
-            lab.save_notebook(NOTEBOOK, content)
-        else:
-            lab.save_text(NOTEBOOK, content)
-        home = klass.settings.home_root
-        saved[student] = (Path(home) / student / NOTEBOOK).read_bytes()
-        lab.submit(course, LESSON)
-    grader.formgrader("collect", LESSON)
-    code, output = grader.run_in_terminal(f"course grade {LESSON}", timeout=600)
-    grader.formgrader("release_feedback", LESSON)
-    feedback = {}
-    for student in klass.students:
-        lab = klass.server(student)
-        lab.fetch_feedback(course, LESSON)
-        feedback[student] = sorted(
-            p for p in (Path(klass.settings.home_root) / student / LESSON / "feedback").rglob("*")
-            if p.is_file())
-    return {"klass": klass, "people": people, "saved": saved, "grade_exit": code,
-            "grade_output": output, "submissions": grader.submissions(LESSON),
-            "feedback": feedback, "spawn_s": spawn_s}
+def cycle(request, hub_class):
+    """The whole cycle, once per exchange: (the class, what the cycle left)."""
+    klass = hub_class(request.param)
+    students = klass.students[:CYCLE_STUDENTS]
+    klass.spawn([*students, klass.instructors[0]])
+    done = run_cycle(klass, dict(zip(students, ANSWERS)), LESSON, klass.instructors[0])
+    print(f"{request.param} exchange, seconds per step: {done.seconds}")
+    return klass, done
 
 
 def test_every_score_is_right(cycle):
-    people, rows = cycle["people"], {r["student"]: r for r in cycle["submissions"]}
-    print("course grade said:\n", cycle["grade_output"][-1500:])
-    print("spawn seconds:", cycle["spawn_s"])
+    _, done = cycle
+    people, rows = done.answers, {r["student"]: r for r in done.submissions}
+    print("course grade said:\n", done.grade_output[-1500:])
     full = expected_max_score()
     by_kind = {kind: student for student, kind in people.items()}
     right, blank, bad = (rows[by_kind[k]] for k in ANSWERS)
     assert right["score"] == full and right["max_score"] == full, right
     assert blank["score"] == 0 and blank["max_score"] == full, blank
     assert not bad["autograded"] or bad["score"] == 0, bad
-    assert f"NOT GRADED: {by_kind['malformed']}" in cycle["grade_output"]
-    assert cycle["grade_exit"] == 1, "course grade exits 1 when a submission is not gradable"
+    assert f"NOT GRADED: {by_kind['malformed']}" in done.grade_output
+    assert done.grade_exit == 1, "course grade exits 1 when a submission is not gradable"
 
 
 def test_nothing_is_lost(cycle):
-    course_dir = cycle["klass"].settings.course_dir
-    for student, saved in cycle["saved"].items():
-        collected = course_dir / "submitted" / student / LESSON / f"{LESSON}.ipynb"
+    klass, done = cycle
+    for student, saved in done.saved.items():
+        collected = klass.settings.course_dir / "submitted" / student / LESSON / f"{LESSON}.ipynb"
         assert collected.read_bytes() == saved, f"{student}'s collected notebook differs"
-    assert {r["student"] for r in cycle["submissions"]} >= set(cycle["people"])
+    assert {r["student"] for r in done.submissions} >= set(done.answers)
 
 
 def test_each_student_gets_only_their_own_feedback(cycle):
-    course_dir = cycle["klass"].settings.course_dir
-    for student, kind in cycle["people"].items():
-        files = cycle["feedback"][student]
+    klass, done = cycle
+    course_dir = klass.settings.course_dir
+    for student, kind in done.answers.items():
+        files = done.feedback[student]
         if kind == "malformed":
             assert files == [], f"{student} got feedback for an ungradable notebook: {files}"
             continue
@@ -165,12 +100,12 @@ def test_each_student_gets_only_their_own_feedback(cycle):
         ours = course_dir / "feedback" / student / LESSON / f"{LESSON}.html"
         assert files[0].read_bytes() == ours.read_bytes()
         others = [course_dir / "feedback" / s / LESSON / f"{LESSON}.html"
-                  for s in cycle["people"] if s != student]
+                  for s in done.answers if s != student]
         assert all(not o.exists() or o.read_bytes() != ours.read_bytes() for o in others)
 
 
 def test_no_student_reads_another_students_work(cycle):
-    klass = cycle["klass"]
+    klass, _ = cycle
     a, b = klass.students[0], klass.students[1]
     home_b = Path(klass.settings.home_root) / b
     for target in (home_b, home_b / NOTEBOOK):
@@ -189,16 +124,17 @@ def test_no_student_reads_another_students_work(cycle):
         assert as_user(a, "cat", str(course / "inbound" / name / f"{LESSON}.ipynb")
                        ).returncode == 0
     else:
-        ngshare = klass.server(a).http  # a's token, straight to ngshare through the proxy
+        lab = klass.server(a)  # a's token, to ngshare through the proxy
         url = (f"{klass.settings.hub_url}/services/ngshare/submission/"
                f"{klass.settings.course_id}/{LESSON}/{b}")
-        response = ngshare.get(url)
+        response = lab.http.get(url)
+        lab.close()
         assert response.status_code == 403, f"ngshare gave {a} {b}'s submission: " \
             f"HTTP {response.status_code} {response.text[:200]}"
 
 
 def test_a_student_gets_403_from_the_formgrader(cycle):
-    klass = cycle["klass"]
+    klass, _ = cycle
     student = klass.formgrader(klass.students[0])
     for path in ("/formgrader/api/assignments", f"/formgrader/api/submissions/{LESSON}",
                  "/api/contents/"):
@@ -209,7 +145,7 @@ def test_a_student_gets_403_from_the_formgrader(cycle):
 
 
 def test_secrets_are_root_only_and_everything_listens_on_loopback(cycle):
-    settings = cycle["klass"].settings
+    settings = cycle[0].settings
     for name in ("cookie_secret", "proxy_token", "admin_token", "hub.json",
                  "jupyterhub_config.py"):
         info = (settings.state / name).stat()
