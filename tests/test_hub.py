@@ -61,7 +61,7 @@ def cycle(request, hub_class):
     klass = hub_class(request.param)
     students = klass.students[:CYCLE_STUDENTS]
     klass.spawn([*students, klass.instructors[0]])
-    done = run_cycle(klass, dict(zip(students, ANSWERS)), LESSON, klass.instructors[0])
+    done = run_cycle(klass, dict(zip(students, ANSWERS, strict=True)), LESSON, klass.instructors[0])
     print(f"{request.param} exchange, seconds per step: {done.seconds}")
     return klass, done
 
@@ -175,3 +175,42 @@ def listening_sockets() -> dict[int, set[str]]:
                     "0.0.0.0" if set(address) == {"0"} else address)
             found.setdefault(int(port, 16), set()).add(host)
     return found
+
+
+def test_the_roster_is_idempotent_and_enrols_in_the_gradebook(hub_class, tmp_path, capsys):
+    from course.grading import course_directory
+    from course.hub.accounts import account_exists, remove_account
+    from course.hub.cli import hub_main
+
+    klass = hub_class(None)
+    late = klass.settings.grader.replace("grader", "late")
+    roster = tmp_path / "class.csv"
+    roster.write_text("id,role,first_name\n" + "".join(f"{s},student,\n" for s in klass.students)
+                      + f"{late},student,Late\nNot A Name,student,\n", encoding="utf-8")
+    passwords = tmp_path / "passwords.csv"
+    state = str(klass.settings.state.parent)
+    try:
+        runs = []
+        for _ in range(2):
+            code = hub_main(["roster", str(roster), "--state-dir", state,
+                             "--new-passwords", str(passwords)])
+            runs.append((code, capsys.readouterr()))
+        (code1, first), (code2, second) = runs
+        print(first.out, first.err, second.out, sep="\n")
+        assert code1 == code2 == 1, "a row was not used: exit 1"
+        assert "line 7: bad name 'Not A Name'" in first.err
+        assert f"accounts created: 1 {late}" in first.out
+        assert "accounts created: 0" in second.out and "users and groups updated" in second.out
+        assert account_exists(late)
+        assert passwords.stat().st_mode & 0o777 == 0o600
+        assert passwords.read_text().splitlines()[1].startswith(f"{late},")
+        from nbgrader.api import Gradebook
+
+        coursedir = course_directory(klass.settings.course_dir)
+        with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+            known = {s.id for s in gb.students}
+        assert known >= {*klass.students, late}
+        group = klass.admin.api("GET", f"/groups/nbgrader-{klass.settings.course_id}")
+        assert late in group["users"]
+    finally:
+        remove_account(late)

@@ -120,7 +120,7 @@ def run_cycle(klass, answers: dict[str, str], lesson: str, instructor: str,
             names = list(answers)
             saved = pool.map(lambda s: _student_work(klass, s, answers[s], lesson, source),
                              names)
-            cycle.saved = dict(zip(names, saved))
+            cycle.saved = dict(zip(names, saved, strict=True))
         with _timed(cycle, "collect"):
             grader.formgrader("collect", lesson)
         with _timed(cycle, "grade"):
@@ -130,7 +130,7 @@ def run_cycle(klass, answers: dict[str, str], lesson: str, instructor: str,
             grader.formgrader("release_feedback", lesson)
         with _timed(cycle, "fetch_feedback"), ThreadPoolExecutor(workers) as pool:
             cycle.feedback = dict(zip(answers, pool.map(
-                lambda s: _fetch_feedback(klass, s, lesson), answers)))
+                lambda s: _fetch_feedback(klass, s, lesson), answers), strict=True))
         cycle.submissions = grader.submissions(lesson)
     finally:
         grader.close()

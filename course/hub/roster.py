@@ -111,7 +111,7 @@ def read_roster(path: Path | str, settings: HubSettings | None = None) -> Roster
             f"{path}: the header has no 'id' column (it has {header or 'nothing'}); the "
             f"first line must name the columns: id and optionally {', '.join(OPTIONAL)}")
     reader.fieldnames = header
-    roster, seen = Roster(), {}
+    roster, seen = Roster(), dict[str, int]()
     for line, row in enumerate(reader, start=2):
         problem = _row_problem(row, header)
         name = (row.get("id") or "").strip()

@@ -119,7 +119,10 @@ def runtime_for(account: str, state: Path) -> tuple[str, dict[str, str]]:
     bridge, env = make_bridge(state)
     ok, error = can_run(account, bridge / "python", env)
     if not ok:
-        raise CourseHubError(f"the account {account!r} cannot run {bridge / 'python'}: {error}")
+        raise CourseHubError(
+            f"the account {account!r} cannot run {bridge / 'python'} with the course: every "
+            f"folder above {sysconfig.get_path('purelib')} and the course's checkout must be "
+            f"readable by all users (chmod o+rx). {error}")
     prefix = Path(sys.prefix)
     print(f"course hub: the accounts cannot run {sys.executable}; they run the same "
           f"interpreter as {bridge}/python (course/hub/runtime.py)")

@@ -81,7 +81,7 @@ class TrialClass:
             return self.admin.wait_for_server(name, self.settings.spawn_timeout + 30)
 
         with ThreadPoolExecutor(workers) as pool:
-            return dict(zip(names, pool.map(one, names)))
+            return dict(zip(names, pool.map(one, names), strict=True))
 
 
 @contextlib.contextmanager
@@ -93,8 +93,8 @@ def trial_class(students: int = 3, instructors: int = 1, exchange: str = "folder
     base = Path(tempfile.mkdtemp(prefix="course-hub-"))
     base.chmod(0o755)
     ports = dict(zip(("port", "hub_port", "proxy_api_port", "formgrader_port", "ngshare_port"),
-                     free_ports(5)))
-    settings = HubSettings(state_dir=str(base / "state"), exchange=exchange,
+                     free_ports(5), strict=True))
+    settings = HubSettings(state_dir=str(base / "state" / "bert-ecommerce"), exchange=exchange,
                            exchange_root=str(base / "exchange"), home_root=str(base / "home"),
                            grader=f"{prefix}-grader", ngshare_account=f"{prefix}-ngshare",
                            **{**ports, **overrides})
