@@ -166,3 +166,40 @@ def test_course_hub_without_root_says_it_needs_root(capsys, tmp_path, monkeypatc
     assert hub_main(["--state-dir", str(tmp_path), "--setup-only"]) == 2
     assert "needs root" in capsys.readouterr().err
     assert not any(tmp_path.iterdir()), "nothing is written before the root check"
+
+
+def test_the_single_user_image_installs_the_course_from_the_same_pins():
+    dockerfile = (ROOT / "classroom" / "Dockerfile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    torch = next(line.split(":=")[1].strip() for line in makefile.splitlines()
+                 if line.startswith("TORCH"))
+    assert f"ARG TORCH={torch}" in dockerfile
+    assert 'pip install -c constraints.txt "$TORCH"' in dockerfile
+    assert "pip install --no-deps -c constraints.txt ngshare-exchange" in dockerfile
+    assert "COPY constraints.txt" in dockerfile or "constraints.txt README.md" in dockerfile
+    assert "solutions" not in [w.strip("/") for line in dockerfile.splitlines()
+                               if line.startswith("COPY") for w in line.split()]
+    image = ROOT / "classroom" / "image"
+    page = json.loads((image / "student" / "labconfig" / "page_config.json").read_text())
+    assert set(page["disabledExtensions"]) == set(STUDENT_HIDDEN["labextensions"])
+    server = json.loads((image / "student" / "jupyter_server_config.json").read_text())
+    assert set(server["ServerApp"]["jpserver_extensions"]) == set(STUDENT_HIDDEN["server"])
+
+
+def test_the_cluster_values_use_ngshare_https_and_the_culler_and_hold_no_secret():
+    import re
+
+    import yaml
+
+    values = yaml.safe_load((ROOT / "classroom" / "z2jh-values.yaml").read_text())
+    ngshare = yaml.safe_load((ROOT / "classroom" / "ngshare-values.yaml").read_text())
+    assert "http://ngshare:8080" in values["hub"]["extraConfig"]["ngshare.py"]
+    assert values["proxy"]["https"]["enabled"] is True
+    assert values["cull"]["enabled"] is True and values["cull"]["timeout"] == 3600
+    assert values["singleuser"]["cmd"] == "jupyterhub-singleuser"
+    assert "hub_api_token" not in ngshare["ngshare"]
+    image_config = (ROOT / "classroom" / "image" / "nbgrader_config.py").read_text()
+    assert "http://proxy-public/services/ngshare" in image_config
+    for name in ("z2jh-values.yaml", "ngshare-values.yaml"):
+        text = (ROOT / "classroom" / name).read_text()
+        assert not re.search(r"\b[0-9a-fA-F]{32,}\b", text), f"{name} holds a token"
