@@ -63,11 +63,15 @@ test-fast: $(STAMP)
 		-n $(TEST_WORKERS) --dist loadscope -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 # configurable-http-proxy, JupyterHub's proxy, from npm (pinned in classroom/proxy/) into
-# classroom/proxy/node_modules/; needs Node.js and npm (Debian: apt-get install nodejs npm).
+# classroom/proxy/node_modules/. Without npm, root gets Debian's nodejs and npm first.
 PROXY := classroom/proxy/node_modules/.bin/configurable-http-proxy
 proxy: $(PROXY)
 
 $(PROXY): classroom/proxy/package.json classroom/proxy/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing Debian's nodejs and npm" && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    nodejs npm >/dev/null; } || { echo "make proxy needs npm: apt-get install nodejs npm"; exit 1; }
 	npm ci --prefix classroom/proxy --no-audit --no-fund --loglevel=error
 	touch $(PROXY)
 

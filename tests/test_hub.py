@@ -136,7 +136,8 @@ def test_no_student_reads_another_students_work(cycle):
 def test_a_student_gets_403_from_the_formgrader(cycle):
     klass, _ = cycle
     student = klass.formgrader(klass.students[0])
-    for path in ("/formgrader/api/assignments", f"/formgrader/api/submissions/{LESSON}",
+    for path in ("/formgrader/manage_assignments", "/formgrader/api/assignments",
+                 f"/formgrader/api/submissions/{LESSON}",
                  "/api/contents/"):
         status = student.http.get(path).status_code
         assert status == 403, f"a student got HTTP {status} from the formgrader's {path}"
