@@ -46,6 +46,7 @@ from course.hub.cycle import ANSWERS, run_cycle
 from course.hub.trial import trial_class
 
 LESSON = "00-course-map"
+MIN_FREE_MB = 1500  # stop adding servers below this much available memory
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -111,15 +112,27 @@ def idle_memory_mb(names: list[str]) -> list[float]:
 
 
 def arrive(klass, names: list[str], passwords: dict[str, str], at_once: int) -> dict:
-    """Log ``names`` in, ``at_once`` at a time; spawn seconds, or the error, per student."""
+    """Log ``names`` in, ``at_once`` at a time; spawn seconds, or the error, per student.
+
+    Between groups the machine's available memory is read: under MIN_FREE_MB the rest do
+    not start (this is a shared machine), and that is recorded as what broke.
+    """
     def one(name: str):
         try:
             return log_in_and_spawn(klass, name, passwords[name])
         except Exception as exc:  # noqa: BLE001 - what broke is the result
             return f"{type(exc).__name__}: {exc}"[:300]
 
+    done: dict = {}
     with ThreadPoolExecutor(at_once) as pool:
-        return dict(zip(names, pool.map(one, names), strict=True))
+        for start in range(0, len(names), at_once):
+            group = names[start:start + at_once]
+            free = _available_memory_mb()
+            if free < MIN_FREE_MB:
+                done.update({n: f"not started: {free:.0f} MB available" for n in group})
+                continue
+            done.update(zip(group, pool.map(one, group), strict=True))
+    return done
 
 
 def check_cycle(klass, done) -> list[str]:
@@ -167,7 +180,7 @@ def find_limit(klass, watch: ApiWatch, start_n: int, limit: int, at_once: int,
               f"{len(errors)} failed, {free:.0f} MB available", flush=True)
         if errors:
             return {"broke_at": n, "what": errors, "batch_spawn_max_s": max(ok, default=None)}
-        if free < 1024:
+        if free < MIN_FREE_MB:
             return {"broke_at": n, "what": f"memory: {free:.0f} MB available"}
     return {"broke_at": None, "reached": n}
 

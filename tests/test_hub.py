@@ -24,17 +24,23 @@ why, except in CI (``COURSE_CI=1``), where they fail. ``-m "not hub"`` leaves th
 from __future__ import annotations
 
 import json
+import secrets
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from course.config import ROOT
 from course.hub.cycle import ANSWERS, run_cycle
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hubclass import CYCLE_STUDENTS  # noqa: E402
+from hubclass import CYCLE_STUDENTS, require_hub  # noqa: E402
 
 pytestmark = [pytest.mark.hub, pytest.mark.xdist_group("hub")]
 LESSON = "00-course-map"
@@ -215,3 +221,43 @@ def test_the_roster_is_idempotent_and_enrols_in_the_gradebook(hub_class, tmp_pat
         assert late in group["users"]
     finally:
         remove_account(late)
+
+
+def test_course_hub_starts_a_class_in_one_command_and_stops_on_ctrl_c(tmp_path):
+    """`course hub --roster FILE` as make hub runs it: up on 127.0.0.1, then Ctrl-C stops it."""
+    from course.hub.accounts import remove_account
+    from course.hub.trial import free_ports
+
+    require_hub()
+    prefix = "c" + secrets.token_hex(2)
+    base = Path(tempfile.mkdtemp(prefix="course-hub-"))
+    base.chmod(0o755)
+    (base / "class.csv").write_text(f"id,role\n{prefix}-s1,student\n{prefix}-i1,instructor\n")
+    port, *others = free_ports(5)
+    command = [sys.executable, "-m", "course.cli", "hub", "--roster", str(base / "class.csv"),
+               "--state-dir", str(base / "state"), "--home-root", str(base / "home"),
+               "--exchange-root", str(base / "exchange"), "--grader", f"{prefix}-grader",
+               "--port", str(port), "--hub-port", str(others[0]),
+               "--proxy-api-port", str(others[1]), "--formgrader-port", str(others[2])]
+    hub = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, status = time.monotonic() + 300, None
+        while time.monotonic() < deadline and hub.poll() is None and status != 200:
+            time.sleep(2)
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/hub/login", timeout=10).status_code
+            except httpx.HTTPError:
+                pass
+        assert status == 200, f"the hub did not answer; exit {hub.poll()}"
+        assert listening_sockets().get(port) == {"127.0.0.1"}
+        hub.send_signal(signal.SIGINT)
+        output = hub.communicate(timeout=120)[0]
+        print(output[-2000:])
+        assert hub.returncode == 0 and "is up at http://127.0.0.1:" in output
+        assert port not in listening_sockets(), "the proxy still listens after Ctrl-C"
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+        for name in (f"{prefix}-s1", f"{prefix}-i1", f"{prefix}-grader"):
+            remove_account(name)
+        shutil.rmtree(base, ignore_errors=True)

@@ -8,6 +8,7 @@ servers (https://jupyterhub.readthedocs.io/en/stable/reference/rest-api.html).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -27,6 +28,7 @@ class HubClient:
 
     def __init__(self, base_url: str, token: str, timeout: float = 60.0) -> None:
         self.base = base_url.rstrip("/")
+        self.process: subprocess.Popen | None = None  # the hub, when this process started it
         self.http = httpx.Client(headers={"Authorization": f"token {token}"}, timeout=timeout,
                                  follow_redirects=False, trust_env=False)
 

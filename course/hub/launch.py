@@ -44,7 +44,8 @@ def start_hub(settings: HubSettings, log: Path | None = None) -> subprocess.Pope
     log = log or settings.state / "jupyterhub.log"
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
                                                   os.environ.get("PATH", "/usr/bin:/bin")])}
-    with open(log, "ab") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # root only, like the rest
+    with os.fdopen(fd, "ab") as out:
         return subprocess.Popen(hub_command(settings), cwd=settings.state, env=env,
                                 stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=lambda: os.umask(0o077), start_new_session=True)
@@ -81,6 +82,7 @@ def running_hub(settings: HubSettings, timeout: float = 120) -> Iterator[HubClie
     """The class's hub, up and synced with its roster; an admin client; stopped on exit."""
     process = start_hub(settings)
     client = HubClient(settings.hub_url, read_secret(settings.state / "admin_token"))
+    client.process = process
     try:
         _wait_up(settings, process, client, timeout)
         sync_running_hub(settings, saved_roster(settings))
@@ -98,13 +100,20 @@ def serve(settings: HubSettings) -> int:
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_signal)
-    with running_hub(settings):
+    with running_hub(settings) as client:
+        hub = client.process
+        assert hub is not None
         print(f"course hub: {settings.course_id} is up at {settings.hub_url}/ "
               f"(log: {settings.state / 'jupyterhub.log'}); Ctrl-C stops it", flush=True)
         try:
-            while not stop["now"]:
+            while not stop["now"] and hub.poll() is None:
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
+        code = hub.poll()
+    if code not in (None, 0):
+        print(f"course hub: JupyterHub exited with {code}; see "
+              f"{settings.state / 'jupyterhub.log'}", file=sys.stderr)
+        return 1
     print("course hub: stopped", file=sys.stderr)
     return 0
