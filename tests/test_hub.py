@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -240,20 +241,24 @@ def test_course_hub_starts_a_class_in_one_command_and_stops_on_ctrl_c(tmp_path):
                "--port", str(port), "--hub-port", str(others[0]),
                "--proxy-api-port", str(others[1]), "--formgrader-port", str(others[2])]
     hub = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(hub.stdout), daemon=True)
+    reader.start()
     try:
-        deadline, status = time.monotonic() + 300, None
-        while time.monotonic() < deadline and hub.poll() is None and status != 200:
-            time.sleep(2)
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/hub/login", timeout=10).status_code
-            except httpx.HTTPError:
-                pass
-        assert status == 200, f"the hub did not answer; exit {hub.poll()}"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and hub.poll() is None and not any(
+                "is up at" in line for line in lines):
+            time.sleep(1)
+        assert any("is up at http://127.0.0.1:" in line for line in lines), \
+            f"course hub did not come up (exit {hub.poll()}):\n{''.join(lines)[-3000:]}"
+        status = httpx.get(f"http://127.0.0.1:{port}/hub/login", timeout=30).status_code
+        assert status == 200, f"the login page: HTTP {status}"
         assert listening_sockets().get(port) == {"127.0.0.1"}
         hub.send_signal(signal.SIGINT)
-        output = hub.communicate(timeout=120)[0]
-        print(output[-2000:])
-        assert hub.returncode == 0 and "is up at http://127.0.0.1:" in output
+        hub.wait(timeout=120)
+        reader.join(timeout=10)
+        print("".join(lines)[-2000:])
+        assert hub.returncode == 0, f"exit {hub.returncode}"
         assert port not in listening_sockets(), "the proxy still listens after Ctrl-C"
     finally:
         if hub.poll() is None:
