@@ -243,6 +243,7 @@ def run(args: argparse.Namespace, result: dict, extra: list[str]) -> dict:
                          grade_jobs=args.grade_jobs)
         result["cycle_s"] = done.seconds
         result["wrong"] = check_cycle(klass, done)
+        result["grade_output_tail"] = done.grade_output[-8000:]
         result["lost"] = sum("lost" in w for w in result["wrong"])
         if args.limit > args.students:
             result["limit"] = find_limit(klass, watch, args.students, args.limit, args.arrive,

@@ -68,7 +68,8 @@ def cycle(request, hub_class):
     klass = hub_class(request.param)
     students = klass.students[:CYCLE_STUDENTS]
     klass.spawn([*students, klass.instructors[0]])
-    done = run_cycle(klass, dict(zip(students, ANSWERS, strict=True)), LESSON, klass.instructors[0])
+    done = run_cycle(klass, dict(zip(students, ANSWERS, strict=True)), LESSON, klass.instructors[0],
+                     grade_jobs=2)
     print(f"{request.param} exchange, seconds per step: {done.seconds}")
     return klass, done
 
