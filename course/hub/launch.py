@@ -68,8 +68,10 @@ def _wait_up(settings: HubSettings, process: subprocess.Popen, client: HubClient
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = (settings.state / "jupyterhub.log").read_text(errors="replace")[-3000:]
-            raise CourseHubError(f"JupyterHub exited with {process.returncode}:\n{tail}")
+            log = (settings.state / "jupyterhub.log").read_text(errors="replace")
+            first = [line for line in log.splitlines() if line.startswith(("[E ", "[C "))][:10]
+            raise CourseHubError(f"JupyterHub exited with {process.returncode}; its first "
+                                 "errors:\n" + "\n".join(first) + f"\n...\n{log[-1500:]}")
         with contextlib.suppress(CourseHubError):
             client.wait_until_up(timeout=2)
             return

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course.errors import CourseHubError
 from course.hub.accounts import remove_account, require_root
 from course.hub.api import HubClient
 from course.hub.configure import setup_class
@@ -84,29 +85,47 @@ class TrialClass:
             return dict(zip(names, pool.map(one, names), strict=True))
 
 
+def _settings(base: Path, prefix: str, exchange: str, overrides: dict) -> HubSettings:
+    ports = dict(zip(("port", "hub_port", "proxy_api_port", "formgrader_port", "ngshare_port"),
+                     free_ports(5), strict=True))
+    return HubSettings(state_dir=str(base / "state" / "bert-ecommerce"), exchange=exchange,
+                       exchange_root=str(base / "exchange"), home_root=str(base / "home"),
+                       grader=f"{prefix}-grader", ngshare_account=f"{prefix}-ngshare",
+                       **{**ports, **overrides})
+
+
 @contextlib.contextmanager
 def trial_class(students: int = 3, instructors: int = 1, exchange: str = "folder",
                 **overrides) -> Iterator[TrialClass]:
-    """Set up, start and (on exit) remove a class of ``students`` and ``instructors``."""
+    """Set up, start and (on exit) remove a class of ``students`` and ``instructors``.
+
+    A hub that does not start (a port taken between choosing it and binding it, by a test
+    running beside this one) is tried once more on new ports.
+    """
     require_root("a trial class")
     prefix = "t" + secrets.token_hex(2)
     base = Path(tempfile.mkdtemp(prefix="course-hub-"))
     base.chmod(0o755)
-    ports = dict(zip(("port", "hub_port", "proxy_api_port", "formgrader_port", "ngshare_port"),
-                     free_ports(5), strict=True))
-    settings = HubSettings(state_dir=str(base / "state" / "bert-ecommerce"), exchange=exchange,
-                           exchange_root=str(base / "exchange"), home_root=str(base / "home"),
-                           grader=f"{prefix}-grader", ngshare_account=f"{prefix}-ngshare",
-                           **{**ports, **overrides})
     roster = Roster([Member(f"{prefix}-s{i}") for i in range(1, students + 1)]
                     + [Member(f"{prefix}-inst{i}", "instructor")
                        for i in range(1, instructors + 1)])
-    accounts = [m.id for m in roster.members] + [settings.grader, settings.ngshare_account]
+    accounts = [m.id for m in roster.members] + [f"{prefix}-grader", f"{prefix}-ngshare"]
     try:
-        setup_class(settings)
-        enrol(settings, roster)
-        with running_hub(settings) as admin:
-            yield TrialClass(settings, admin, roster.students, roster.instructors, base)
+        for attempt in (1, 2):
+            settings = _settings(base, prefix, exchange, overrides)
+            setup_class(settings)
+            enrol(settings, roster)
+            hub = contextlib.ExitStack()
+            try:
+                admin = hub.enter_context(running_hub(settings))
+            except CourseHubError as exc:
+                if attempt == 2:
+                    raise
+                print(f"trial class: the hub did not start, trying new ports: {exc}"[:2000])
+                continue
+            with hub:
+                yield TrialClass(settings, admin, roster.students, roster.instructors, base)
+            break
     finally:
         for name in accounts:
             with contextlib.suppress(Exception):
