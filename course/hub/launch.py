@@ -29,6 +29,7 @@ __all__ = [
     "serve",
     "start_hub",
     "stop_hub",
+    "stop_orphan_proxy",
 ]
 
 STOP_TIMEOUT_S = 30
@@ -63,6 +64,20 @@ def stop_hub(process: subprocess.Popen) -> int:
     return process.returncode
 
 
+def stop_orphan_proxy(settings: HubSettings) -> None:
+    """A hub that died at start may leave its proxy running: stop it (by its pid file)."""
+    pid_file = settings.state / "proxy.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"configurable-http-proxy" in command and str(settings.proxy_api_port).encode() in command:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    pid_file.unlink(missing_ok=True)
+
+
 def _wait_up(settings: HubSettings, process: subprocess.Popen, client: HubClient,
              timeout: float) -> None:
     deadline = time.monotonic() + timeout
@@ -92,6 +107,7 @@ def running_hub(settings: HubSettings, timeout: float = 120) -> Iterator[HubClie
     finally:
         client.close()
         stop_hub(process)
+        stop_orphan_proxy(settings)
 
 
 def serve(settings: HubSettings) -> int:
