@@ -12,6 +12,8 @@
 #   make test-fast  the unit tests only (no notebooks, grading round trips, browser, torchrun)
 #   make lint       ruff, mypy and the layer contracts (lint-imports), as CI runs them
 #   make lock       pin every installed version in constraints.txt and write environment.yml
+#   make hub        a class on JupyterHub on this machine (as root; classroom/README.md)
+#   make proxy      install JupyterHub's proxy (configurable-http-proxy, from npm) for make hub
 #   make venv       create or update .venv (every target above does it by itself)
 #   make clean      remove build/, autograded/, feedback/ and .pytest_cache/
 # Each target creates or updates .venv by itself; it reinstalls only when
@@ -35,7 +37,7 @@ export PATH := $(BIN):$(PATH)
 export TOKENIZERS_PARALLELISM ?= false
 export MPLBACKEND ?= Agg
 
-.PHONY: lab course test test-fast release grade analytics lint lock clean venv book
+.PHONY: lab course test test-fast release grade analytics lint lock clean venv book hub proxy
 
 venv: $(STAMP)
 
@@ -43,6 +45,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt "$(TORCH)" -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt ngshare-exchange
 	touch $(STAMP)
 
 # .jupyter/ holds the course's JupyterLab settings (no news pop-up); the user's own config wins.
@@ -65,11 +68,28 @@ test: $(STAMP)
 		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Markers (pyproject.toml) say what a test costs; this tier leaves out every marked test.
-FAST_TESTS := not (slow or browser or rehearsal or distributed)
+FAST_TESTS := not (slow or browser or rehearsal or distributed or hub)
 
 test-fast: $(STAMP)
 	COURSE_PROFILE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest \
 		-n $(TEST_WORKERS) --dist loadscope -m "$(FAST_TESTS)" $(PYTEST_ARGS)
+
+# configurable-http-proxy, JupyterHub's proxy, from npm (pinned in classroom/proxy/) into
+# classroom/proxy/node_modules/. Without npm, root gets Debian's nodejs and npm first.
+PROXY := classroom/proxy/node_modules/.bin/configurable-http-proxy
+proxy: $(PROXY)
+
+$(PROXY): classroom/proxy/package.json classroom/proxy/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing Debian's nodejs and npm" && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    nodejs npm >/dev/null; } || { echo "make proxy needs npm: apt-get install nodejs npm"; exit 1; }
+	npm ci --prefix classroom/proxy --no-audit --no-fund --loglevel=error
+	touch $(PROXY)
+
+# A class on JupyterHub on this machine, as root: HUB_ARGS="--roster class.csv" (course hub --help).
+hub: $(STAMP) $(PROXY)
+	$(BIN)/course hub $(HUB_ARGS)
 
 release: $(STAMP)
 	$(BIN)/course release

@@ -46,8 +46,9 @@ c.LimitOutput.max_lines = 1000  # lines of output per cell kept in a graded note
 c.LimitOutput.max_traceback = 100
 c.Validator.validate_all = True
 
-# The exchange (release / collect through nbgrader) lives in the course checkout.
-c.Exchange.root = os.path.join(ROOT, "exchange")
+# The exchange (release / collect through nbgrader) lives in the course checkout, except on
+# a class hub (`course hub`), whose formgrader service names the shared exchange folder.
+c.Exchange.root = os.environ.get("COURSE_EXCHANGE_ROOT") or os.path.join(ROOT, "exchange")
 try:
     os.makedirs(c.Exchange.root, exist_ok=True)
 except OSError:  # a read-only checkout: the formgrader then says the exchange is missing

@@ -25,6 +25,7 @@ from course.deploy.serve import serve_main
 from course.errors import CourseError
 from course.grading.analytics import analytics_main
 from course.grading.cli import grade_main
+from course.hub import hub_main
 from course.mindmap.cli import cli_main as mindmap_main
 
 __all__ = [
@@ -44,6 +45,8 @@ COMMANDS: dict[str, tuple[str, Main]] = {
     "mindmap": ("render, export or check the mind maps", mindmap_main),
     "serve": ("serve a saved search pipeline over HTTP (lesson 05)", serve_main),
     "book": ("build the course as a static website (make book)", book_main),
+    "hub": ("set up and start a class on JupyterHub (make hub); course hub roster FILE.csv",
+            hub_main),
 }
 
 

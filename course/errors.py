@@ -8,6 +8,7 @@ Each subclass means one thing:
   message names the file, the line and the column where it can.
 - ``CourseModelError``: a model could not be resolved, verified or loaded.
 - ``CourseGradingError``: release, autograde or feedback went wrong.
+- ``CourseHubError``: a class hub (``course hub``) could not be set up, started or reached.
 """
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "CourseDataError",
     "CourseError",
     "CourseGradingError",
+    "CourseHubError",
     "CourseModelError",
 ]
 
@@ -37,3 +39,7 @@ class CourseModelError(CourseError):
 
 class CourseGradingError(CourseError):
     """Release, autograde or feedback went wrong."""
+
+
+class CourseHubError(CourseError):
+    """A class hub could not be set up, started or reached (``course hub``)."""

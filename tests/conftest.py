@@ -50,3 +50,12 @@ def tokenizer():
     from course.models import load_tokenizer, resolve_model
 
     return load_tokenizer(resolve_model("tiny"))
+
+
+@pytest.fixture(scope="session")
+def hub_class():
+    """``hub_class(exchange)``: a real class on JupyterHub, once per session (tests/hubclass.py)."""
+    from hubclass import hub_classes
+
+    with hub_classes() as start:
+        yield start
