@@ -15,6 +15,8 @@ mindmap       test_mindmap_render_export_mermaid
 serve         tests/test_serve.py::test_course_serve_command
 book          test_book_command_built_the_book (slow: the session's book is built by
               ``course book``, tests/release_runs.py)
+hub           tests/test_hub.py::test_course_hub_starts_a_class_in_one_command_and_stops_on_ctrl_c
+              (hub tier, root); tests/test_hub_config.py calls it without root
 ============  =======================================================================
 """
 
@@ -44,6 +46,7 @@ CALLED_BY = {
     "mindmap": "test_mindmap_render_export_mermaid",
     "serve": "test_serve.py::test_course_serve_command",
     "book": "test_book_command_built_the_book",
+    "hub": "test_hub.py::test_course_hub_starts_a_class_in_one_command_and_stops_on_ctrl_c",
 }
 COURSE_DIR_COMMANDS = ["release", "run", "grade", "analytics", "book"]
 HEAVY = ["torch", "transformers", "fastapi", "uvicorn", "nbgrader", "papermill", "nbformat",

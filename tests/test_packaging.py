@@ -28,10 +28,18 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PINS = read_pins(ROOT / "constraints.txt")
 
 
-def _declared() -> list[Requirement]:
+def _declared(extra: str = "dev") -> list[Requirement]:
+    """The runtime requirements and those of ``extra``, with "course[hub]" opened up."""
     project = PYPROJECT["project"]
-    return [Requirement(r) for r in project["dependencies"]
-            + project["optional-dependencies"]["dev"]]
+    found: list[Requirement] = []
+    for requirement in map(Requirement, project["dependencies"]
+                           + project["optional-dependencies"][extra]):
+        if requirement.name == "course":
+            for other in sorted(requirement.extras):
+                found += [r for r in _declared(other) if r not in found]
+        elif requirement not in found:
+            found.append(requirement)
+    return found
 
 
 def _environment_pip_lines() -> list[str]:

@@ -75,6 +75,13 @@ def project_requirements(extra: str = "dev") -> list[str]:
         if marker and f'extra == "{extra}"' not in marker.replace("'", '"'):
             continue
         name = re.split(r"[\s\[<>=!~;(]", spec.strip(), maxsplit=1)[0]
+        if name == "course":  # an extra that names another one ("course[hub]"): take its names
+            inner = re.search(r"\[(.*?)\]", spec)
+            for other in (inner.group(1).split(",") if inner else []):
+                for found in project_requirements(other.strip()):
+                    if found not in names:
+                        names.append(found)
+            continue
         if name not in names:
             names.append(name)
     return names
