@@ -49,7 +49,6 @@ import os
 import resource
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +107,8 @@ class Study:
         s = self.settings
         return dict(model=self.resolved.name, data=self.data_used, shop_queries=s["shop_queries"],
                     n_train=self.n_train, n_valid=self.n_valid, max_length=s["max_length"],
-                    batch_size=s["batch_size"], steps=COMPARE_STEPS, seed=self.seed, train_seeds=list(SEEDS), precision=self._precision())
+                    batch_size=s["batch_size"], steps=COMPARE_STEPS, seed=self.seed,
+                    train_seeds=list(SEEDS), precision=self._precision())
 
     def _precision(self) -> str:
         return train.resolve_precision("auto", models_device())
@@ -120,7 +120,8 @@ class Study:
         A run that is not ``mine`` is another worker's: wait for its file.
         """
         head_lr = head_lr if recipe.head else None
-        key = f"{relevance.run_name(recipe.name, seed).replace('/', '-')}-lr{lr:g}-head{head_lr}-steps{steps}"
+        run = relevance.run_name(recipe.name, seed).replace("/", "-")
+        key = f"{run}-lr{lr:g}-head{head_lr}-steps{steps}"
         path = self.cache / f"{key}.json"
         while not mine and not path.is_file():
             time.sleep(10)
@@ -142,20 +143,26 @@ class Study:
             curve = result.history[[c for c in ("step", "train_loss", "lr", "macro_f1", "accuracy")
                                     if c in result.history]]
             done = {"weighted_loss": recipe.weighted_loss, "head": " + ".join(recipe.head) or "-",
-                    "lr": lr, "head_lr": head_lr, "train_seed": seed, **relevance.best_evaluation(result),
+                    "lr": lr, "head_lr": head_lr, "train_seed": seed,
+                    **relevance.best_evaluation(result),
                     "curve": json.loads(curve.round(5).to_json(orient="records"))}
-            path.write_text(json.dumps(done) + "\n")
+            partial = path.with_suffix(".part")
+            partial.write_text(json.dumps(done) + "\n")
+            partial.rename(path)  # another worker never reads half a file
             print(f"  {name} seed {seed}: valid macro-F1 {done['valid_macro_f1']:.3f} "
                   f"(step {done['best_step']}), {time.perf_counter() - started:.0f} s, "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
         return {"stage": stage, "choice": name, **done}
 
-    def stage(self, stage: str, candidates: list[tuple[str, relevance.Choice, float, float | None, int]]):
-        """Every candidate with every seed; the rows, and the choice made on their means."""
+    def stage(self, stage: str, candidates: list[tuple]):
+        """Every candidate ``(name, recipe, lr, head_lr, steps)`` with every seed; the rows, and
+        the choice made on their means."""
         print(f"stage {stage}: {len(candidates)} candidates x {len(SEEDS)} seeds", flush=True)
         runs = [(c, seed) for c in candidates for seed in SEEDS]
-        rows = [self.run(stage, *c, seed, mine=i % self.workers == self.worker)
-                for i, (c, seed) in enumerate(runs)]
+        for i, (c, seed) in enumerate(runs):  # this worker's runs first, then the others'
+            if i % self.workers == self.worker:
+                self.run(stage, *c, seed)
+        rows = [self.run(stage, *c, seed, mine=False) for c, seed in runs]
         table = _table(rows)
         selection = relevance.select_by_mean(table)
         print(relevance.seed_summary(table).round(3).to_string())
@@ -189,15 +196,15 @@ def study(profile: str, seed: int, out: Path, worker: int = 0, workers: int = 1)
 
     names = [f"LR {v:g}" for v in LR_CANDIDATES]
     lr_rows, pick = s.stage("lr", [(n, recipe, v, PRIOR_HEAD_LR, COMPARE_STEPS)
-                                   for n, v in zip(names, LR_CANDIDATES)])
+                                   for n, v in zip(names, LR_CANDIDATES, strict=True)])
     lr = LR_CANDIDATES[names.index(pick.choice)]
     rows, selections["lr"] = rows + lr_rows, pick
 
     head_lr = None
     if recipe.head:
         names = [f"head LR {v:g}" for v in HEAD_LR_CANDIDATES]
-        head_rows, pick = s.stage("head_lr", [(n, recipe, lr, v, COMPARE_STEPS)
-                                              for n, v in zip(names, HEAD_LR_CANDIDATES)])
+        pairs = zip(names, HEAD_LR_CANDIDATES, strict=True)
+        head_rows, pick = s.stage("head_lr", [(n, recipe, lr, v, COMPARE_STEPS) for n, v in pairs])
         head_lr = HEAD_LR_CANDIDATES[names.index(pick.choice)]
         rows, selections["head_lr"] = rows + head_rows, pick
 

@@ -2,10 +2,14 @@
 
 * :func:`load_relevance_pairs`, :func:`lesson_splits`: the pairs and their train/valid/test
   samples, the same for the lesson and for ``benchmarks/lesson03_choices.py``;
-* :class:`Choice`, :func:`compare_on_validation`, :func:`select_on_validation`: train each
-  candidate recipe, score it on the validation split only, pick one;
-* :func:`save_comparison`, :func:`load_comparison`: a comparison recorded by the benchmark
-  script, which the ``cpu`` profile reads instead of spending five training runs;
+* :class:`Choice`, :func:`compare_on_validation`: train each candidate recipe with several
+  seeds, score it on the validation split only;
+* :func:`select_by_mean` (over seeds, within the noise), :func:`select_on_validation` (one
+  score each), :func:`seed_summary`, :func:`seed_table`, :func:`plot_seeds`: pick one, and
+  show the seed spread it was picked from;
+* :func:`save_comparison`, :func:`load_comparison`, :func:`write_recorded_runs`: a study
+  recorded by ``benchmarks/lesson03_choices.py``, which the ``cpu`` profile reads instead of
+  spending dozens of training runs, and its curves as TensorBoard runs;
 * :func:`esci_task2_pairs`: ESCI with its own four classes (KDD Cup 2022, task 2).
 """
 
@@ -13,8 +17,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass, replace
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +47,14 @@ __all__ = [
     "sample_pairs",
     "sample_queries",
     "run_name",
+    "plot_seeds",
     "save_comparison",
     "seed_summary",
+    "seed_table",
     "select_by_mean",
     "select_on_validation",
     "setup_differences",
+    "write_recorded_runs",
 ]
 
 CHOICES = ("mini-shop", "wands", "esci", "auto")
@@ -332,6 +339,52 @@ def select_by_mean(table: pd.DataFrame, by: str = "choice", metric: str = "valid
     return Selection(choice=str(tied[0]), mean=float(summary.loc[tied[0], "mean"]), best=str(best),
                      best_mean=float(summary.loc[best, "mean"]), noise=noise,
                      tolerance=tolerance, tied=tuple(str(c) for c in tied))
+
+
+def seed_table(table: pd.DataFrame, by: str = "choice",
+               metric: str = "valid_macro_f1") -> pd.DataFrame:
+    """One row per candidate: its score with each seed, then the mean and standard deviation."""
+    summary = seed_summary(table, by, metric)
+    wide = table.pivot_table(index=by, columns="train_seed", values=metric, sort=False)
+    wide.columns = [f"seed {seed}" for seed in wide.columns]
+    return wide.loc[summary.index].join(summary[["mean", "std"]])
+
+
+def plot_seeds(table: pd.DataFrame, selection: Selection, by: str = "choice",
+               metric: str = "valid_macro_f1", title: str = "", ax=None):
+    """Each candidate's seeds as dots, their mean as a bar, the noise band around the best mean.
+
+    The selected candidate is orange. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    summary = seed_summary(table, by, metric)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.5 * len(summary) + 1.2))
+    names = list(summary.index)
+    colors = ["tab:orange" if n == selection.choice else "tab:blue" for n in names]
+    ax.barh(names, summary["mean"], color=colors, alpha=0.6)
+    for i, name in enumerate(names):
+        values = table.loc[table[by] == name, metric]
+        ax.plot(values, [i] * len(values), "k.", markersize=8)
+    ax.axvspan(selection.best_mean - selection.tolerance, selection.best_mean, color="grey",
+               alpha=0.2, label=f"within the noise of the best mean ({selection.tolerance:.3f})")
+    low = table[metric].min()
+    ax.set(xlabel=f"{metric} (bar: mean; dots: seeds)", xlim=(max(0.0, low - 0.05), None),
+           title=title)
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def write_recorded_runs(curves: dict[str, list[dict]], root: str | Path) -> Path:
+    """Write a recorded study's curves as TensorBoard runs under ``root`` (one folder each)."""
+    from course.train.tracking import write_run
+
+    root = Path(root)
+    for name, rows in curves.items():
+        write_run(root / name, pd.DataFrame(rows))
+    return root
 
 
 def save_comparison(path: str | Path, table: pd.DataFrame, setup: dict[str, Any],
