@@ -67,7 +67,12 @@ EXPECTED = {
         # smoke applies the recorded cpu comparison; the full rehearsal compares live
         "comparison": ("==", "recorded"),
         "n_recipes_compared": ("==", 5),
+        "n_seeds_compared": ("==", 3),  # every recipe over three seeds: the spread is the noise
+        "lr_selected_on": ("==", "valid"),  # the lesson's LR is the recorded study's choice
         "side_by_side_steps": ("==", 2),
+        # the Trainer draws the engine's batches and dropout masks: the same losses, step by step
+        "side_by_side_max_loss_diff": ("<", 1e-3),
+        "runs_logged": (">=", 18),  # 15 recipe runs, the main run, engine and Trainer
         "seed_bugs_that_raise": ("==", 6),  # each bug of the seed's snippet raises for real
         "esci_used": ("==", "esci_sample.csv" if REAL_DATA else "none"),
         "relations": [
