@@ -184,8 +184,9 @@ def _table(rows: list[dict]):
     return pd.DataFrame([{k: v for k, v in r.items() if k != "curve"} for r in rows])
 
 
-def study(profile: str, seed: int, out: Path, worker: int = 0, workers: int = 1) -> int:
-    """Run the three stages and write the comparison the lesson reads (worker 0 writes it)."""
+def study(profile: str, seed: int, out: Path, worker: int = 0, workers: int = 1,
+          stop_after: str = "head_lr") -> int:
+    """Run the stages (up to ``stop_after``) and write what the lesson reads (worker 0 does)."""
     s = Study(profile, seed, ROOT / "build" / f"lesson03-study-{profile}", worker, workers)
     rows, selections = [], {}
 
@@ -193,12 +194,18 @@ def study(profile: str, seed: int, out: Path, worker: int = 0, workers: int = 1)
                                            for r in relevance.CANDIDATES])
     recipe = next(r for r in relevance.CANDIDATES if r.name == pick.choice)
     rows, selections["recipe"] = rows + recipe_rows, pick
+    chosen: dict = {"recipe": recipe.name}
+    if stop_after == "recipe":
+        return _write(out, s, rows, selections, chosen, worker, profile, seed)
 
     names = [f"LR {v:g}" for v in LR_CANDIDATES]
     lr_rows, pick = s.stage("lr", [(n, recipe, v, PRIOR_HEAD_LR, COMPARE_STEPS)
                                    for n, v in zip(names, LR_CANDIDATES, strict=True)])
     lr = LR_CANDIDATES[names.index(pick.choice)]
     rows, selections["lr"] = rows + lr_rows, pick
+    chosen["lr"] = lr
+    if stop_after == "lr":
+        return _write(out, s, rows, selections, chosen, worker, profile, seed)
 
     head_lr = None
     if recipe.head:
@@ -208,7 +215,13 @@ def study(profile: str, seed: int, out: Path, worker: int = 0, workers: int = 1)
         head_lr = HEAD_LR_CANDIDATES[names.index(pick.choice)]
         rows, selections["head_lr"] = rows + head_rows, pick
 
-    chosen = {"recipe": recipe.name, "lr": lr, "head_lr": head_lr}
+    chosen["head_lr"] = head_lr
+    return _write(out, s, rows, selections, chosen, worker, profile, seed)
+
+
+def _write(out: Path, s: Study, rows: list[dict], selections: dict, chosen: dict, worker: int,
+           profile: str, seed: int) -> int:
+    """Worker 0 writes the stages done so far, with each run's curve."""
     if worker != 0:
         print(f"\nchosen on validation: {chosen} (worker 0 writes the file)")
         return 0
@@ -257,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where to write the comparison")
     parser.add_argument("--worker", type=int, default=0, help="this process's share of the runs")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the runs")
+    parser.add_argument("--stop-after", choices=("recipe", "lr", "head_lr"), default="head_lr",
+                        help="write the file after this stage (the later ones stay unmeasured)")
     parser.add_argument("--recorded", action="store_true",
                         help="run the lesson with the recorded comparison instead of measuring it")
     args = parser.parse_args(argv)
@@ -268,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.recorded:
         train_seed = args.seed if args.train_seed is None else args.train_seed
         return recorded(args.profile, args.seed, train_seed, out)
-    return study(args.profile, args.seed, out, args.worker, args.workers)
+    return study(args.profile, args.seed, out, args.worker, args.workers, args.stop_after)
 
 
 def _cpu_seconds() -> float:

@@ -122,6 +122,10 @@ def trainer_for(model, train_dataset, config: TrainConfig, *, collate_fn: Callab
                                generator_seed=config.seed)
     if logging_dir:
         _log_to(trainer, logging_dir)
+    if not config.progress:  # without a progress bar the Trainer prints every log line instead
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     return trainer
 
 
