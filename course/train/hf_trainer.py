@@ -20,6 +20,7 @@ Each side's per-step losses are recorded (``trainer.step_losses``, the engine's 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -52,8 +53,9 @@ def _trainer_class():
             self.step_losses: list[float] = []
 
         def get_train_dataloader(self):
+            dataset: Any = self.train_dataset  # a map-style dataset, as the engine's
             loader = torch.utils.data.DataLoader(
-                self.train_dataset, batch_sampler=self.batch_sampler,
+                dataset, batch_sampler=self.batch_sampler,
                 collate_fn=self.data_collator, num_workers=self.args.dataloader_num_workers,
                 pin_memory=self.args.dataloader_pin_memory,
                 # As in the engine: the loader draws its seed from its own generator, not
