@@ -191,7 +191,7 @@ def test_compare_on_validation_trains_every_choice_from_the_same_start(tmp_path)
     seen = []
 
     def evaluate(model):
-        seen.append(id(model))
+        seen.append(model)  # kept alive, so that no two runs share an id()
         return train.classification_evaluator(valid_ds, collator)(model)
 
     table = relevance.compare_on_validation(
@@ -207,7 +207,7 @@ def test_compare_on_validation_trains_every_choice_from_the_same_start(tmp_path)
     assert table["train_seed"].tolist() == [0, 1] * 3
     assert (table["steps"] == 4).all() and table["best_step"].isin([2, 4]).all()
     assert table["valid_macro_f1"].between(0, 1).all()
-    assert len(set(seen)) == 6 and len(seen) == 12  # a fresh model per run, evaluated twice
+    assert len({id(m) for m in seen}) == 6 and len(seen) == 12  # a fresh model per run, twice
     assert table["valid_macro_f1"].nunique() > 1 or table["valid_accuracy"].nunique() > 1
     runs = train.tracking.read_runs(tmp_path / "runs")
     assert set(runs["run"]) == {f"{slug}/seed{s}" for s in (0, 1) for slug in (
