@@ -2,10 +2,14 @@
 
 * :func:`load_relevance_pairs`, :func:`lesson_splits`: the pairs and their train/valid/test
   samples, the same for the lesson and for ``benchmarks/lesson03_choices.py``;
-* :class:`Choice`, :func:`compare_on_validation`, :func:`select_on_validation`: train each
-  candidate recipe, score it on the validation split only, pick one;
-* :func:`save_comparison`, :func:`load_comparison`: a comparison recorded by the benchmark
-  script, which the ``cpu`` profile reads instead of spending five training runs;
+* :class:`Choice`, :func:`compare_on_validation`: train each candidate recipe with several
+  seeds, score it on the validation split only;
+* :func:`select_by_mean` (over seeds, within the noise), :func:`select_on_validation` (one
+  score each), :func:`seed_summary`, :func:`seed_table`, :func:`plot_seeds`: pick one, and
+  show the seed spread it was picked from;
+* :func:`save_comparison`, :func:`load_comparison`, :func:`write_recorded_runs`: a study
+  recorded by ``benchmarks/lesson03_choices.py``, which the ``cpu`` profile reads instead of
+  spending dozens of training runs, and its curves as TensorBoard runs;
 * :func:`esci_task2_pairs`: ESCI with its own four classes (KDD Cup 2022, task 2).
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,8 @@ __all__ = [
     "ESCI_LABELS",
     "POOLER",
     "Choice",
+    "Selection",
+    "best_evaluation",
     "compare_on_validation",
     "esci_task2_pairs",
     "lesson_splits",
@@ -39,9 +46,15 @@ __all__ = [
     "majority_macro_f1",
     "sample_pairs",
     "sample_queries",
+    "run_name",
+    "plot_seeds",
     "save_comparison",
+    "seed_summary",
+    "seed_table",
+    "select_by_mean",
     "select_on_validation",
     "setup_differences",
+    "write_recorded_runs",
 ]
 
 CHOICES = ("mini-shop", "wands", "esci", "auto")
@@ -181,41 +194,62 @@ CANDIDATES = (  # simplest first: select_on_validation prefers earlier rows on a
 
 
 def compare_on_validation(choices, make_model, train_dataset, base_config, *, head_lr,
-                          class_weights, collate_fn, sampler, evaluate) -> pd.DataFrame:
-    """Train each choice from the same start and score it with ``evaluate`` (validation only).
+                          class_weights, collate_fn, make_sampler, evaluate,
+                          seeds: Sequence[int] = (42,), log_root: str | Path | None = None,
+                          ) -> pd.DataFrame:
+    """Train each choice with each seed from the same start, and score it with ``evaluate``.
 
     Args:
         choices: :class:`Choice` objects, simplest first.
-        make_model: a function returning a fresh model (the same initial weights each time).
-        base_config: the ``TrainConfig`` every run shares (steps, batch, learning rate, seed).
+        make_model: ``make_model(seed)`` returns a fresh model (the same weights for a seed).
+        base_config: the ``TrainConfig`` every run shares (steps, batch, learning rate); its
+            ``seed`` is replaced by each of ``seeds``.
         head_lr: the head's learning rate for the choices that have one.
         class_weights: per-class weights for the weighted loss.
+        make_sampler: ``make_sampler(seed)`` returns the batch sampler of that seed.
         evaluate: ``evaluate(model) -> {"macro_f1": ..., "accuracy": ...}`` on the
             validation split; the test split is never passed here.
+        seeds: training seeds (the head's initial weights, the batch order, dropout).
+        log_root: a folder; each run's curves go to ``log_root/<choice>/seed<N>`` as
+            TensorBoard files (:mod:`course.train.tracking`).
 
     Returns:
-        One row per choice: its settings, the best validation macro-F1 and accuracy, and the
-        step and seconds it took.
+        One row per choice and seed: its settings, the best validation macro-F1 and accuracy,
+        and the step and seconds it took.
     """
     from course import train
 
     rows = []
     for choice in choices:
-        model = make_model()
-        result = train.fit(model, train_dataset, choice.config(base_config, head_lr),
-                           collate_fn=collate_fn, loss_fn=choice.loss_fn(class_weights),
-                           evaluate=evaluate, sampler=sampler)
-        best = result.history.dropna(subset=["macro_f1"])
-        best = best[best["step"] == result.best_step].iloc[-1]
-        rows.append({
-            "choice": choice.name, "weighted_loss": choice.weighted_loss,
-            "head_lr": head_lr if choice.head else None, "head": " + ".join(choice.head) or "-",
-            "valid_macro_f1": float(best["macro_f1"]), "valid_accuracy": float(best["accuracy"]),
-            "best_step": int(best["step"]), "steps": int(result.steps),
-            "train_seconds": round(result.train_seconds, 1),
-        })
-        del model
+        for seed in seeds:
+            config = replace(choice.config(base_config, head_lr), seed=seed)
+            if log_root is not None:
+                config = replace(config, log_dir=str(Path(log_root) / run_name(choice.name, seed)))
+            model = make_model(seed)
+            result = train.fit(model, train_dataset, config, collate_fn=collate_fn,
+                               loss_fn=choice.loss_fn(class_weights), evaluate=evaluate,
+                               sampler=make_sampler(seed))
+            rows.append({"choice": choice.name, "weighted_loss": choice.weighted_loss,
+                         "head_lr": head_lr if choice.head else None,
+                         "head": " + ".join(choice.head) or "-", "train_seed": seed,
+                         **best_evaluation(result)})
+            del model
     return pd.DataFrame(rows)
+
+
+def run_name(choice: str, seed: int) -> str:
+    """A folder name for one run: ``weighted-loss-head-lr/seed42``."""
+    slug = "-".join("".join(c if c.isalnum() else " " for c in choice.lower()).split())
+    return f"{slug}/seed{seed}"
+
+
+def best_evaluation(result) -> dict[str, Any]:
+    """The best validation evaluation of a ``TrainResult``: scores, its step, steps, seconds."""
+    history = result.history.dropna(subset=["macro_f1"])
+    best = history[history["step"] == result.best_step].iloc[-1]
+    return {"valid_macro_f1": float(best["macro_f1"]), "valid_accuracy": float(best["accuracy"]),
+            "best_step": int(best["step"]), "steps": int(result.steps),
+            "train_seconds": round(result.train_seconds, 1)}
 
 
 def select_on_validation(table: pd.DataFrame, metric: str = "valid_macro_f1",
@@ -225,24 +259,143 @@ def select_on_validation(table: pd.DataFrame, metric: str = "valid_macro_f1",
     A tolerance about the size of the seed-to-seed noise keeps a more complex recipe from
     winning on luck alone.
     """
+    _check_validation_metric(table, metric)
+    best = table[metric].max()
+    return table[table[metric] >= best - tolerance].iloc[0]
+
+
+def _check_validation_metric(table: pd.DataFrame, metric: str) -> None:
     if metric not in table.columns or table.empty:
         raise CourseArgumentError(
-            f"select_on_validation needs a non-empty table with a {metric!r} column; "
+            f"the selection needs a non-empty table with a {metric!r} column; "
             f"got columns {list(table.columns)} and {len(table)} rows.")
     if not metric.startswith("valid"):
         raise CourseArgumentError(
             f"{metric!r} is not a validation metric: choose on the validation split, "
             "and read the test split once, at the end.")
-    best = table[metric].max()
-    return table[table[metric] >= best - tolerance].iloc[0]
+
+
+def seed_summary(table: pd.DataFrame, by: str = "choice",
+                 metric: str = "valid_macro_f1") -> pd.DataFrame:
+    """Mean, standard deviation, min and max of ``metric`` over seeds, one row per ``by``.
+
+    Rows keep the table's order (simplest first). ``std`` is the sample standard deviation
+    (NaN with one seed).
+    """
+    _check_validation_metric(table, metric)
+    order = list(dict.fromkeys(table[by]))
+    grouped = table.groupby(by, sort=False)[metric]
+    summary = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1),
+                            "min": grouped.min(), "max": grouped.max(),
+                            "seeds": grouped.size()})
+    return summary.loc[order]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A choice made on the mean validation score over seeds, and how far noise reaches.
+
+    ``noise`` is the typical seed-to-seed standard deviation of one candidate (the median
+    over candidates); ``tolerance`` is the larger of it and a floor. ``tied`` lists every
+    candidate whose mean is within ``tolerance`` of the best mean: when it holds more than
+    one, the data cannot tell them apart, and the rule takes the first (simplest) of them.
+    """
+
+    choice: str
+    mean: float
+    best: str
+    best_mean: float
+    noise: float
+    tolerance: float
+    tied: tuple[str, ...]
+
+    @property
+    def within_noise(self) -> bool:
+        """True when another candidate is within the tolerance of the best."""
+        return len(self.tied) > 1
+
+    def sentence(self) -> str:
+        """One sentence a lesson can print."""
+        if not self.within_noise:
+            return (f"{self.choice} wins outside the noise: mean {self.mean:.3f}, the next "
+                    f"candidate is more than {self.tolerance:.3f} below it.")
+        others = ", ".join(c for c in self.tied if c != self.choice)
+        return (f"within the noise ({self.tolerance:.3f}): {self.choice} (mean {self.mean:.3f}) "
+                f"and {others} cannot be told apart on validation (best mean {self.best_mean:.3f}, "
+                f"{self.best}); the rule takes the simplest of them, {self.choice}.")
+
+
+def select_by_mean(table: pd.DataFrame, by: str = "choice", metric: str = "valid_macro_f1",
+                   floor: float = 0.01) -> Selection:
+    """The simplest candidate whose mean over seeds is within the noise of the best mean.
+
+    Candidates are in the table's order, simplest (or cheapest) first.
+    """
+    summary = seed_summary(table, by, metric)
+    noise = float(summary["std"].median()) if summary["std"].notna().any() else float("nan")
+    tolerance = max(floor, noise) if noise == noise else floor
+    best = summary["mean"].idxmax()
+    tied = summary.index[summary["mean"] >= summary.loc[best, "mean"] - tolerance]
+    return Selection(choice=str(tied[0]), mean=float(summary.loc[tied[0], "mean"]), best=str(best),
+                     best_mean=float(summary.loc[best, "mean"]), noise=noise,
+                     tolerance=tolerance, tied=tuple(str(c) for c in tied))
+
+
+def seed_table(table: pd.DataFrame, by: str = "choice",
+               metric: str = "valid_macro_f1") -> pd.DataFrame:
+    """One row per candidate: its score with each seed, then the mean and standard deviation."""
+    summary = seed_summary(table, by, metric)
+    wide = table.pivot_table(index=by, columns="train_seed", values=metric, sort=False)
+    wide.columns = [f"seed {seed}" for seed in wide.columns]
+    return wide.loc[summary.index].join(summary[["mean", "std"]])
+
+
+def plot_seeds(table: pd.DataFrame, selection: Selection, by: str = "choice",
+               metric: str = "valid_macro_f1", title: str = "", ax=None):
+    """Each candidate's seeds as dots, their mean as a bar, the noise band around the best mean.
+
+    The selected candidate is orange. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    summary = seed_summary(table, by, metric)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.5 * len(summary) + 1.2))
+    names = list(summary.index)
+    colors = ["tab:orange" if n == selection.choice else "tab:blue" for n in names]
+    ax.barh(names, summary["mean"], color=colors, alpha=0.6)
+    for i, name in enumerate(names):
+        values = table.loc[table[by] == name, metric]
+        ax.plot(values, [i] * len(values), "k.", markersize=8)
+    ax.axvspan(selection.best_mean - selection.tolerance, selection.best_mean, color="grey",
+               alpha=0.2, label=f"within the noise of the best mean ({selection.tolerance:.3f})")
+    low = table[metric].min()
+    ax.set(xlabel=f"{metric} (bar: mean; dots: seeds)", xlim=(max(0.0, low - 0.05), None),
+           title=title)
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def write_recorded_runs(curves: dict[str, list[dict]], root: str | Path) -> Path:
+    """Write a recorded study's curves as TensorBoard runs under ``root`` (one folder each)."""
+    from course.train.tracking import write_run
+
+    root = Path(root)
+    for name, rows in curves.items():
+        write_run(root / name, pd.DataFrame(rows))
+    return root
 
 
 def save_comparison(path: str | Path, table: pd.DataFrame, setup: dict[str, Any],
-                    command: str) -> Path:
-    """Write a comparison with the setup that produced it and the command that reruns it."""
+                    command: str, **extra: Any) -> Path:
+    """Write a comparison with the setup that produced it and the command that reruns it.
+
+    ``extra`` holds more plain-JSON metadata (e.g. what each stage of a study selected).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"split": "valid", "command": command, "setup": setup,
+    payload = {"split": "valid", "command": command, "setup": setup, **extra,
                "rows": json.loads(table.to_json(orient="records"))}
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path

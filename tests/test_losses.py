@@ -169,3 +169,18 @@ def test_seed_sort_loss_ranks_the_negative_first_after_training():
     wrong = _train_pair_scorer(seed_sort_loss)
     assert correct > 0.8, f"BPR should rank positives first, got {correct:.2f}"
     assert wrong < 0.2, f"the seed L_sort should rank negatives first, got {wrong:.2f}"
+
+
+def test_bpr_loss_matches_independent_formulas():
+    """Two references outside the course: torch's softplus (-log sigmoid(x) = softplus(-x)) and
+    NumPy's logaddexp in float64 (-log sigmoid(x) = log(1 + e^-x)). Tolerance 1e-6 (float32)."""
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(0)
+    pos, neg = torch.randn(64, 5, generator=gen) * 4, torch.randn(64, 5, generator=gen) * 4
+    ours = bpr_loss(pos, neg).item()
+    assert ours == pytest.approx(torch.nn.functional.softplus(neg - pos).mean().item(), abs=1e-6)
+    diff = (pos - neg).double().numpy()
+    assert ours == pytest.approx(float(np.logaddexp(0.0, -diff).mean()), abs=1e-6)
+    # far in the tails the formula must stay finite (log(sigmoid(x)) alone underflows)
+    assert bpr_loss(torch.tensor([-200.0]), torch.tensor([200.0])).item() == pytest.approx(400.0)

@@ -244,3 +244,37 @@ def test_mrr_matches_sklearn_label_ranking_for_single_targets():
     assert mean_mrr_of_lists(ranked, truth.tolist()) == pytest.approx(
         skm.label_ranking_average_precision_score(onehot, scores)
     )
+
+
+# --- ir_measures (trec_eval through pytrec_eval) as the independent reference --------------
+
+
+def _trec(ranked, targets, measure):
+    """Score lists with ir_measures: the run gives rank r the score -r (no ties), every held-out
+    item has relevance 1. trec_eval leaves out a list with no held-out item; every list here
+    has one."""
+    import ir_measures
+
+    qrels = {str(u): {str(t): 1 for t in (target if isinstance(target, set) else [target])}
+             for u, target in enumerate(targets)}
+    run = {str(u): {str(item): float(-r) for r, item in enumerate(items)}
+           for u, items in enumerate(ranked)}
+    return ir_measures.calc_aggregate([measure], qrels, run)[measure]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recall_and_ndcg_of_lists_match_ir_measures(seed):
+    """R@k and nDCG@k of trec_eval (linear gain, log2 discount) agree to 1e-9."""
+    import ir_measures
+
+    rng = np.random.default_rng(seed)
+    ranked = np.stack([rng.permutation(60)[:20] for _ in range(50)])
+    one = rng.integers(0, 60, 50)
+    several = [set(rng.choice(60, size=rng.integers(1, 6), replace=False).tolist())
+               for _ in range(50)]
+    for k in (1, 5, 10):
+        for targets in (one, several):
+            assert mean_recall_of_lists(ranked, targets, k) == pytest.approx(
+                _trec(ranked, targets, ir_measures.R @ k), abs=1e-9)
+            assert mean_binary_ndcg_of_lists(ranked, targets, k) == pytest.approx(
+                _trec(ranked, targets, ir_measures.nDCG @ k), abs=1e-9)

@@ -4,6 +4,7 @@ The thresholds are ones a broken lesson (an untrained model, an empty data
 set, a skipped section) would miss.
 """
 
+import json
 import operator
 import os
 
@@ -11,11 +12,18 @@ import pytest
 
 from course.authoring.release import lessons
 from course.authoring.runner import run_lesson
+from course.config import ROOT
 from course.record import choices_not_made_on_validation
 
 OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt}
 
 REAL_DATA = bool(os.environ.get("COURSE_DATA_DIR"))
+
+
+def recorded_choices() -> dict:
+    """What benchmarks/lesson03_choices.py recorded as chosen on validation (lesson 03)."""
+    path = ROOT / "benchmarks" / "results" / "lesson03-choices-cpu.json"
+    return json.loads(path.read_text()).get("chosen", {}) if path.is_file() else {}
 
 # lesson -> metric -> (operator, value); "relations" are checks across metrics.
 EXPECTED = {
@@ -67,7 +75,13 @@ EXPECTED = {
         # smoke applies the recorded cpu comparison; the full rehearsal compares live
         "comparison": ("==", "recorded"),
         "n_recipes_compared": ("==", 5),
+        "n_seeds_compared": ("==", 3),  # every recipe over three seeds: the spread is the noise
+        # once the recorded study has compared learning rates, the lesson's LR is its choice
+        **({"lr_selected_on": ("==", "valid")} if "lr" in recorded_choices() else {}),
         "side_by_side_steps": ("==", 2),
+        # the Trainer draws the engine's batches and dropout masks: the same losses, step by step
+        "side_by_side_max_loss_diff": ("<", 1e-3),
+        "runs_logged": (">=", 18),  # 15 recipe runs, the main run, engine and Trainer
         "seed_bugs_that_raise": ("==", 6),  # each bug of the seed's snippet raises for real
         "esci_used": ("==", "esci_sample.csv" if REAL_DATA else "none"),
         "relations": [

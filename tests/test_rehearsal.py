@@ -63,6 +63,8 @@ def test_lesson03_full_profile_runs_every_cell_on_its_own_path(tmp_path):
     assert m["model_name"] == models.TINY
     assert m["data_used"] == "wands"  # auto-selection: WANDS first, with its product.csv
     assert m["comparison"] == "live" and m["n_recipes_compared"] == 5
+    assert m["n_seeds_compared"] == 3 and m["runs_logged"] >= 18
+    assert m["side_by_side_max_loss_diff"] < 1e-3
     assert m["train_steps"] == CPU_OVERRIDES["MAX_STEPS"]
     assert m["side_by_side_steps"] == CPU_OVERRIDES["TRAINER_STEPS"]
     assert m["esci_used"] == "esci_sample.csv" and 0 <= m["esci_test_micro_f1"] <= 1

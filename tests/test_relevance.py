@@ -115,6 +115,38 @@ def test_select_on_validation_refuses_test_metrics_and_empty_tables():
         relevance.select_on_validation(comparison([]))
 
 
+def seeded(scores: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"choice": c, "train_seed": i, "valid_macro_f1": v}
+                         for c, values in scores.items() for i, v in enumerate(values)])
+
+
+def test_seed_summary_keeps_the_order_and_counts_seeds():
+    summary = relevance.seed_summary(seeded({"b": [0.5, 0.7, 0.6], "a": [0.2, 0.2, 0.2]}))
+    assert list(summary.index) == ["b", "a"]
+    assert summary.loc["b", "mean"] == pytest.approx(0.6)
+    assert summary.loc["b", "std"] == pytest.approx(0.1)  # sample standard deviation
+    assert summary.loc["a", "min"] == summary.loc["a", "max"] == pytest.approx(0.2)
+    assert (summary["seeds"] == 3).all()
+
+
+def test_select_by_mean_takes_the_simplest_within_the_noise():
+    # noise = median seed std = 0.02: "b" is within it of "c", "a" is not
+    pick = relevance.select_by_mean(seeded({"a": [0.50, 0.52, 0.48], "b": [0.60, 0.62, 0.58],
+                                            "c": [0.61, 0.63, 0.59]}))
+    assert (pick.choice, pick.best) == ("b", "c")
+    assert pick.noise == pytest.approx(0.02) and pick.tolerance == pytest.approx(0.02)
+    assert pick.tied == ("b", "c") and pick.within_noise
+    assert "cannot be told apart" in pick.sentence()
+    clear = relevance.select_by_mean(seeded({"a": [0.50, 0.51, 0.49], "b": [0.70, 0.71, 0.69]}))
+    assert clear.choice == "b" and not clear.within_noise
+    assert "outside the noise" in clear.sentence()
+    one_seed = relevance.select_by_mean(seeded({"a": [0.600], "b": [0.605]}), floor=0.01)
+    assert one_seed.choice == "a" and one_seed.tolerance == 0.01  # no spread: the floor
+    with pytest.raises(CourseArgumentError, match="not a validation metric"):
+        relevance.select_by_mean(seeded({"a": [0.5]}).rename(
+            columns={"valid_macro_f1": "test_macro_f1"}), metric="test_macro_f1")
+
+
 def test_choice_config_sets_the_head_learning_rate_only_where_asked():
     from course.train import TrainConfig
 
@@ -131,10 +163,12 @@ def test_choice_config_sets_the_head_learning_rate_only_where_asked():
 
 def test_comparison_round_trip_and_split_check(tmp_path):
     table = comparison([0.5, 0.6])
-    path = relevance.save_comparison(tmp_path / "c.json", table, {"lr": 1e-4}, "python x.py")
+    path = relevance.save_comparison(tmp_path / "c.json", table, {"lr": 1e-4}, "python x.py",
+                                     chosen={"lr": 1e-4})
     loaded, meta = relevance.load_comparison(path)
     pd.testing.assert_frame_equal(loaded, table)
-    assert meta == {"split": "valid", "command": "python x.py", "setup": {"lr": 1e-4}}
+    assert meta == {"split": "valid", "command": "python x.py", "setup": {"lr": 1e-4},
+                    "chosen": {"lr": 1e-4}}
     path.write_text(path.read_text().replace('"split": "valid"', '"split": "test"'))
     with pytest.raises(CourseDataError, match="not on 'valid'"):
         relevance.load_comparison(path)
@@ -144,7 +178,7 @@ def test_comparison_round_trip_and_split_check(tmp_path):
         "b": (2, 3), "c": (None, 4)}
 
 
-def test_compare_on_validation_trains_every_choice_from_the_same_start():
+def test_compare_on_validation_trains_every_choice_from_the_same_start(tmp_path):
     from toydata import LABELS, toy_pairs
 
     from course import models, text, train
@@ -157,21 +191,27 @@ def test_compare_on_validation_trains_every_choice_from_the_same_start():
     seen = []
 
     def evaluate(model):
-        seen.append(id(model))
+        seen.append(model)  # kept alive, so that no two runs share an id()
         return train.classification_evaluator(valid_ds, collator)(model)
 
     table = relevance.compare_on_validation(
         relevance.CANDIDATES[:2] + relevance.CANDIDATES[3:4],
-        lambda: models.load_classifier(resolved, LABELS, seed=0), train_ds,
+        lambda seed: models.load_classifier(resolved, LABELS, seed=seed), train_ds,
         train.TrainConfig(max_steps=4, eval_every=2, batch_size=8, lr=1e-3, progress=False),
         head_lr=1e-2, class_weights=torch.tensor([1.0, 2.0, 3.0]), collate_fn=collator,
-        sampler=text.LengthBucketSampler(train_ds.lengths, 8, seed=0), evaluate=evaluate)
-    assert list(table["choice"]) == ["plain loss, one LR", "weighted loss, one LR",
-                                     "weighted loss, head LR"]
+        make_sampler=lambda seed: text.LengthBucketSampler(train_ds.lengths, 8, seed=seed),
+        evaluate=evaluate, seeds=(0, 1), log_root=tmp_path / "runs")
+    assert list(table["choice"]) == [name for name in ("plain loss, one LR",
+                                     "weighted loss, one LR", "weighted loss, head LR")
+                                     for _ in (0, 1)]
+    assert table["train_seed"].tolist() == [0, 1] * 3
     assert (table["steps"] == 4).all() and table["best_step"].isin([2, 4]).all()
     assert table["valid_macro_f1"].between(0, 1).all()
-    assert len(set(seen)) == 3 and len(seen) == 6  # a fresh model per choice, evaluated twice
+    assert len({id(m) for m in seen}) == 6 and len(seen) == 12  # a fresh model per run, twice
     assert table["valid_macro_f1"].nunique() > 1 or table["valid_accuracy"].nunique() > 1
+    runs = train.tracking.read_runs(tmp_path / "runs")
+    assert set(runs["run"]) == {f"{slug}/seed{s}" for s in (0, 1) for slug in (
+        "plain-loss-one-lr", "weighted-loss-one-lr", "weighted-loss-head-lr")}
 
 
 # ----------------------------------------------------------------- ESCI task 2
