@@ -46,3 +46,13 @@ def test_recorded_runs_round_trip_with_their_setup(tmp_path):
         load_seed_runs(tmp_path / "missing.json")
     with pytest.raises(CourseDataError):
         seed_spread(pd.DataFrame({"method": ["x"]}))
+
+
+def test_the_setup_is_plain_json_and_names_every_setting():
+    from course.deploy.choice import SETUP_KEYS, comparison_setup
+
+    params = {k: 1 for k in SETUP_KEYS} | {"LR_GRID": {"lora": (3e-3, 1e-2)}}
+    setup = comparison_setup(params)
+    assert setup["lr_grid"] == {"lora": [3e-3, 1e-2]} and setup["steps"] == 1
+    with pytest.raises(Exception, match="STEPS"):
+        comparison_setup({k: v for k, v in params.items() if k != "STEPS"})

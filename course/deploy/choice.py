@@ -26,13 +26,31 @@ import pandas as pd
 from course.errors import CourseArgumentError, CourseDataError
 
 __all__ = [
+    "SETUP_KEYS",
     "choose_within_noise",
+    "comparison_setup",
     "load_seed_runs",
     "save_seed_runs",
     "seed_spread",
 ]
 
 COLUMNS = ("method", "lr", "seed", "valid_macro_f1")
+# the lesson's parameters a recorded comparison depends on (lesson 05's names)
+SETUP_KEYS = ("PROFILE", "MODEL_NAME", "SHOP_QUERIES", "SHOP_PRODUCTS", "MAX_TRAIN", "MAX_VALID",
+              "STEPS", "BATCH_SIZE", "MAX_LENGTH", "HEAD_LR", "LORA_RANK", "LR_GRID", "SEED")
+
+
+def comparison_setup(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The lesson's settings that recorded seed runs depend on, as plain JSON values.
+
+    The lesson uses recorded runs only when its own setup equals the recorded one.
+    """
+    missing = [k for k in SETUP_KEYS if k not in parameters]
+    if missing:
+        raise CourseArgumentError(f"The comparison's setup needs {missing}.")
+    setup = {k.lower(): parameters[k] for k in SETUP_KEYS}
+    setup["lr_grid"] = {m: [float(lr) for lr in grid] for m, grid in setup["lr_grid"].items()}
+    return json.loads(json.dumps(setup))
 
 
 def _check(runs: pd.DataFrame) -> None:
