@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                     head_lr=ns["HEAD_LR"], lora_r=ns["LORA_RANK"], seed=seed)
                 rows.append({"method": method, "lr": lr, "seed": seed,
                              "valid_macro_f1": run.valid_macro_f1, "trainable": run.trainable})
-                print(f"seed {seed} {method:8s} lr={lr:<7g} valid macro-F1 {run.valid_macro_f1:.3f}",
+                print(f"seed {seed} {method:8s} lr={lr:<7g} "
+                      f"valid macro-F1 {run.valid_macro_f1:.3f}",
                       flush=True)
     table = pd.DataFrame(rows)
     trainable = table.groupby("method", sort=False)["trainable"].first()
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     spread = choice.seed_spread(table)
     print(spread.round(3).to_string())
     print(choice.choose_within_noise(spread, setup["trainable"]))
-    print(f"\n{len(rows)} runs ({args.profile}, seeds {args.seeds}): {wall:.0f} s wall, {cpu:.0f} s "
+    print(f"\n{len(rows)} runs ({args.profile}, seeds {args.seeds}): {wall:.0f} s wall, "
+          f"{cpu:.0f} s "
           f"CPU, load average {os.getloadavg()[0]:.1f}; written to {out.relative_to(ROOT)}")
     return 0
 

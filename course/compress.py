@@ -66,7 +66,8 @@ def quantize_int8(model: torch.nn.Module, per_channel: bool = False) -> torch.nn
 
 def weight_qschemes(model: torch.nn.Module) -> set:
     """The quantization schemes of the int8 linear weights (``{torch.per_tensor_affine}``, ...)."""
-    schemes = {m.weight().qscheme() for m in model.modules() if _is_quantized_linear(m)}
+    schemes = {m.weight().qscheme() for m in model.modules()  # type: ignore[operator]
+               if _is_quantized_linear(m)}
     if not schemes:
         raise CourseArgumentError("The model has no int8 linear layer; quantize it first.")
     return schemes

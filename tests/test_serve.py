@@ -137,11 +137,10 @@ def test_run_load_counts_failures_without_raising():
 
 @pytest.mark.slow
 def test_the_real_server_in_a_child_process(pipeline, tmp_path):
-    from course.deploy.serve import ServerProcess
-
     import dataclasses
 
     from course.deploy.card import CARD_FILE
+    from course.deploy.serve import ServerProcess
 
     folder = dataclasses.replace(pipeline, int8_scheme="per-channel").save(tmp_path / "service")
     (folder / CARD_FILE).write_text("# the served model's card\n")

@@ -125,7 +125,8 @@ def _markdown_table(frame: pd.DataFrame) -> str:
         return f"{value:.3f}" if isinstance(value, float) else str(value)
 
     head = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    rows = [[str(i)] + [cell(v) for v in row] for i, row in zip(frame.index, frame.values)]
+    rows = [[str(i)] + [cell(v) for v in row]
+            for i, row in zip(frame.index, frame.values, strict=True)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -145,7 +146,7 @@ def _metadata(facts: CardFacts) -> str:
 
 
 def write_model_card(folder: str | Path, facts: CardFacts, lesson06_source: str = "") -> Path:
-    """Write ``folder/README.md``: metadata and the sections of :data:`SECTIONS`; return its path."""
+    """Write ``folder/README.md`` (metadata, then the sections of :data:`SECTIONS`); its path."""
     from huggingface_hub import ModelCard
 
     if facts.metrics.empty:
@@ -154,11 +155,13 @@ def write_model_card(folder: str | Path, facts: CardFacts, lesson06_source: str 
     folder.mkdir(parents=True, exist_ok=True)
     body = {
         "Model details": (
-            f"A two-stage product search for the course's mini-shop (profile `{facts.profile}`).\n\n"
+            "A two-stage product search for the course's mini-shop "
+            f"(profile `{facts.profile}`).\n\n"
             f"* Re-ranker (cross-encoder, 3 classes Exact / Partial / Irrelevant, scored as the "
             f"expected gain): {facts.reranker}.\n"
             f"* First stage: BM25 and a bi-encoder ({facts.bi_encoder}), fused.\n"
-            f"* Base model: `{facts.base_model}`.\n* Serving: {facts.serving or 'see the manifest'}."
+            f"* Base model: `{facts.base_model}`.\n"
+            f"* Serving: {facts.serving or 'see the manifest'}."
         ),
         "Intended use": (
             "Teaching: ranking the products of a small furniture and home catalogue for short "

@@ -391,8 +391,8 @@ def train_method(
     labels = np.asarray(valid_ds.labels)
     if method == "head":
         return _train_head_method(
-            base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights, seed,
-            log_dir,
+            base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights,
+            seed, log_dir,
         )
     seed_everything(seed)  # adapters start the same whatever ran before (init draws numbers)
     model = _wrap(method, base, steps, lora_r)

@@ -489,6 +489,7 @@ class TwoStageSearch:
 
 
 __all__ = [
-    "INT8_SCHEMES", "METHODS", "BiEncoder", "CrossEncoderScorer", "QueryProductPairs", "SearchResult",
+    "INT8_SCHEMES", "METHODS", "BiEncoder", "CrossEncoderScorer", "QueryProductPairs",
+    "SearchResult",
     "TwoStageSearch", "bi_encoder_loss", "encode_texts",
 ]

@@ -84,8 +84,8 @@ def train_mnrl(
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     if len(queries) != len(products) or not len(queries):
         raise CourseDataError(
@@ -163,7 +163,7 @@ def ir_evaluator(queries: Sequence[str], catalog_texts: Sequence[str], product_i
 
 
 def cross_encoder(folder: str | Path, max_length: int = 64, device: str = "cpu"):
-    """A saved relevance classifier (``save_pretrained``) as a sentence-transformers ``CrossEncoder``.
+    """A saved relevance classifier (``save_pretrained``) as a sentence-transformers CrossEncoder.
 
     ``predict`` then returns the three logits (Exact, Partial, Irrelevant) of each pair.
     """
