@@ -47,14 +47,15 @@ def sentence_transformer(source: Any, tokenizer=None, max_length: int = 64, devi
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
-    if not isinstance(source, (str, Path)):
+    if isinstance(source, (str, Path)):
+        word = Transformer(str(source), max_seq_length=max_length)
+    else:
         if tokenizer is None:
             raise CourseArgumentError("A loaded encoder needs its tokenizer to become a model.")
-        folder = Path(tempfile.mkdtemp(prefix="course-st-"))
-        source.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        source = folder
-    word = Transformer(str(source), max_seq_length=max_length)
+        with tempfile.TemporaryDirectory(prefix="course-st-") as folder:  # loaded, then removed
+            source.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            word = Transformer(folder, max_seq_length=max_length)
     pooling = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
     return SentenceTransformer(modules=[word, pooling, Normalize()], device=device)
 
@@ -93,8 +94,9 @@ def train_mnrl(
         )
     if steps < 1:
         raise CourseArgumentError(f"steps must be >= 1, got {steps}.")
+    scratch = tempfile.TemporaryDirectory(prefix="course-st-run-")  # nothing is saved there
     args = SentenceTransformerTrainingArguments(
-        output_dir=tempfile.mkdtemp(prefix="course-st-run-"),
+        output_dir=scratch.name,
         max_steps=steps,
         per_device_train_batch_size=batch_size,
         learning_rate=lr,
@@ -123,7 +125,8 @@ def train_mnrl(
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # no log dict printed every few steps
-    return trainer.train()
+    with scratch:
+        return trainer.train()
 
 
 def relevant_products(gains: np.ndarray, product_ids: Sequence[Any], level: float = 1.0
