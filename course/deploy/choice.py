@@ -8,8 +8,9 @@ seed alone (the adapter's initialisation, the head's, the batch order, dropout),
   the validation score per (method, learning rate);
 * :func:`choose_within_noise` takes each method at its best mean learning rate, finds the
   leader, and treats every method whose mean is within the leader's seed standard deviation
-  as tied with it; among the tied methods it takes the **cheapest** (fewest trainable
-  parameters): a costlier method must win by more than the noise;
+  as tied with it; among the tied methods it takes the one with the fewest trainable
+  parameters (the smallest optimizer state and checkpoint): a bigger method must win by more
+  than the noise;
 * :func:`save_seed_runs` / :func:`load_seed_runs`: the runs recorded by
   ``benchmarks/lesson05_methods.py``, with the setup they were measured in.
 """
@@ -70,7 +71,7 @@ def seed_spread(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose_within_noise(spread: pd.DataFrame, trainable: Mapping[str, int]) -> dict[str, Any]:
-    """The method (and its learning rate) to use, by mean over seeds, cheapest within the noise.
+    """The method (and its learning rate) to use: best mean over seeds, smallest within the noise.
 
     Args:
         spread: :func:`seed_spread`'s table.
