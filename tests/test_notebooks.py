@@ -143,7 +143,7 @@ EXPECTED = {
         "bi_encoder_selected_on": ("==", "valid"),
         "method_seeds": (">=", 1),  # 3 where benchmarks/lesson05_methods.py recorded this setup
         "tracked_runs": (">=", 6),  # every run of the smoke grid left a TensorBoard log
-        "ir_evaluator_max_diff": ("<", 1e-6),  # sentence-transformers' evaluator = course metrics
+        "ir_evaluator_max_diff": ("<", 1e-4),  # sentence-transformers' evaluator = course metrics
         "cross_encoder_max_diff": ("<", 1e-4),  # its CrossEncoder = the course's scorer
         "model_card_sections": ("==", 7),
         "health_names_model_card": ("==", True),
