@@ -1,8 +1,12 @@
 """Smaller, faster inference: int8 dynamic quantization and ONNX Runtime.
 
 * :func:`quantize_int8`: PyTorch dynamic quantization. Every ``nn.Linear`` stores int8
-  weights with one scale per output row; activations are quantized on the fly, per batch.
-  The CPU's integer dot-product instructions (VNNI) then do the matrix products.
+  weights: by default (``quantize_dynamic``'s default qconfig) with **one** scale and zero
+  point for the whole weight matrix (``torch.per_tensor_affine``); with ``per_channel=True``
+  one scale per output row (``torch.per_channel_affine``), which follows rows of very
+  different ranges more closely. Activations are quantized on the fly, per batch, and the
+  CPU's integer dot-product instructions (VNNI) do the matrix products.
+* :func:`weight_qschemes`: which scheme each quantized linear layer really uses.
 * :func:`linear_layer_bytes`: the size on disk of the linear layers, fp32 against int8.
 * :func:`export_onnx` / :class:`OnnxClassifier`: the same classifier as an ONNX graph run by
   ONNX Runtime, the usual CPU serving runtime, optionally with its own int8 quantization.
@@ -30,12 +34,21 @@ __all__ = [
     "model_file_bytes",
     "quantize_int8",
     "quantize_onnx",
+    "weight_qschemes",
 ]
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` with every ``nn.Linear`` dynamically quantized to int8 (CPU only)."""
-    from torch.ao.quantization import quantize_dynamic
+def quantize_int8(model: torch.nn.Module, per_channel: bool = False) -> torch.nn.Module:
+    """A copy of ``model`` with every ``nn.Linear`` dynamically quantized to int8 (CPU only).
+
+    ``per_channel=False`` is ``quantize_dynamic``'s default qconfig: one scale per weight
+    matrix. ``per_channel=True`` uses ``per_channel_dynamic_qconfig``: one scale per output row.
+    """
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+        quantize_dynamic,
+    )
 
     engines = torch.backends.quantized.supported_engines
     if "fbgemm" in engines:  # x86; "qnnpack" is the ARM engine
@@ -44,10 +57,20 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
         quantized = quantize_dynamic(
-            copy.deepcopy(model).cpu().eval(), {torch.nn.Linear}, dtype=torch.qint8
+            copy.deepcopy(model).cpu().eval(), {torch.nn.Linear: qconfig}, dtype=torch.qint8
         )
     return quantized
+
+
+def weight_qschemes(model: torch.nn.Module) -> set:
+    """The quantization schemes of the int8 linear weights (``{torch.per_tensor_affine}``, ...)."""
+    schemes = {m.weight().qscheme() for m in model.modules()  # type: ignore[operator]
+               if _is_quantized_linear(m)}
+    if not schemes:
+        raise CourseArgumentError("The model has no int8 linear layer; quantize it first.")
+    return schemes
 
 
 def _is_quantized_linear(module: torch.nn.Module) -> bool:

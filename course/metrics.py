@@ -303,7 +303,10 @@ def _single_targets(ranked: Any, targets: Any) -> np.ndarray | None:
     """The targets as a 1-D array when every list has exactly one (the fast path), else None."""
     if not isinstance(ranked, np.ndarray):
         return None
-    array = np.asarray(targets) if not isinstance(targets, np.ndarray) else targets
+    try:
+        array = np.asarray(targets) if not isinstance(targets, np.ndarray) else targets
+    except ValueError:  # ragged: lists of different lengths (several targets per list)
+        return None
     if array.ndim != 1 or array.dtype == object:
         return None
     return array

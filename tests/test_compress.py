@@ -15,6 +15,7 @@ from course.compress import (
     model_file_bytes,
     quantize_int8,
     quantize_onnx,
+    weight_qschemes,
 )
 from course.errors import CourseArgumentError
 from course.models import load_classifier, load_tokenizer, resolve_model
@@ -46,6 +47,30 @@ def test_int8_replaces_every_linear_and_stays_close(tiny):
     b = classifier_logits(quantized, tokenizer, QUERIES, TEXTS, batch_size=3)
     assert a.shape == b.shape == (4, 3)
     assert np.abs(a - b).max() < 0.05 * (np.abs(a).max() + 1e-3) + 0.02
+
+
+def test_the_default_int8_is_per_tensor_and_per_channel_is_one_scale_per_row(tiny):
+    model, _ = tiny
+    assert weight_qschemes(quantize_int8(model)) == {torch.per_tensor_affine}
+    per_row = quantize_int8(model, per_channel=True)
+    assert weight_qschemes(per_row) == {torch.per_channel_affine}
+    layer = next(m for m in per_row.modules() if type(m).__name__ == "Linear")
+    assert layer.weight().q_per_channel_scales().numel() == layer.weight().shape[0]
+    with pytest.raises(CourseArgumentError):
+        weight_qschemes(model)
+
+
+def test_per_channel_int8_follows_rows_of_different_ranges_more_closely():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(32, 8)
+    with torch.no_grad():
+        layer.weight[0] *= 100  # one row with a range 100 times the others'
+    errors = {}
+    for per_channel in (False, True):
+        quantized = quantize_int8(torch.nn.Sequential(layer), per_channel=per_channel)[0]
+        error = (quantized.weight().dequantize() - layer.weight.detach()).abs()
+        errors[per_channel] = float(error[1:].max())
+    assert errors[True] < errors[False] / 10
 
 
 def test_int8_linear_layers_are_about_four_times_smaller(tiny):

@@ -115,3 +115,29 @@ def test_child_peak_does_not_count_the_parents_memory():
     report = measure_training_peak("lora", model="tiny", batch=2, length=8, steps=1, threads=1)
     assert report["peak_rss"] < parent - 200 * 2**20, (report["peak_rss"], parent)
     assert ballast[-1] == 1.0
+
+
+def test_bert_base_activations_and_total_by_hand():
+    from transformers import BertConfig
+
+    # 12 layers x (18 h x 4 + a s x 13) + (2 h x 4 + h), h = 768, a = 12 (lesson 05's hidden test)
+    assert activation_bytes_per_token(BertConfig(), 128) == 12 * (55_296 + 19_968) + 6_912 == 910_080
+    assert activation_bytes_per_token(BertConfig(), 512) == 1_628_928
+    total = training_memory_estimate(110_000_000, 110_000_000, 64 * 128, 910_080)["total"]
+    assert total == 9_215_375_360
+
+
+def test_weights_gradients_and_adam_match_accelerates_estimate():
+    from accelerate.commands.estimate import estimate_training_usage
+    from accelerate.utils import calculate_maximum_sizes
+
+    model = load_classifier(resolve_model("tiny"), ["a", "b", "c"], seed=0)
+    n = sum(p.numel() for p in model.parameters())
+    theirs = estimate_training_usage(calculate_maximum_sizes(model)[0], "float32")
+    ours = training_memory_estimate(n, n, 0, 0.0)
+    # accelerate leaves activations out (batch size 1) and sizes every tensor of the model,
+    # buffers (position ids) included; on the parameters the two agree exactly
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    assert theirs["model"] - buffers == ours["weights"]
+    assert theirs["gradients"] - buffers == ours["gradients"]
+    assert theirs["optimizer"] - 2 * buffers == ours["adam_states"]

@@ -152,6 +152,15 @@ EXPECTED = {
         "lexical_weight_selected_on": ("==", "valid"),
         "blend_selected_on": ("==", "valid"),
         "serving_selected_on": ("==", "valid"),
+        "int8_scheme_selected_on": ("==", "valid"),
+        "reranker_selected_on": ("==", "valid"),
+        "bi_encoder_selected_on": ("==", "valid"),
+        "method_seeds": (">=", 1),  # 3 where benchmarks/lesson05_methods.py recorded this setup
+        "tracked_runs": (">=", 6),  # every run of the smoke grid left a TensorBoard log
+        "ir_evaluator_max_diff": ("<", 1e-4),  # sentence-transformers' evaluator = course metrics
+        "cross_encoder_max_diff": ("<", 1e-4),  # its CrossEncoder = the course's scorer
+        "model_card_sections": ("==", 7),
+        "health_names_model_card": ("==", True),
         "lora_trainable_share": ("<", 0.02),
         "lora_optimizer_state_ratio": (">=", 10),
         "merge_max_abs_diff": ("<", 1e-4),
@@ -180,6 +189,10 @@ EXPECTED = {
              lambda m: 0.0 <= m["lexical_weight"] <= 1.0),
             ("the served model had at least the comparison's budget",
              lambda m: m["serving_steps"] >= m["step_budget"]),
+            ("the served int8 scheme is one of the two measured",
+             lambda m: m["int8_scheme"] in ("per-tensor", "per-channel")),
+            ("the chosen method is one the lesson compared",
+             lambda m: m["selected_method"] in ("full", "lora", "adalora", "head")),
         ],
     },
     "07-labels-and-drift": {

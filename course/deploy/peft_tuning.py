@@ -282,6 +282,7 @@ def train_head(
     batch_size: int = 32,
     class_weights: torch.Tensor | None = None,
     seed: int = 42,
+    log_dir: str | Path | None = None,
 ) -> torch.nn.Module:
     """Train a copy of ``model``'s head (pooler + dropout + classifier) on cached features.
 
@@ -302,7 +303,8 @@ def train_head(
     )
     if steps > 0:  # 0 steps: the model's own head, copied
         fit_head(FeatureHead(head, class_weights), features, np.asarray(labels), lr=lr,
-                 batch_size=batch_size, steps=steps, warmup_ratio=0.0, seed=seed)
+                 batch_size=batch_size, steps=steps, warmup_ratio=0.0, seed=seed,
+                 log_dir=str(log_dir) if log_dir else None)
     return head.eval()
 
 
@@ -368,6 +370,7 @@ def train_method(
     lora_r: int = 8,
     precision: str = "auto",
     seed: int = 42,
+    log_dir: str | Path | None = None,
 ) -> MethodRun:
     """Train a copy of ``base`` with ``method`` for ``steps`` steps; measure it on ``valid_ds``.
 
@@ -375,7 +378,8 @@ def train_method(
     cross-entropy, linear warmup and decay); ``head_lr`` is the head's rate (full
     fine-tuning only: the adapters' own rate is ``lr``). ``head`` computes the frozen
     encoder's features of the first ``steps x batch_size`` training examples once, then
-    trains the head on them (:func:`train_head`).
+    trains the head on them (:func:`train_head`). ``log_dir`` writes the run's curves as
+    TensorBoard files (:mod:`course.train.tracking`).
     """
     from course import train
     from course.config import seed_everything
@@ -387,7 +391,8 @@ def train_method(
     labels = np.asarray(valid_ds.labels)
     if method == "head":
         return _train_head_method(
-            base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights, seed
+            base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights,
+            seed, log_dir,
         )
     seed_everything(seed)  # adapters start the same whatever ran before (init draws numbers)
     model = _wrap(method, base, steps, lora_r)
@@ -400,6 +405,7 @@ def train_method(
         precision=precision,
         progress=False,
         warmup_ratio=0.1,
+        log_dir=str(log_dir) if log_dir else None,
     )
     loss_fn = (
         adalora_loss(class_weights)
@@ -440,7 +446,8 @@ def _counts(model) -> tuple[int, int]:
 
 
 def _train_head_method(
-    base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights, seed
+    base, train_ds, valid_ds, collate_fn, steps, lr, batch_size, folder, class_weights, seed,
+    log_dir=None,
 ) -> MethodRun:
     import time
 
@@ -457,7 +464,8 @@ def _train_head_method(
     valid_features = head_features(base, valid_ds, collate_fn)
     labels = [train_ds.labels[i] for i in used]
     start = time.perf_counter()
-    head = train_head(base, train_features, labels, steps, lr, batch_size, class_weights, seed)
+    head = train_head(base, train_features, labels, steps, lr, batch_size, class_weights, seed,
+                      log_dir)
     seconds = (time.perf_counter() - start) / steps
     with torch.no_grad():
         predicted = head(valid_features).argmax(dim=1).numpy()

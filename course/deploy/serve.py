@@ -99,13 +99,14 @@ def _field_errors(exc) -> list[dict[str, str]]:
 # ------------------------------------------------------------------------ app
 
 
-def create_app(pipeline, *, depth: int = 20, int8: bool = False):
+def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str | None = None):
     """The FastAPI app around a loaded :class:`course.search.TwoStageSearch`.
 
     Args:
         pipeline: the search pipeline (loaded once, shared by every request).
         depth: how many first-stage candidates the cross-encoder re-ranks.
-        int8: whether the re-ranker is quantized (reported by ``/health``).
+        int8: whether the re-ranker is quantized (reported by ``/health`` with its scheme).
+        model_card: the path of the served model's card (``/health`` names it), if any.
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -136,6 +137,8 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False):
             "status": "ok",
             "products": len(pipeline.catalog),
             "int8": int8,
+            "int8_scheme": getattr(pipeline, "int8_scheme", None) if int8 else None,
+            "model_card": model_card,
             "reranker": pipeline.reranker is not None,
             "depth": depth,
             **counts,
@@ -199,7 +202,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         f"(int8={args.int8}, depth={args.depth}, threads={torch.get_num_threads()})",
         flush=True,
     )
-    app = create_app(pipeline, depth=args.depth, int8=args.int8)
+    from course.deploy.card import CARD_FILE
+
+    card = Path(args.folder) / CARD_FILE
+    app = create_app(pipeline, depth=args.depth, int8=args.int8,
+                     model_card=str(card) if card.is_file() else None)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

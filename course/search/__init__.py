@@ -7,7 +7,10 @@
 * :mod:`~course.search.pipeline`: the bi-encoder, the cross-encoder scorer and
   :class:`TwoStageSearch` (retrieve, re-rank, save and load);
 * :mod:`~course.search.evaluation`: catalogue-wide gains, per-family tables, the fusion
-  curve and the choice of depth and weight on validation.
+  curve and the choice of depth and weight on validation;
+* :mod:`~course.search.sbert`: the same models through sentence-transformers (training with
+  ``MultipleNegativesRankingLoss``, its ``InformationRetrievalEvaluator`` and ``CrossEncoder``);
+  imported on its own (``from course.search import sbert``), as it loads that library.
 
 The ranking metrics themselves live in :mod:`course.metrics`.
 """
@@ -31,6 +34,7 @@ from course.search.fusion import (
     zscore_rows,
 )
 from course.search.pipeline import (
+    INT8_SCHEMES,
     METHODS,
     BiEncoder,
     CrossEncoderScorer,
@@ -42,6 +46,7 @@ from course.search.pipeline import (
 )
 
 __all__ = [
+    "INT8_SCHEMES",
     "METHODS",
     "BiEncoder",
     "CrossEncoderScorer",

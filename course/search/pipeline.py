@@ -44,6 +44,7 @@ from course.search.fusion import (
 )
 from course.text import encode_pairs
 
+INT8_SCHEMES = ("per-tensor", "per-channel")
 METHODS = ("bm25", "dense", "hybrid", "rrf")  # hybrid: the pipeline's fusion; rrf: always RRF
 
 
@@ -229,6 +230,8 @@ class TwoStageSearch:
             (:func:`convex_fusion`).
         blend: the weight of the fused first-stage score in the re-ranked order
             (:func:`blend_scores`); > 0 needs ``lexical_weight``.
+        int8_scheme: how :meth:`load` quantizes the re-ranker when asked for int8:
+            ``"per-tensor"`` (``quantize_dynamic``'s default) or ``"per-channel"``.
     """
 
     catalog: pd.DataFrame
@@ -241,6 +244,7 @@ class TwoStageSearch:
     bm25: BM25Index | None = None
     lexical_weight: float | None = None
     blend: float = 0.0
+    int8_scheme: str = "per-tensor"
 
     def __post_init__(self):
         missing = [c for c in ("product_id", "title", "text") if c not in self.catalog.columns]
@@ -253,6 +257,10 @@ class TwoStageSearch:
             )
         if self.blend and self.lexical_weight is None:
             raise CourseArgumentError("blend > 0 needs lexical_weight: it blends the fused score.")
+        if self.int8_scheme not in INT8_SCHEMES:
+            raise CourseArgumentError(
+                f"int8_scheme must be one of {INT8_SCHEMES}, got {self.int8_scheme!r}."
+            )
         self.catalog = self.catalog.reset_index(drop=True)
         self.texts = self.catalog["text"].tolist()
         if self.bm25 is None:
@@ -416,6 +424,7 @@ class TwoStageSearch:
             "query_length": self.query_length,
             "lexical_weight": self.lexical_weight,
             "blend": self.blend,
+            "int8_scheme": self.int8_scheme,
             "reranker": None,
         }
         if self.reranker is not None:
@@ -457,7 +466,8 @@ class TwoStageSearch:
             if int8:
                 from course.compress import quantize_int8
 
-                model = quantize_int8(model)
+                scheme = manifest.get("int8_scheme", "per-tensor")
+                model = quantize_int8(model, per_channel=scheme == "per-channel")
             reranker = CrossEncoderScorer(
                 model,
                 AutoTokenizer.from_pretrained(folder / "cross_encoder"),
@@ -474,10 +484,12 @@ class TwoStageSearch:
             manifest["query_length"],
             lexical_weight=manifest.get("lexical_weight"),
             blend=manifest.get("blend", 0.0),
+            int8_scheme=manifest.get("int8_scheme", "per-tensor"),
         )
 
 
 __all__ = [
-    "METHODS", "BiEncoder", "CrossEncoderScorer", "QueryProductPairs", "SearchResult",
+    "INT8_SCHEMES", "METHODS", "BiEncoder", "CrossEncoderScorer", "QueryProductPairs",
+    "SearchResult",
     "TwoStageSearch", "bi_encoder_loss", "encode_texts",
 ]

@@ -101,11 +101,13 @@ def fit_head(
     steps: int | None = None,
     warmup_ratio: float = 0.1,
     seed: int = 0,
+    log_dir: str | None = None,
 ) -> FeatureHead:
     """Train ``head`` from its current weights with :func:`course.train.fit`; returns it in eval.
 
     ``steps`` (optimizer steps) overrides ``epochs``. The run is fp32 on the CPU: a head
     is small, and the same numbers on every machine matter more here than speed.
+    ``log_dir`` writes the run's curves as TensorBoard files (:mod:`course.train.tracking`).
     """
     if len(features) != len(labels) or len(features) == 0:
         raise CourseArgumentError(
@@ -113,7 +115,7 @@ def fit_head(
         )
     config = TrainConfig(epochs=epochs, max_steps=steps, batch_size=batch_size, lr=lr,
                          weight_decay=0.01, warmup_ratio=warmup_ratio, seed=seed,
-                         progress=False, device="cpu", precision="fp32")
+                         progress=False, device="cpu", precision="fp32", log_dir=log_dir)
     fit(head, FeatureDataset(features, labels), config, collate_fn=collate_features)
     return head.eval()
 
