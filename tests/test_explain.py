@@ -230,13 +230,17 @@ def test_convergence_delta_is_the_completeness_gap(tokenizer, trained, pairs):
 def test_choose_ig_steps_takes_the_fewest_steps_within_tolerance(tokenizer, trained, pairs):
     queries, docs = pairs[0][:6], pairs[1][:6]
     chosen, table = explain.choose_ig_steps(trained, tokenizer, queries, docs,
-                                            candidates=(32, 2, 8), tolerance=1e-3)
+                                            candidates=(32, 2, 8), tolerance=1e-3,
+                                            stop_early=False)
     assert table["n_steps"].tolist() == [2, 8, 32]
     assert table["max_gap"].iloc[-1] < table["max_gap"].iloc[0]
     within = table[table["max_gap"] <= 1e-3]["n_steps"]
     assert chosen == (within.iloc[0] if len(within) else 32)
+    early, short = explain.choose_ig_steps(trained, tokenizer, queries, docs,
+                                           candidates=(32, 2, 8), tolerance=1e-3)
+    assert early == chosen and short["n_steps"].max() == max(chosen, 2)
     loose, _ = explain.choose_ig_steps(trained, tokenizer, queries, docs, candidates=(2, 8),
-                                       tolerance=10.0)
+                                       tolerance=np.inf)
     assert loose == 2
     strict, _ = explain.choose_ig_steps(trained, tokenizer, queries, docs, candidates=(2, 4),
                                         tolerance=0.0)

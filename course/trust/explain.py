@@ -183,13 +183,15 @@ def completeness_gaps(attributions: list[Attribution]) -> np.ndarray:
 
 
 def choose_ig_steps(model, tokenizer, queries, products, candidates=(4, 8, 16, 32, 64),
-                    tolerance: float = 0.01, **kwargs) -> tuple[int, pd.DataFrame]:
+                    tolerance: float = 0.01, stop_early: bool = True,
+                    **kwargs) -> tuple[int, pd.DataFrame]:
     """The fewest integration steps whose largest completeness gap is at most ``tolerance``.
 
-    Explains the pairs with each step count in ``candidates`` (ascending) and measures
-    Captum's convergence delta. Returns the chosen count (the largest candidate when none
-    is within ``tolerance``) and a table: ``n_steps, mean_gap, max_gap`` (``|delta|``)
-    and ``within`` (``max_gap <= tolerance``).
+    Explains the pairs with each step count in ``candidates`` (ascending; with
+    ``stop_early``, up to the first within ``tolerance``) and measures Captum's
+    convergence delta. Returns the chosen count (the largest candidate when none is
+    within ``tolerance``) and a table: ``n_steps, mean_gap, max_gap`` (``|delta|``) and
+    ``within`` (``max_gap <= tolerance``).
     """
     candidates = sorted(int(c) for c in candidates)
     if not candidates or candidates[0] < 1:
@@ -200,6 +202,8 @@ def choose_ig_steps(model, tokenizer, queries, products, candidates=(4, 8, 16, 3
                                            n_steps=n_steps, progress=False, **kwargs))
         rows.append({"n_steps": n_steps, "mean_gap": float(gaps.mean()),
                      "max_gap": float(gaps.max())})
+        if stop_early and rows[-1]["max_gap"] <= tolerance:
+            break
     table = pd.DataFrame(rows)
     table["within"] = table["max_gap"] <= tolerance
     within = table[table["within"]]
