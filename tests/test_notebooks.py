@@ -126,7 +126,7 @@ EXPECTED = {
         "n_coverage_experiments": (">=", 200),
         "n_aa_tests": (">=", 500),
         "sample_size_per_arm": (">", 1000),
-        "per_query_moved": (">=", 10),
+        "per_query_moved": (">=", 5),
         "relations": [
             ("integrated gradients add up: the chosen steps meet the tolerance on validation",
              lambda m: m["ig_probe_max_gap"] <= m["ig_tolerance"]),
