@@ -225,6 +225,8 @@ EXPECTED = {
              >= m["click_random_ndcg"] + 0.1),
             ("by the last week the score PSI is past its threshold",
              lambda m: m["last_week_psi"] > m["psi_threshold"]),
+            ("the summary: the frozen MiniLM saves no labels on held-out synonyms",
+             lambda m: m["label_saving_synonym"] != "never" and m["label_saving_synonym"] <= 1),
             ("entropy sampling asks for more Partial pairs than the pool holds (the reading)",
              lambda m: m["al_pick_share_partial"] > m["al_pool_share_partial"]),
             ("each strategy's verdict against random is one of the three",
