@@ -158,3 +158,75 @@ def test_analyse_visits_resamples_users_who_come_back():
     by_user = abtest.analyse_visits(visits, n_resamples=300, by_user=True)
     by_visit = abtest.analyse_visits(visits, n_resamples=300, by_user=False)
     assert not np.allclose(by_user["boot_low"], by_visit["boot_low"])
+
+
+# ------------------------------------------- independent references: statsmodels (issue 26)
+
+
+def test_ztest_and_interval_agree_with_statsmodels():
+    """statsmodels' proportions_ztest pools the rates under the null, as the course does;
+    its Wald interval for a difference of two independent proportions is the course's."""
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        n_c, n_t = rng.integers(200, 20_000, 2)
+        x_c, x_t = rng.binomial(n_c, 0.08), rng.binomial(n_t, 0.09)
+        for alpha in (0.05, 0.1):
+            ours = abtest.two_proportion_ztest(x_c, n_c, x_t, n_t, alpha=alpha)
+            z, p = proportions_ztest([x_t, x_c], [n_t, n_c])
+            low, high = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="wald",
+                                                   compare="diff", alpha=alpha)
+            assert ours.z == pytest.approx(z, rel=1e-9, abs=1e-12)
+            assert ours.p_value == pytest.approx(p, rel=1e-9, abs=1e-15)
+            assert (ours.ci_low, ours.ci_high) == pytest.approx((low, high), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("p", "mde", "alpha", "power"), [
+    (0.1, 0.2, 0.05, 0.8), (0.05, 0.05, 0.05, 0.8), (0.3, -0.1, 0.01, 0.9), (0.02, 0.5, 0.1, 0.5),
+    (0.0325, 0.05, 0.05, 0.8),
+])
+def test_sample_size_agrees_with_statsmodels_through_cohens_h(p, mde, alpha, power):
+    """statsmodels sizes the test on Cohen's h = 2 asin(sqrt p2) - 2 asin(sqrt p1), the
+    difference on the variance-stabilised arcsine scale: n = 2 ((z_a + z_b) / h)^2 per arm
+    (NormalIndPower with ratio 1). The course uses the difference of rates with each arm's
+    binomial variance. The two agree where h ~ (p2 - p1) / sqrt(p (1 - p)), the first-order
+    conversion (the arcsine's derivative): within 2% for these effects (the gap grows with
+    the effect: 0.1% at +5%, 1.2% at +50%), and exactly after the conversion."""
+    from scipy.stats import norm
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    p2 = p * (1 + mde)
+    h = proportion_effectsize(p2, p)
+    reference = NormalIndPower().solve_power(effect_size=abs(h), alpha=alpha, power=power,
+                                             ratio=1.0, alternative="two-sided")
+    ours = abtest.sample_size_two_proportions(p, mde, alpha, power, relative=True)
+    assert ours == pytest.approx(reference, rel=0.02 if abs(mde) > 0.2 else 0.005)
+    # the documented conversion: statsmodels' n is 2 ((z_a + z_b) / h)^2 (it also counts the
+    # small chance of rejecting in the wrong tail: 0.15% of n at power 0.5, less above)
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    assert reference == pytest.approx(2 * (z / h) ** 2, rel=2e-3)
+
+
+def test_peeking_threshold_on_a_hand_worked_case():
+    pvalues = np.array([[0.5, 0.01, 0.2], [0.3, 0.4, 0.04], [0.9, 0.8, 0.7], [0.03, 0.2, 0.3]])
+    # each test's smallest p-value: 0.01, 0.04, 0.7, 0.03; sorted 0.01, 0.03, 0.04, 0.7
+    assert abtest.peeking_threshold(pvalues, alpha=0.2) == 0.01  # no test may come out
+    assert abtest.peeking_threshold(pvalues, alpha=0.25) == 0.03  # one test may
+    assert abtest.peeking_threshold(pvalues, alpha=0.5) == 0.04  # two may
+    assert abtest.peeking_threshold(pvalues, alpha=0.99) == 0.7
+    with pytest.raises(CourseDataError, match="n_tests, looks"):
+        abtest.peeking_threshold(np.zeros(3))
+
+
+def test_peeking_threshold_keeps_simulated_aa_tests_at_alpha():
+    rng = np.random.default_rng(3)
+    visits = np.full((2000, 10, 2), 1000.0)
+    successes = rng.binomial(1000, 0.05, size=visits.shape).astype(float)
+    pvalues = abtest.cumulative_ztests(successes, visits).p_value
+    c = abtest.peeking_threshold(pvalues, alpha=0.05)
+    peeking = (pvalues < c).any(axis=1).mean()
+    assert peeking <= 0.05 < (pvalues <= c).any(axis=1).mean()
+    # ten looks: Pocock's nominal level is 0.0106 (Pocock 1977, table 1); Bonferroni 0.005
+    assert 0.005 < c < 0.02

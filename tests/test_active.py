@@ -112,3 +112,16 @@ def test_plot_active_learning_draws_one_line_per_strategy():
                          "valid_macro_f1": [0.5, 0.6, 0.5, 0.7]})
     fig = active.plot_active_learning(runs)
     assert len(fig.axes[0].get_lines()) == 2
+
+
+def test_entropy_and_the_batch_agree_with_scipy():
+    """scipy.stats.entropy (natural log) is the reference; the batch is its k largest."""
+    from scipy.stats import entropy
+
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet([0.5, 0.5, 0.5], size=300)
+    reference = entropy(probs, axis=1)
+    np.testing.assert_allclose(active.entropy(probs), reference, atol=1e-12)
+    pool = rng.permutation(1000)[:300]
+    expected = pool[np.argsort(-reference, kind="stable")[:25]]
+    np.testing.assert_array_equal(active.select_batch("entropy", 25, pool, probs), expected)

@@ -182,3 +182,51 @@ def test_cross_encoder_predictor_returns_probabilities_in_row_order(one_thread):
     probs = predict(frame)
     assert probs.shape == (3, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert np.allclose(predict(frame.iloc[[2, 0]]), probs[[2, 0]], atol=1e-5)
+
+
+def test_suite_has_three_test_types_and_names_each_capability(suite):
+    """CheckList's test types are MFT, INV and DIR; robustness to typos is a capability."""
+    kinds = [t.kind for t in suite]
+    assert sorted(set(kinds)) == sorted(behaviour.KINDS) == ["DIR", "INV", "MFT"]
+    assert (kinds.count("MFT"), kinds.count("INV"), kinds.count("DIR")) == (2, 4, 1)
+    typos = next(t for t in suite if t.name == "query typos")
+    assert (typos.kind, typos.capability) == ("INV", "robustness")
+
+
+@pytest.mark.parametrize("attribute", ["colour", "material", "style", "size"])
+def test_mismatch_tests_ask_for_another_value_of_every_attribute(shop, attribute):
+    test = behaviour.mismatch_test(shop.products, attribute, 30, np.random.default_rng(0))
+    products = shop.products.set_index("product_id")
+    for query, product_id in zip(test.cases["query"], test.cases["product_id"], strict=True):
+        product = products.loc[product_id]
+        asked = query[: -len(product["product_type"]) - 1]
+        assert asked in behaviour.ATTRIBUTE_VALUES[attribute] and asked != product[attribute]
+        assert query.endswith(product["product_type"])
+    with pytest.raises(CourseArgumentError, match="attribute"):
+        behaviour.mismatch_test(shop.products, "brand", 3, np.random.default_rng(0))
+
+
+def test_attribute_matcher_reads_type_and_attributes_by_hand():
+    fixed = behaviour.attribute_matcher()
+    frame = pd.DataFrame({
+        "query": ["red sofa", "large red sofa", "blue sofa", "red lamp", "cushion", "chair"],
+        "product_text": ["Large red sofa. Made of velvet."] * 4
+        + ["Cushion in linen."] + ["Office chair."]})
+    # Exact, Exact (both asked values named), Partial (colour missing), Irrelevant (type),
+    # Exact (no value asked), Irrelevant ("chair" is not a mini-shop type)
+    assert fixed(frame).argmax(axis=1).tolist() == [0, 0, 1, 2, 0, 2]
+    assert np.allclose(fixed(frame).sum(axis=1), 1.0)
+    blind = behaviour.attribute_matcher(blind_to="colour")
+    assert blind(frame).argmax(axis=1).tolist() == [0, 0, 0, 2, 0, 2]
+    with pytest.raises(CourseArgumentError, match="blind_to"):
+        behaviour.attribute_matcher(blind_to="brand")
+
+
+def test_a_planted_failure_is_caught_by_its_test_and_by_no_other(shop, suite):
+    fixed, planted = behaviour.attribute_matcher(), behaviour.attribute_matcher(blind_to="size")
+    size = behaviour.mismatch_test(shop.products, "size", 40, np.random.default_rng(2))
+    assert behaviour.run_suite([size], fixed).failure_rate("size mismatch") == 0.0
+    assert behaviour.run_suite([size], planted).failure_rate("size mismatch") == 1.0
+    on_fixed = behaviour.run_suite(suite, fixed).summary["failure_rate"]
+    on_planted = behaviour.run_suite(suite, planted).summary["failure_rate"]
+    assert (on_planted <= on_fixed).all(), "the lesson's suite does not see the planted failure"

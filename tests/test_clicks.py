@@ -13,6 +13,7 @@ from course.trust import simulate
 
 
 def test_ipw_weights_invert_and_cap_the_propensities():
+    """A hand-worked case: weights 1 / theta (1, 2, 20), the last capped at 10."""
     theta = {1: 1.0, 2: 0.5, 3: 0.05}
     np.testing.assert_allclose(clicks.ipw_weights([1, 2, 3, 2], theta), [1, 2, 10, 2])
     np.testing.assert_allclose(clicks.ipw_weights([3], theta, max_weight=np.inf), [20])

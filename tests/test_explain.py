@@ -205,3 +205,59 @@ def test_highlight_html_escapes_and_colours(tokenizer, trained):
     assert "&lt;" in page and "<b>sofa" not in page
     assert "rgba(0,150,0" in page and LABELS[out.target] in page
     assert out.top_tokens(2)[0][1] >= out.top_tokens(2)[1][1]
+
+
+def test_convergence_delta_is_the_completeness_gap(tokenizer, trained, pairs):
+    """Captum's delta is sum(attributions) - (p(input) - p(baseline)); it shrinks with steps."""
+    queries, docs = pairs[0][:8], pairs[1][:8]
+    out = explain.attribute(trained, tokenizer, queries, docs, method="ig", n_steps=8,
+                            progress=False)
+    pad = tokenizer.pad_token_id
+    rows = [{"input_ids": [t if s else pad for t, s in zip(a.input_ids, a.special, strict=True)],
+             "token_type_ids": a.segment.tolist(), "attention_mask": [1] * len(a.input_ids)}
+            for a in out]
+    base = explain.probabilities(trained, rows, pad)
+    by_hand = [a.scores.sum() - (a.probability - b[a.target]) for a, b in zip(out, base,
+                                                                              strict=True)]
+    assert np.allclose([a.delta for a in out], by_hand, atol=1e-4)
+    assert np.allclose(explain.completeness_gaps(out), np.abs(by_hand), atol=1e-4)
+    gxi = explain.attribute(trained, tokenizer, queries, docs, method="gxi", progress=False)
+    assert np.isnan(gxi[0].delta)
+    with pytest.raises(CourseArgumentError, match="integrated gradients"):
+        explain.completeness_gaps(gxi)
+
+
+def test_choose_ig_steps_takes_the_fewest_steps_within_tolerance(tokenizer, trained, pairs):
+    queries, docs = pairs[0][:6], pairs[1][:6]
+    chosen, table = explain.choose_ig_steps(trained, tokenizer, queries, docs,
+                                            candidates=(32, 2, 8), tolerance=1e-3,
+                                            stop_early=False)
+    assert table["n_steps"].tolist() == [2, 8, 32]
+    assert table["max_gap"].iloc[-1] < table["max_gap"].iloc[0]
+    within = table[table["max_gap"] <= 1e-3]["n_steps"]
+    assert chosen == (within.iloc[0] if len(within) else 32)
+    early, short = explain.choose_ig_steps(trained, tokenizer, queries, docs,
+                                           candidates=(32, 2, 8), tolerance=1e-3)
+    assert early == chosen and short["n_steps"].max() == max(chosen, 2)
+    loose, _ = explain.choose_ig_steps(trained, tokenizer, queries, docs, candidates=(2, 8),
+                                       tolerance=np.inf)
+    assert loose == 2
+    strict, _ = explain.choose_ig_steps(trained, tokenizer, queries, docs, candidates=(2, 4),
+                                        tolerance=0.0)
+    assert strict == 4, "none within: the largest candidate"
+    with pytest.raises(CourseArgumentError, match="candidates"):
+        explain.choose_ig_steps(trained, tokenizer, queries, docs, candidates=(0,))
+
+
+def test_sanity_check_repeats_each_level_over_seeds(tokenizer, trained, pairs):
+    table = explain.sanity_check(trained, tokenizer, *pairs, levels=(1, 5), method="gxi",
+                                 seeds=(0, 1, 2), progress=False)
+    assert table[["randomised", "seed"]].values.tolist() == [
+        [1, 0], [1, 1], [1, 2], [5, 0], [5, 1], [5, 2]]
+    assert table.loc[table.randomised == 1, "spearman"].nunique() == 3, "seeds differ"
+    summary = explain.sanity_summary(table)
+    assert summary["randomised"].tolist() == [1, 5] and (summary["seeds"] == 3).all()
+    first = table[table.randomised == 1]["spearman"]
+    assert summary.loc[0, "spearman"] == pytest.approx(first.mean())
+    assert summary.loc[0, "spearman_std"] == pytest.approx(first.std(ddof=1))
+    assert summary.loc[0, "spearman_min"] == pytest.approx(first.min())

@@ -117,23 +117,40 @@ EXPECTED = {
              lambda m: m["cold_text_recall10"] > m["cold_best_id_recall10"] + 0.1),
         ],
     },
+    # Lesson 06's story, asserted in every path: smoke and cpu, with lesson 03's saved model or
+    # the one it trains itself (benchmarks/lesson06_paths.py checks the four runs against these;
+    # every entry but "profile" holds in each of them).
     "06-trust-business-value": {
         "profile": ("==", "smoke"),
+        "ig_steps_selected_on": ("==", "valid"),
+        "aa_threshold_selected_on": ("==", "valid"),
         "n_deletion_pairs": (">=", 16),
+        "sanity_seeds": (">=", 3),
         "n_behaviour_tests": ("==", 7),
-        "behaviour_kinds": ("==", ["DIR", "INV", "MFT"]),
+        "behaviour_kinds": ("==", ["DIR", "INV", "MFT"]),  # CheckList's three test types
         "fail_tfidf_upper_case": ("==", 0.0),  # TF-IDF lower-cases its input
         "fail_model_upper_case": ("==", 0.0),  # so does the uncased tokenizer
         "fail_tfidf_query_typos": (">", 0.0),  # word overlap cannot see through a typo
+        # the planted failure: the size test stops the broken fallback ranker, passes the fixed one
+        "planted_fail_broken": ("==", 1.0),
+        "planted_fail_fixed": ("==", 0.0),
+        "planted_library_fail_broken": ("==", 1.0),
+        "planted_library_fail_fixed": ("==", 0.0),
         "penalty_selected_on": ("==", "valid"),
         "n_coverage_experiments": (">=", 200),
         "n_aa_tests": (">=", 500),
         "sample_size_per_arm": (">", 1000),
+        "per_query_moved": (">=", 5),
         "relations": [
+            ("integrated gradients add up: the chosen steps meet the tolerance on validation",
+             lambda m: m["ig_probe_max_gap"] <= m["ig_tolerance"]),
+            ("and the explained test pairs' completeness gap is small on average",
+             lambda m: m["ig_gap_mean"] <= m["ig_tolerance"]),
             ("integrated gradients: top-k deletions beat random ones on average",
              lambda m: m["deletion_score_ig"] > 0),
-            ("a fully re-initialised model explains differently",
-             lambda m: max(m["sanity_spearman_ig_all"], m["sanity_spearman_gxi_all"]) < 0.5),
+            ("a fully re-initialised model explains differently, whatever the seed",
+             lambda m: max(m["sanity_spearman_ig_all_max"], m["sanity_spearman_gxi_all_max"])
+             < 0.5),
             ("popularity recommends only the head, and covers less than item-kNN",
              lambda m: m["pop_popularity_tail_share"] == 0
              and m["pop_popularity_coverage"] < m["pop_item_knn_coverage"]),
@@ -144,6 +161,16 @@ EXPECTED = {
              lambda m: 0.01 <= m["aa_one_look_fpr"] <= 0.09),
             ("daily peeking at least doubles the false-positive rate",
              lambda m: m["aa_peeking_fpr"] >= 2 * m["aa_one_look_fpr"]),
+            # 250 held-out A/A tests at least: 3 standard errors of a 5% rate is 0.041
+            ("the calibrated threshold keeps held-out A/A tests near alpha",
+             lambda m: m["aa_check_fpr_calibrated"] <= 0.05 + 0.041),
+            ("on the held-out half, daily looks at alpha are far above it",
+             lambda m: m["aa_check_fpr_daily"] > 2 * 0.05
+             and m["aa_check_fpr_daily"] > m["aa_check_fpr_calibrated"]),
+            ("the calibrated threshold is stricter than alpha, looser than Bonferroni's",
+             lambda m: 0.05 / 14 < m["aa_threshold"] < 0.05),
+            ("NDCG and the shoppers disagree on which ranker is better for some queries",
+             lambda m: m["per_query_disagree_share"] > 0),
         ],
     },
     "05-efficient-deployment": {
@@ -197,9 +224,11 @@ EXPECTED = {
     },
     "07-labels-and-drift": {
         "profile": ("==", "smoke"),
-        "curve_points": (">=", 20),  # 5 sizes x 2 models x 2 seeds
+        "curve_points": (">=", 30),  # 5 sizes x 2 models x 3 seeds
+        "curve_seeds": (">=", 3),
         "click_seeds": (">=", 2),
-        "al_seeds": (">=", 2),
+        "al_seeds": (">=", 3),  # a winner is named only outside the spread of 3 seeds
+        "al_strategy_selected_on": ("==", "valid"),
         "anchor_steps": (">=", 5),
         "propensity_max_error": ("<", 0.25),
         "forgetting": (">", 0.02),
@@ -223,6 +252,13 @@ EXPECTED = {
              >= m["click_random_ndcg"] + 0.1),
             ("by the last week the score PSI is past its threshold",
              lambda m: m["last_week_psi"] > m["psi_threshold"]),
+            ("the summary: the frozen MiniLM saves no labels on held-out synonyms",
+             lambda m: m["label_saving_synonym"] != "never" and m["label_saving_synonym"] <= 1),
+            ("entropy sampling asks for more Partial pairs than the pool holds (the reading)",
+             lambda m: m["al_pick_share_partial"] > m["al_pool_share_partial"]),
+            ("each strategy's verdict against random is one of the three",
+             lambda m: {m["al_entropy_verdict"], m["al_margin_verdict"]}
+             <= {"within noise", "better than random", "worse than random"}),
         ],
     },
     "instructors-course-optimisation": {

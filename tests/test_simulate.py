@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from course import data
 from course.errors import CourseArgumentError, CourseDataError
 from course.trust import simulate as sim
 
@@ -316,3 +317,15 @@ def test_minishop_users_drive_an_experiment_end_to_end():
                                 experiment=sim.Experiment(n_visitors=2000), seed=0)
     assert set(visits["query_id"]) <= set(shop.queries["query_id"])
     assert visits["persona"].max() < len(shop.users)
+
+
+def test_expected_metrics_per_query_average_to_the_totals():
+    shop = data.make_minishop(seed=3, n_queries=120)
+    candidates = data.relevance_pairs(shop)
+    shoppers = sim.shoppers_from_minishop(shop.users, shop.products)
+    results = sim.rank_results(candidates.assign(score=-candidates.index.to_numpy()), name="x")
+    per_query = sim.expected_metrics_per_query(shoppers, results)
+    assert list(per_query.index) == list(results.query_ids)
+    totals = sim.expected_metrics(shoppers, results)
+    for name, value in totals.items():
+        assert per_query[name].mean() == pytest.approx(value, rel=1e-12)

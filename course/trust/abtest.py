@@ -11,7 +11,8 @@ from SciPy (``scipy.stats``); nothing here re-implements one.
 * :func:`sample_size_two_proportions` and :func:`power_two_proportions`: plan the test
   **before** running it.
 * :func:`peeking_false_positive_rates`: what checking the p-value every day does to
-  the false-positive rate of A/A tests.
+  the false-positive rate of A/A tests; :func:`peeking_threshold`: the per-look threshold
+  that keeps it at alpha, calibrated on simulated A/A tests.
 """
 
 from __future__ import annotations
@@ -224,6 +225,24 @@ def peeking_false_positive_rates(successes: np.ndarray, visits: np.ndarray,
             "n_experiments": int(successes.shape[0]), "days": int(successes.shape[1])}
 
 
+def peeking_threshold(pvalues, alpha: float = 0.05) -> float:
+    """The largest per-look threshold ``c`` that keeps daily peeking at ``alpha``.
+
+    ``pvalues`` is ``[n_tests, looks]``: the p-value of each A/A test at every look. A
+    test stopped at the first look with ``p < c`` is a false positive; ``c`` is the
+    largest threshold for which at most a share ``alpha`` of the tests are. Every larger
+    threshold lets more than ``alpha`` through (a simulated Pocock-style boundary: one
+    threshold for every look).
+    """
+    _check_alpha(alpha)
+    pvalues = np.asarray(pvalues, dtype=float)
+    if pvalues.ndim != 2 or pvalues.size == 0:
+        raise CourseDataError(f"pvalues must be [n_tests, looks]; got shape {pvalues.shape}.")
+    smallest = np.sort(pvalues.min(axis=1))
+    allowed = int(np.floor(alpha * len(smallest) + 1e-9))  # tests that may come out significant
+    return float(smallest[allowed]) if allowed < len(smallest) else 1.0
+
+
 def summarise_visits(visits: pd.DataFrame) -> pd.DataFrame:
     """Per arm: visitors, visits, CTR (visits with a click), conversion, revenue per visit."""
     missing = [c for c in ("arm", "visitor", "clicked", "purchased", "revenue") if c not in visits]
@@ -273,6 +292,7 @@ def analyse_visits(visits: pd.DataFrame, alpha: float = 0.05, n_resamples: int =
 
 __all__ = [
     "ZTest", "analyse_visits", "bootstrap_diff_ci", "cumulative_ztests", "mean_diff_ci",
-    "peeking_false_positive_rates", "power_two_proportions", "sample_size_two_proportions",
+    "peeking_false_positive_rates", "peeking_threshold", "power_two_proportions",
+    "sample_size_two_proportions",
     "summarise_visits", "two_proportion_ztest",
 ]

@@ -1,20 +1,28 @@
 """Behavioural tests for a relevance model, in the manner of CheckList (Ribeiro et al. 2020).
 
 A held-out score says how often a model is right; behavioural tests say *which*
-capabilities it lacks. Three kinds of test:
+capabilities it lacks. CheckList crosses two axes: the **capability** under test
+(vocabulary, robustness to typos, named entities such as brands, ...) and one of three
+**test types**:
 
-* **MFT** (minimum functionality): simple cases with a known answer ("a red sofa is not
-  an *Exact* match for *blue sofa*").
-* **INV** (invariance): a change that must not change the label (swap the brand, change
-  the case, reorder the title's words, add a small typo to the query).
-* **DIR** (directional): a change that must move the score one way only (adding the
-  attribute the query asks for must not lower the relevance score).
+* **MFT** (minimum functionality test): simple cases with a known answer ("a red sofa is
+  not an *Exact* match for *blue sofa*").
+* **INV** (invariance test): a change that must not change the label (swap the brand,
+  change the case, reorder the title's words, add a small typo to the query).
+* **DIR** (directional expectation test): a change that must move the score one way only
+  (adding the attribute the query asks for must not lower the relevance score).
+
+Robustness is a capability, not a type: typos are tested with an INV test whose
+capability is ``"robustness"``. Every :class:`BehaviourTest` names its type (``kind``)
+and its capability.
 
 Any model fits: a *predictor* is a function from a table with ``query`` and
 ``product_text`` columns to class probabilities ``[n, 3]`` (Exact, Partial,
 Irrelevant). :func:`run_suite` runs a list of :class:`BehaviourTest` against it and
 returns failure rates and failing examples; :func:`assert_failure_rates` turns that into
 a CI gate. :func:`minishop_suite` generates the tests from the mini-shop vocabulary.
+:func:`attribute_matcher` is a transparent rule model of mini-shop relevance, in which a
+failure can be planted (it ignores one attribute) for a test to catch.
 """
 
 from __future__ import annotations
@@ -244,10 +252,20 @@ def _products_with(products: pd.DataFrame, attribute: str) -> pd.DataFrame:
     return products[np.asarray(named)]
 
 
+ATTRIBUTE_VALUES = {"colour": list(vocab.COLOURS), "material": list(vocab.MATERIALS),
+                    "style": list(vocab.STYLES), "size": list(vocab.SIZES)}
+
+
 def mismatch_test(products: pd.DataFrame, attribute: str, n: int,
                   rng: np.random.Generator) -> BehaviourTest:
-    """MFT: a query asking for another ``attribute`` value than the product has is not Exact."""
-    values = {"colour": list(vocab.COLOURS), "material": list(vocab.MATERIALS)}[attribute]
+    """MFT: a query asking for another ``attribute`` value than the product has is not Exact.
+
+    ``attribute`` is one of ``colour``, ``material``, ``style`` or ``size``.
+    """
+    if attribute not in ATTRIBUTE_VALUES:
+        raise CourseArgumentError(
+            f"attribute must be one of {sorted(ATTRIBUTE_VALUES)}; got {attribute!r}.")
+    values = ATTRIBUTE_VALUES[attribute]
     pool = _products_with(products, attribute)
     chosen = pool.sample(n=min(n, len(pool)), random_state=int(rng.integers(1 << 31)))
     queries = []
@@ -329,7 +347,10 @@ def attribute_test(products: pd.DataFrame, n: int, rng: np.random.Generator,
 
 def minishop_suite(pairs: pd.DataFrame, products: pd.DataFrame, n: int = 200,
                    seed: int = 0) -> list[BehaviourTest]:
-    """The lesson's suite from mini-shop: 2 MFT, 4 INV (one of them typos) and 1 DIR test.
+    """The lesson's suite from mini-shop: 7 tests of the 3 types, 2 MFT, 4 INV and 1 DIR.
+
+    Capabilities: colour and material matching (MFT), brand, case, word order and
+    robustness to typos (INV), attribute matching (DIR).
 
     Args:
         pairs: labelled pairs (``query``, ``product_text``, ``product_id``, ``family``),
@@ -349,9 +370,52 @@ def minishop_suite(pairs: pd.DataFrame, products: pd.DataFrame, n: int = 200,
     ]
 
 
+# ------------------------------------------------------------ a transparent rule model
+
+
+def _names(phrase: str, text: str) -> bool:
+    return re.search(rf"\b{re.escape(phrase)}\b", text) is not None
+
+
+def _rule_label(query: str, text: str, blind_to: str | None) -> int:
+    """0 Exact, 1 Partial, 2 Irrelevant for one pair, from mini-shop's canonical words."""
+    query, text = query.lower(), text.lower()
+    types = [t for t in sorted(vocab.PRODUCT_TYPES, key=len, reverse=True) if _names(t, query)]
+    if not types or not _names(types[0], text):
+        return 2
+    asked = [value for attribute, values in ATTRIBUTE_VALUES.items() if attribute != blind_to
+             for value in values if _names(value, query)]
+    return 0 if all(_names(value, text) for value in asked) else 1
+
+
+def attribute_matcher(blind_to: str | None = None) -> Predictor:
+    """A transparent rule model of mini-shop relevance, in which a failure can be planted.
+
+    It reads mini-shop's canonical words: the product type the query names (the longest
+    type found) and the values it asks for (colours, materials, styles, sizes). A product
+    is *Exact* when its text names that type and every asked value, *Partial* when it
+    names the type but misses a value, *Irrelevant* otherwise (also when the query names
+    no type). ``blind_to`` (``"colour"``, ``"material"``, ``"style"`` or ``"size"``) plants
+    a failure: the model ignores what the query asks for that attribute. It returns 0.9
+    for the class it chooses and 0.05 for each other class.
+    """
+    if blind_to is not None and blind_to not in ATTRIBUTE_VALUES:
+        raise CourseArgumentError(
+            f"blind_to must be None or one of {sorted(ATTRIBUTE_VALUES)}; got {blind_to!r}.")
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        labels = [_rule_label(q, t, blind_to)
+                  for q, t in zip(frame["query"], frame["product_text"], strict=True)]
+        probs = np.full((len(labels), len(LABELS)), 0.05)
+        probs[np.arange(len(labels)), labels] = 0.9
+        return probs
+
+    return predict
+
+
 __all__ = [
-    "KINDS", "BehaviourTest", "SuiteResult", "add_typos", "assert_failure_rates",
-    "attribute_test", "compare", "cross_encoder_predictor", "invariance_tests",
-    "minishop_suite", "mismatch_test", "run_suite", "shuffle_title", "swap_brand",
-    "tfidf_predictor",
+    "ATTRIBUTE_VALUES", "KINDS", "BehaviourTest", "SuiteResult", "add_typos",
+    "assert_failure_rates", "attribute_matcher", "attribute_test", "compare",
+    "cross_encoder_predictor", "invariance_tests", "minishop_suite", "mismatch_test", "run_suite",
+    "shuffle_title", "swap_brand", "tfidf_predictor",
 ]

@@ -4,6 +4,10 @@
   pair pushed the predicted class probability: **integrated gradients** on the word
   embeddings (Sundararajan et al. 2017; baseline: every non-special token replaced by
   ``[PAD]``) or **gradient x input** on the same embeddings.
+* Integrated gradients is *complete*: the attributions add up to ``p(input) -
+  p(baseline)``, up to the error of the numerical integral. Captum returns that error
+  (its *convergence delta*); each :class:`Attribution` keeps it as ``delta``, and
+  :func:`choose_ig_steps` picks the fewest integration steps that keep it small.
 * :func:`highlight_html` shows the tokens coloured by their attribution.
 * :func:`deletion_curves` is the *deletion test*: delete the ``k`` most-attributed tokens
   and, separately, ``k`` random tokens; an explanation that means something moves the
@@ -11,6 +15,8 @@
 * :func:`randomise_top` and :func:`sanity_check` are the model-randomisation test of
   Adebayo et al. 2018: re-initialise the head and then more and more layers; the
   attributions of a model that knows nothing must differ clearly from the trained one's.
+  Each level is re-initialised with several seeds; :func:`sanity_summary` gives the mean
+  and the spread.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ class Attribution:
     """One pair's attributions: a score per token for the probability of ``target``.
 
     ``segment`` is 0 for the query (and ``[CLS]``), 1 for the product; ``special``
-    marks ``[CLS]``/``[SEP]``, which are never deleted or coloured.
+    marks ``[CLS]``/``[SEP]``, which are never deleted or coloured. ``delta`` is the
+    completeness gap of integrated gradients, ``sum(scores) - (p(input) - p(baseline))``
+    (Captum's convergence delta; NaN for gradient x input, which has no such property).
     """
 
     input_ids: list[int]
@@ -44,6 +52,7 @@ class Attribution:
     special: np.ndarray
     target: int
     probability: float
+    delta: float = float("nan")
 
     def top_tokens(self, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` ordinary tokens with the highest attribution."""
@@ -92,7 +101,9 @@ def _embedding_layer(model):
     return layer
 
 
-def _attribute_batch(model, batch, targets, special, method, n_steps, pad_id) -> torch.Tensor:
+def _attribute_batch(model, batch, targets, special, method, n_steps,
+                     pad_id) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token attributions ``[batch, tokens]`` and each pair's completeness gap ``[batch]``."""
     from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
     def forward(input_ids, attention_mask, token_type_ids):
@@ -106,13 +117,15 @@ def _attribute_batch(model, batch, targets, special, method, n_steps, pad_id) ->
         pads = torch.full_like(batch["input_ids"], pad_id)
         baseline = torch.where(special, batch["input_ids"], pads)
         explainer = LayerIntegratedGradients(forward, layer)
-        attr = explainer.attribute(batch["input_ids"], baselines=baseline, target=targets,
-                                   additional_forward_args=extra, n_steps=n_steps,
-                                   internal_batch_size=len(targets) * n_steps)
+        attr, delta = explainer.attribute(batch["input_ids"], baselines=baseline, target=targets,
+                                          additional_forward_args=extra, n_steps=n_steps,
+                                          internal_batch_size=len(targets) * n_steps,
+                                          return_convergence_delta=True)
     else:
         attr = LayerGradientXActivation(forward, layer).attribute(
             batch["input_ids"], target=targets, additional_forward_args=extra)
-    return attr.sum(dim=-1).detach()
+        delta = torch.full((len(targets),), float("nan"))
+    return attr.sum(dim=-1).detach(), delta.detach().float().cpu()
 
 
 def attribute(model, tokenizer, queries, products, *, method: str = "ig", targets=None,
@@ -147,15 +160,55 @@ def attribute(model, tokenizer, queries, products, *, method: str = "ig", target
         special = torch.isin(batch["input_ids"],
                              torch.tensor(sorted(special_ids), device=batch["input_ids"].device))
         target = torch.as_tensor(targets[start: start + batch_size], device=_device(model))
-        scores = _attribute_batch(model, batch, target, special, method, n_steps, pad_id)
+        scores, deltas = _attribute_batch(model, batch, target, special, method, n_steps,
+                                          pad_id)
         for i, row in enumerate(chunk):
             n, ids = len(row["input_ids"]), row["input_ids"]
             out.append(Attribution(
                 ids, tokenizer.convert_ids_to_tokens(ids),
                 scores[i, :n].cpu().numpy().astype(float),
                 np.asarray(row["token_type_ids"]), np.array([t in special_ids for t in ids]),
-                int(targets[start + i]), float(probs[start + i, targets[start + i]])))
+                int(targets[start + i]), float(probs[start + i, targets[start + i]]),
+                float(deltas[i])))
     return out
+
+
+def completeness_gaps(attributions: list[Attribution]) -> np.ndarray:
+    """``|delta|`` of each integrated-gradients attribution: how far the attributions miss
+    adding up to ``p(input) - p(baseline)`` (in units of probability)."""
+    gaps = np.abs([a.delta for a in attributions])
+    if np.isnan(gaps).any():
+        raise CourseArgumentError("Completeness gaps exist for integrated gradients only.")
+    return gaps
+
+
+def choose_ig_steps(model, tokenizer, queries, products, candidates=(4, 8, 16, 32, 64),
+                    tolerance: float = 0.01, stop_early: bool = True,
+                    **kwargs) -> tuple[int, pd.DataFrame]:
+    """The fewest integration steps whose largest completeness gap is at most ``tolerance``.
+
+    Explains the pairs with each step count in ``candidates`` (ascending; with
+    ``stop_early``, up to the first within ``tolerance``) and measures Captum's
+    convergence delta. Returns the chosen count (the largest candidate when none is
+    within ``tolerance``) and a table: ``n_steps, mean_gap, max_gap`` (``|delta|``) and
+    ``within`` (``max_gap <= tolerance``).
+    """
+    candidates = sorted(int(c) for c in candidates)
+    if not candidates or candidates[0] < 1:
+        raise CourseArgumentError(f"candidates must be step counts >= 1; got {candidates}.")
+    rows = []
+    for n_steps in candidates:
+        gaps = completeness_gaps(attribute(model, tokenizer, queries, products, method="ig",
+                                           n_steps=n_steps, progress=False, **kwargs))
+        rows.append({"n_steps": n_steps, "mean_gap": float(gaps.mean()),
+                     "max_gap": float(gaps.max())})
+        if stop_early and rows[-1]["max_gap"] <= tolerance:
+            break
+    table = pd.DataFrame(rows)
+    table["within"] = table["max_gap"] <= tolerance
+    within = table[table["within"]]
+    chosen = int(within["n_steps"].iloc[0]) if len(within) else candidates[-1]
+    return chosen, table
 
 
 def highlight_html(attribution: Attribution, label_names=None) -> str:
@@ -313,15 +366,16 @@ def rank_correlation(a: Attribution, b: Attribution, absolute: bool = False) -> 
 
 
 def sanity_check(model, tokenizer, queries, products, levels=(1, 2, 4), *, method: str = "ig",
-                 trained: list[Attribution] | None = None, seed: int = 0,
+                 trained: list[Attribution] | None = None, seeds=(0,),
                  **kwargs) -> pd.DataFrame:
     """Model randomisation test: attributions of the trained model against re-initialised ones.
 
     Each randomised model explains the class the *trained* model predicted. For each
-    level (number of re-initialised blocks, see :func:`randomise_top`) it reports the
-    mean Spearman correlation with the trained model's attributions, signed and of
-    absolute values. Near 1 would mean the explanation ignores what the model learned.
-    ``trained`` reuses attributions already computed for the same pairs and method.
+    level (number of re-initialised blocks, see :func:`randomise_top`) and each seed of
+    the re-initialisation, it reports the mean Spearman correlation with the trained
+    model's attributions, signed and of absolute values. Near 1 would mean the
+    explanation ignores what the model learned. ``trained`` reuses attributions already
+    computed for the same pairs and method. :func:`sanity_summary` averages the seeds.
     """
     if trained is None:
         trained = attribute(model, tokenizer, queries, products, method=method, **kwargs)
@@ -333,21 +387,35 @@ def sanity_check(model, tokenizer, queries, products, levels=(1, 2, 4), *, metho
     names = block_names(model)
     rows = []
     for n_blocks in levels:
-        twin = randomise_top(model, n_blocks, seed=seed)
-        random = attribute(twin, tokenizer, queries, products, method=method, targets=targets,
-                           **kwargs)
-        rows.append({
-            "randomised": n_blocks, "top_block": names[n_blocks - 1],
-            "spearman": float(np.mean([rank_correlation(a, b) for a, b in zip(trained, random,
-                                                                             strict=True)])),
-            "spearman_abs": float(np.mean([rank_correlation(a, b, absolute=True)
-                                           for a, b in zip(trained, random, strict=True)])),
-        })
-        del twin
+        for seed in seeds:
+            twin = randomise_top(model, n_blocks, seed=seed)
+            random = attribute(twin, tokenizer, queries, products, method=method,
+                               targets=targets, **kwargs)
+            pairs = list(zip(trained, random, strict=True))
+            rows.append({
+                "randomised": n_blocks, "top_block": names[n_blocks - 1], "seed": seed,
+                "spearman": float(np.mean([rank_correlation(a, b) for a, b in pairs])),
+                "spearman_abs": float(np.mean([rank_correlation(a, b, absolute=True)
+                                               for a, b in pairs])),
+            })
+            del twin
     return pd.DataFrame(rows)
 
 
+def sanity_summary(sanity: pd.DataFrame) -> pd.DataFrame:
+    """:func:`sanity_check` rows averaged over the seeds: mean, std and min/max per level
+    (and per ``method`` when the table has that column)."""
+    keys = [k for k in ("method", "randomised", "top_block") if k in sanity.columns]
+    by = sanity.groupby(keys, sort=False)
+    out = by[["spearman", "spearman_abs"]].mean()
+    out["spearman_std"] = by["spearman"].std(ddof=1)
+    out["spearman_min"], out["spearman_max"] = by["spearman"].min(), by["spearman"].max()
+    out["seeds"] = by.size()
+    return out.reset_index()
+
+
 __all__ = [
-    "METHODS", "Attribution", "attribute", "block_names", "deletion_curves", "deletion_summary",
-    "highlight_html", "probabilities", "randomise_top", "rank_correlation", "sanity_check",
+    "METHODS", "Attribution", "attribute", "block_names", "choose_ig_steps", "completeness_gaps",
+    "deletion_curves", "deletion_summary", "highlight_html", "probabilities", "randomise_top",
+    "rank_correlation", "sanity_check", "sanity_summary",
 ]

@@ -388,24 +388,31 @@ def visit_probabilities(shoppers: Shoppers, results: ResultLists,
     return {"click": click, "buy": buy, "price": price}
 
 
-def expected_metrics(shoppers: Shoppers, results: ResultLists,
-                     model: ShopperModel | None = None) -> dict[str, float]:
-    """The exact expected value per visit of every metric (personas uniform, queries weighted).
+def expected_metrics_per_query(shoppers: Shoppers, results: ResultLists,
+                               model: ShopperModel | None = None) -> pd.DataFrame:
+    """The exact expected value per visit of every metric, for each query (personas uniform).
 
-    ``ctr``: P(at least one click); ``conversion``: P(at least one purchase);
-    ``clicks`` and ``revenue``: expected count and amount per visit.
+    One row per query id: ``ctr`` (P(at least one click)), ``conversion`` (P(at least
+    one purchase)), ``clicks`` and ``revenue`` (expected count and amount per visit).
     """
     probs = visit_probabilities(shoppers, results, model)
     click, buy, price = probs["click"], probs["buy"], probs["price"]
-    weights = _query_probabilities(shoppers, results.query_ids)
     sale = click[None] * buy  # [persona, query, position]
-    per_query = {
+    return pd.DataFrame({
         "ctr": 1.0 - np.prod(1.0 - click, axis=1),
         "conversion": (1.0 - np.prod(1.0 - sale, axis=2)).mean(axis=0),
         "clicks": click.sum(axis=1),
         "revenue": (sale * price[None]).sum(axis=2).mean(axis=0),
-    }
-    return {name: float(values @ weights) for name, values in per_query.items()}
+    }, index=pd.Index(results.query_ids, name="query_id"))
+
+
+def expected_metrics(shoppers: Shoppers, results: ResultLists,
+                     model: ShopperModel | None = None) -> dict[str, float]:
+    """The exact expected value per visit of every metric (personas uniform, queries weighted):
+    :func:`expected_metrics_per_query` averaged with the queries' search weights."""
+    per_query = expected_metrics_per_query(shoppers, results, model)
+    weights = _query_probabilities(shoppers, results.query_ids)
+    return {name: float(per_query[name].to_numpy() @ weights) for name in per_query.columns}
 
 
 # ------------------------------------------------------------------------- experiments
@@ -563,6 +570,6 @@ def run_experiments(shoppers: Shoppers, control: ResultLists, treatment: ResultL
 __all__ = [
     "ARMS", "COUNTS", "GRADES", "INTERVENTIONS", "Experiment", "ResultLists", "ShopperModel",
     "Shoppers", "assign_arms", "estimate_propensities", "examination_probabilities",
-    "expected_metrics", "rank_results", "run_experiment", "run_experiments",
-    "shoppers_from_minishop", "simulate_clicks", "visit_probabilities",
+    "expected_metrics", "expected_metrics_per_query", "rank_results", "run_experiment",
+    "run_experiments", "shoppers_from_minishop", "simulate_clicks", "visit_probabilities",
 ]
