@@ -6,7 +6,10 @@
   candidate recipe, score it on the validation split only, pick one;
 * :func:`save_comparison`, :func:`load_comparison`: a comparison recorded by the benchmark
   script, which the ``cpu`` profile reads instead of spending five training runs;
-* :func:`esci_task2_pairs`: ESCI with its own four classes (KDD Cup 2022, task 2).
+* :func:`esci_task2_pairs`: ESCI with its own four classes (KDD Cup 2022, task 2);
+* lesson 08: :func:`recorded_recipe` (lesson 03's recipe, as its recorded comparison chose it),
+  :func:`query_log` (unlabelled searches for pretraining), :func:`finetune_from_starts` (the
+  same recipe from several starting weights and seeds) and :func:`paired_gain`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course import data
+from course import config, data
 from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import macro_f1
 
@@ -28,10 +31,15 @@ __all__ = [
     "CANDIDATES",
     "CHOICES",
     "ESCI_LABELS",
+    "LESSON03_COMPARISON",
     "POOLER",
     "Choice",
     "compare_on_validation",
     "esci_task2_pairs",
+    "finetune_from_starts",
+    "paired_gain",
+    "query_log",
+    "recorded_recipe",
     "lesson_splits",
     "load_comparison",
     "load_relevance_pairs",
@@ -292,3 +300,89 @@ def esci_task2_pairs(esci) -> pd.DataFrame:
     if unknown:
         raise CourseDataError(f"ESCI labels {unknown} are not E, S, C or I.")
     return pairs.assign(label=labels.to_numpy())
+
+
+# ------------------------------------------------------- lesson 08: the same recipe, other starts
+
+LESSON03_COMPARISON = config.ROOT / "benchmarks" / "results" / "lesson03-choices-cpu.json"
+
+
+def recorded_recipe(path: str | Path = LESSON03_COMPARISON,
+                    tolerance: float = 0.01) -> tuple[Choice, dict[str, Any]]:
+    """Lesson 03's recipe: the :class:`Choice` its recorded comparison selects on validation
+    (the simplest within ``tolerance`` of the best), and the setup it ran with (learning
+    rates, batch size, sequence length, data sizes and seeds)."""
+    table, recorded = load_comparison(path)
+    selected = select_on_validation(table, "valid_macro_f1", tolerance=tolerance)
+    choice = next((c for c in CANDIDATES if c.name == selected["choice"]), None)
+    if choice is None:
+        raise CourseDataError(f"{path} selects {selected['choice']!r}, which is not one of "
+                              f"{[c.name for c in CANDIDATES]}; rerun benchmarks/lesson03_choices.py.")
+    return choice, dict(recorded["setup"])
+
+
+def query_log(seed: int, n_queries: int, exclude=()) -> list[str]:
+    """Unlabelled searches: the queries of another draw of mini-shop's shoppers (``seed``).
+
+    Every family is in it, the synonyms that no labelled training query uses included, as in
+    a real search log; a query in ``exclude`` (the validation and test queries) is dropped.
+    """
+    shop = data.make_minishop(seed=seed, n_queries=n_queries, n_users=1)
+    drop = set(exclude)
+    return [q for q in dict.fromkeys(shop.queries["query"]) if q not in drop]
+
+
+def finetune_from_starts(starts: dict, seeds, *, recipe: Choice, base_config, head_lr: float,
+                         train_dataset, valid_frame: pd.DataFrame, valid_dataset, collate_fn,
+                         class_weights, log_root: str | None = None) -> pd.DataFrame:
+    """Fine-tune lesson 03's classifier from each start with each seed; score on validation.
+
+    Args:
+        starts: name -> ``course.models.ResolvedModel`` (e.g. the original and the adapted).
+        seeds: training seeds; with one seed, every start gets the same head initialisation,
+            batch order and dropout, so the runs differ only in their starting weights.
+        base_config: the ``TrainConfig`` every run shares (``max_steps``: the step budget).
+        valid_frame, valid_dataset: the validation pairs (with ``family``) and their encoding.
+        log_root: each run's curves go to ``log_root/<start>-seed<seed>`` (TensorBoard).
+
+    Returns:
+        One row per (start, seed): macro-F1 on validation for every family and ``all``,
+        the steps and the training seconds.
+    """
+    from course import models, train
+    from course.text import LengthBucketSampler
+
+    labels = list(data.LABELS)
+    rows = []
+    for name, start in starts.items():
+        for seed in seeds:
+            model = models.load_classifier(start, labels, seed=seed)
+            run_config = replace(recipe.config(base_config, head_lr), seed=seed,
+                                 log_dir=log_root and f"{log_root}/{name}-seed{seed}")
+            sampler = LengthBucketSampler(train_dataset.lengths, base_config.batch_size, seed=seed)
+            result = train.fit(model, train_dataset, run_config, collate_fn=collate_fn,
+                               loss_fn=recipe.loss_fn(class_weights), sampler=sampler)
+            predicted = train.predict(model, valid_dataset, collate_fn, progress=False).argmax(1)
+            scores = macro_f1_by_family(valid_frame, predicted, labels)
+            rows.append({"start": name, "seed": seed, **scores.to_dict(), "steps": result.steps,
+                         "train_seconds": round(result.train_seconds, 1)})
+            del model
+    return pd.DataFrame(rows)
+
+
+def paired_gain(table: pd.DataFrame, column: str, treated: str, control: str) -> dict[str, float]:
+    """The gain of ``treated`` over ``control`` in ``column``, paired by seed.
+
+    Returns the mean gain, the standard deviation of the per-seed gains, their standard
+    error (sd / sqrt(n)) and the number of seeds.
+    """
+    wide = table.pivot(index="seed", columns="start", values=column)
+    if treated not in wide or control not in wide:
+        raise CourseDataError(f"The table has starts {list(wide.columns)}; "
+                              f"need {treated!r} and {control!r}.")
+    gains = (wide[treated] - wide[control]).dropna().to_numpy(dtype=float)
+    if len(gains) < 2:
+        raise CourseDataError("A gain's noise needs at least two seeds run from both starts.")
+    sd = float(np.std(gains, ddof=1))
+    return {"gain": float(gains.mean()), "sd": sd, "se": sd / float(np.sqrt(len(gains))),
+            "n_seeds": int(len(gains))}
