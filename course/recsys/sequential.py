@@ -11,7 +11,10 @@ in the attention mask and the task, so a comparison between them is about those 
 
 Both train with the same loss, a full softmax over the catalogue at every labelled position
 (:func:`sequence_loss`), as Klenitskiy & Vasilev (2023) compare them. Tokens: 0 is padding,
-item index ``i`` is token ``i + 1``, ``num_items + 1`` is ``[MASK]``. Sequences are right-padded.
+item index ``i`` is token ``i + 1``, ``num_items + 1`` is ``[MASK]``. BERT4Rec's sequences are
+padded on the left, as in its paper, so the item to predict at serving time (the ``[MASK]``
+after the history) always sits at the last position, where training puts a window's latest
+item; SASRec's are padded on the right, where causal attention never looks.
 
 :class:`SequenceRecommender` puts a trained model behind the :class:`Recommender` interface
 (full ranking over the catalogue, the history excluded); :func:`make_sequence_evaluate_fn`
@@ -76,6 +79,7 @@ class SequenceModel(nn.Module):
                  kind: str = "bert4rec", seed: int = 0):
         super().__init__()
         from transformers import BertConfig, BertForMaskedLM
+        from transformers.utils import logging as hf_logging
 
         if kind not in KINDS:
             raise CourseArgumentError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -88,10 +92,15 @@ class SequenceModel(nn.Module):
             num_hidden_layers=config.layers, num_attention_heads=config.heads,
             intermediate_size=4 * config.hidden, max_position_embeddings=config.max_len,
             type_vocab_size=1, pad_token_id=PAD, hidden_dropout_prob=config.dropout,
-            attention_probs_dropout_prob=config.dropout, attn_implementation="sdpa")
+            attention_probs_dropout_prob=config.dropout, attn_implementation="sdpa",
+            is_decoder=kind == "sasrec")  # a decoder attends only to earlier positions
         torch.manual_seed(seed)
-        self.net = BertForMaskedLM(bert)
-        self.net.config.is_decoder = kind == "sasrec"  # causal attention for SASRec
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # BertForMaskedLM warns that a decoder is not bidirectional
+        try:
+            self.net = BertForMaskedLM(bert)
+        finally:
+            hf_logging.set_verbosity(level)
 
     def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The last layer's vectors, ``[B, L, hidden]``."""
@@ -155,24 +164,27 @@ class SequenceWindows(torch.utils.data.Dataset):
         return self.windows[i]
 
 
-def _pad(rows: Sequence[Sequence[int]], width: int, fill: int) -> torch.Tensor:
+def _pad(rows: Sequence[Sequence[int]], width: int, fill: int, left: bool) -> torch.Tensor:
     out = torch.full((len(rows), width), fill, dtype=torch.long)
     for r, row in enumerate(rows):
-        out[r, : len(row)] = torch.as_tensor(list(row), dtype=torch.long)
+        start = width - len(row) if left else 0
+        out[r, start:start + len(row)] = torch.as_tensor(list(row), dtype=torch.long)
     return out
 
 
-def _batch(inputs: list[list[int]], labels: list[list[int]]) -> dict[str, torch.Tensor]:
-    width = max(len(row) for row in inputs)
-    ids = _pad(inputs, width, PAD)
+def _batch(inputs: list[list[int]], labels: list[list[int]], left: bool,
+           width: int | None = None) -> dict[str, torch.Tensor]:
+    width = width or max(len(row) for row in inputs)
+    ids = _pad(inputs, width, PAD, left)
     return {"input_ids": ids, "attention_mask": (ids != PAD).long(),
-            "labels": _pad(labels, width, -100)}
+            "labels": _pad(labels, width, -100, left)}
 
 
 class ClozeCollator:
     """BERT4Rec's training batches: hide each item with ``mask_prob`` (at least one per sequence).
 
-    A window's last ``max_len`` items are kept; a hidden item becomes ``[MASK]`` and its
+    A window's last ``max_len`` items are kept, padded on the left to ``max_len`` (so the
+    latest item is always at the last position); a hidden item becomes ``[MASK]`` and its
     label is its token, every other label is -100.
     """
 
@@ -191,7 +203,7 @@ class ClozeCollator:
                 hide[self.rng.integers(len(tokens))] = True
             inputs.append([self.mask_id if h else t for t, h in zip(tokens, hide, strict=True)])
             labels.append([t if h else -100 for t, h in zip(tokens, hide, strict=True)])
-        return _batch(inputs, labels)
+        return _batch(inputs, labels, left=True, width=self.max_len)
 
 
 class NextItemCollator:
@@ -203,14 +215,15 @@ class NextItemCollator:
 
     def __call__(self, windows: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         cut = [[i + 1 for i in list(w)[-(self.max_len + 1):]] for w in windows]
-        return _batch([w[:-1] for w in cut], [w[1:] for w in cut])
+        return _batch([w[:-1] for w in cut], [w[1:] for w in cut], left=False)
 
 
 def cloze_for_last(sequence: Sequence[int], max_len: int, mask_id: int) -> dict[str, list[int]]:
     """The cloze input for a sequence's last item: the items before it, then ``[MASK]``.
 
-    Keeps the latest ``max_len - 1`` items of the history, right-pads to ``max_len``; the
-    label is the last item's token at the ``[MASK]`` position and -100 everywhere else.
+    Keeps the latest ``max_len - 1`` items of the history and pads on the left to
+    ``max_len``; the label is the last item's token at the ``[MASK]`` position (the last one)
+    and -100 everywhere else.
     """
     if len(sequence) < 2:
         raise CourseDataError("A sequence needs a history and a last item (2 items or more).")
@@ -218,9 +231,9 @@ def cloze_for_last(sequence: Sequence[int], max_len: int, mask_id: int) -> dict[
     history = tokens[:-1][-(max_len - 1):] if max_len > 1 else []
     n = len(history) + 1
     pad = max_len - n
-    return {"input_ids": history + [mask_id] + [PAD] * pad,
-            "attention_mask": [1] * n + [0] * pad,
-            "labels": [-100] * len(history) + [tokens[-1]] + [-100] * pad}
+    return {"input_ids": [PAD] * pad + history + [mask_id],
+            "attention_mask": [0] * pad + [1] * n,
+            "labels": [-100] * (max_len - 1) + [tokens[-1]]}
 
 
 # ------------------------------------------------------------------- recommending, evaluating
@@ -246,14 +259,16 @@ class SequenceRecommender(Recommender):
         return self
 
     def _inputs(self, histories: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids of each history as the model reads it, and the position to score."""
         max_len = self.model.config.max_len
         bert = self.model.kind == "bert4rec"
         rows = []
         for h in histories:
             tokens = [i + 1 for i in list(h)][-(max_len - 1 if bert else max_len):]
             rows.append(tokens + [self.model.mask_id] if bert else tokens or [self.model.mask_id])
-        ids = _pad(rows, max(len(r) for r in rows), PAD)
-        last = torch.as_tensor([len(r) - 1 for r in rows])
+        width = max_len if bert else max(len(r) for r in rows)
+        ids = _pad(rows, width, PAD, left=bert)
+        last = torch.as_tensor([width - 1 if bert else len(r) - 1 for r in rows])
         return ids, last
 
     @torch.no_grad()
