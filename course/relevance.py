@@ -40,6 +40,7 @@ __all__ = [
     "paired_gain",
     "query_log",
     "recorded_recipe",
+    "wands_texts",
     "lesson_splits",
     "load_comparison",
     "load_relevance_pairs",
@@ -330,6 +331,29 @@ def query_log(seed: int, n_queries: int, exclude=()) -> list[str]:
     shop = data.make_minishop(seed=seed, n_queries=n_queries, n_users=1)
     drop = set(exclude)
     return [q for q in dict.fromkeys(shop.queries["query"]) if q not in drop]
+
+
+def wands_texts() -> tuple[dict[str, list[str]], str]:
+    """WANDS text for pretraining, from ``COURSE_DATA_DIR`` only (never downloaded here).
+
+    Returns ``({source: texts}, note)``: the 480 queries and their product classes from
+    ``query.csv``, and the product texts when ``product.csv`` is there too; the note says what
+    was found.
+    """
+    try:
+        wands = data.load_wands(download=False, products=False)
+    except CourseDataError as exc:
+        return {}, f"WANDS not found, so the corpus is mini-shop's alone ({str(exc)[:120]}...)"
+    queries = wands.queries
+    sources = {"WANDS queries": list(queries["query"]),
+               "WANDS query classes": list(queries["query_class"].dropna().unique())}
+    try:
+        products = data.wands.load_wands_products(download=False)
+    except CourseDataError:
+        return sources, ("WANDS: query.csv is here, product.csv is not, so only its queries and "
+                         "their product classes are used.")
+    sources["WANDS products"] = list(products["text"])
+    return sources, "WANDS: its queries, product classes and product texts are used."
 
 
 def finetune_from_starts(starts: dict, seeds, *, recipe: Choice, base_config, head_lr: float,

@@ -15,7 +15,8 @@ Modules (every public name is re-exported here, so ``from course import recsys``
 * :mod:`~course.recsys.towers`: :class:`ItemTower`, :class:`UserTower` (with
   :func:`recency_pool`), :class:`TwoTower`;
 * :mod:`~course.recsys.training`: :func:`make_loss_fn`, :func:`item_log_q`,
-  :func:`make_evaluate_fn` for ``course.train.fit``;
+  :func:`make_evaluate_fn` for ``course.train.fit``, and :func:`fit_text_two_tower`
+  (lesson 04's text two-tower in one call);
 * :mod:`~course.recsys.retrieval`: :func:`topk_retrieval`, exact top-k in bounded memory;
 * :mod:`~course.recsys.recommender`: the :class:`Recommender` interface and
   :class:`TwoTowerRecommender`;
@@ -80,6 +81,7 @@ from course.recsys.sequential import (
     SequenceRecommender,
     SequenceWindows,
     cloze_for_last,
+    fit_within_budget,
     make_sequence_evaluate_fn,
     sequence_loss,
     step_seconds,
@@ -96,6 +98,7 @@ from course.recsys.towers import (
 from course.recsys.training import (
     LOSS_KINDS,
     batch_vectors,
+    fit_text_two_tower,
     item_log_q,
     make_evaluate_fn,
     make_loss_fn,
@@ -132,7 +135,9 @@ __all__ = [
     "evaluate_recommender",
     "evaluate_sampled",
     "explain_recommendation",
+    "fit_within_budget",
     "fit_baselines",
+    "fit_text_two_tower",
     "interaction_matrix",
     "item_log_q",
     "item_popularity",

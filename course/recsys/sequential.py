@@ -19,7 +19,8 @@ item; SASRec's are padded on the right, where causal attention never looks.
 :class:`SequenceRecommender` puts a trained model behind the :class:`Recommender` interface
 (full ranking over the catalogue, the history excluded); :func:`make_sequence_evaluate_fn`
 scores it on validation during :func:`course.train.fit`; :func:`step_seconds` turns a time
-budget into a step budget, so both models can be given the same time.
+budget into a step budget and :func:`fit_within_budget` trains within it, so both models can be
+given the same time.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "SequenceRecommender",
     "SequenceWindows",
     "cloze_for_last",
+    "fit_within_budget",
     "make_sequence_evaluate_fn",
     "sequence_loss",
     "step_seconds",
@@ -334,3 +336,25 @@ def step_seconds(model: nn.Module, dataset, collate_fn, batch_size: int, lr: flo
         if step:
             spent += time.process_time() - start
     return spent / (steps - 1)
+
+
+def fit_within_budget(model: SequenceModel, windows: SequenceWindows, collate_fn, config,
+                      budget_seconds: float, evaluate=None, evaluations: int = 5):
+    """Train for as many steps as ``budget_seconds`` of CPU time buys (:func:`step_seconds`).
+
+    ``config`` is a ``course.train.TrainConfig``; its ``max_steps`` and ``eval_every`` are set
+    here (``evaluations`` evaluations, the last one at the end). Returns ``(result,
+    seconds_per_step)``; ``result.history`` gives the curve, and ``step * seconds_per_step``
+    its time axis.
+    """
+    from dataclasses import replace
+
+    from course.train import fit
+
+    per_step = step_seconds(model, windows, collate_fn, config.batch_size, lr=config.lr,
+                            seed=config.seed, precision=config.precision)
+    steps = max(evaluations, int(budget_seconds / per_step))
+    run = replace(config, max_steps=steps, eval_every=max(1, steps // evaluations))
+    result = fit(model, windows, run, collate_fn=collate_fn, loss_fn=sequence_loss,
+                 evaluate=evaluate)
+    return result, per_step

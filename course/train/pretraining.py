@@ -2,6 +2,7 @@
 
 Lesson 08, after Gururangan et al. 2020 ("Don't Stop Pretraining"). The pieces:
 
+* :func:`text_corpus`: the texts of several sources, de-duplicated, with a leak check;
 * :func:`encode_corpus` and :class:`CorpusDataset`: texts as token ids (no labels), with the
   special-token mask and, for whole-word masking, each token's character offsets;
 * :func:`mlm_collator`: transformers' ``DataCollatorForLanguageModeling`` (15% of the tokens,
@@ -19,11 +20,12 @@ Lesson 08, after Gururangan et al. 2020 ("Don't Stop Pretraining"). The pieces:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from course.errors import CourseArgumentError, CourseDataError
@@ -42,7 +44,27 @@ __all__ = [
     "mlm_evaluator",
     "save_adapted_encoder",
     "set_encoder_trainable",
+    "text_corpus",
 ]
+
+
+def text_corpus(sources: Mapping[str, Iterable[str]], exclude: Iterable[str] = ()) -> pd.DataFrame:
+    """One row per distinct text (``source``, ``text``); the first source to bring a text keeps it.
+
+    Texts in ``exclude`` (the validation and test queries) are dropped, so that pretraining
+    never reads the text a later score is measured on; empty texts are dropped too.
+    """
+    drop = {str(t).strip() for t in exclude}
+    rows, seen = [], set()
+    for source, texts in sources.items():
+        for text in texts:
+            text = str(text).strip()
+            if text and text not in seen and text not in drop:
+                seen.add(text)
+                rows.append((source, text))
+    if not rows:
+        raise CourseDataError(f"The sources {list(sources)} hold no text outside `exclude`.")
+    return pd.DataFrame(rows, columns=["source", "text"])
 
 
 class CorpusDataset(torch.utils.data.Dataset):
