@@ -342,8 +342,9 @@ def wands_texts() -> tuple[dict[str, list[str]], str]:
     """
     try:
         wands = data.load_wands(download=False, products=False)
-    except CourseDataError as exc:
-        return {}, f"WANDS not found, so the corpus is mini-shop's alone ({str(exc)[:120]}...)"
+    except CourseDataError:
+        return {}, ("WANDS's query.csv was not found (set COURSE_DATA_DIR), so the corpus is "
+                    "mini-shop's alone.")
     queries = wands.queries
     sources = {"WANDS queries": list(queries["query"]),
                "WANDS query classes": list(queries["query_class"].dropna().unique())}
