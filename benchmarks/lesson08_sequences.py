@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen[kind] = best["lr"]
     test = recsys.evaluate_models(
         {"popularity": recsys.PopularityRecommender().fit(splits.train_plus_valid, num_items),
-         **{kind: sequential.SequenceRecommender(models[(kind, lr)]) for kind, lr in chosen.items()}},
+         **{kind: sequential.SequenceRecommender(models[(kind, lr)])
+            for kind, lr in chosen.items()}},
         splits.test_histories, splits.test_targets, k=10)
     payload = {
         "split": "valid", "data": used, "command": "benchmarks/lesson08_sequences.py "

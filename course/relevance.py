@@ -318,7 +318,8 @@ def recorded_recipe(path: str | Path = LESSON03_COMPARISON,
     choice = next((c for c in CANDIDATES if c.name == selected["choice"]), None)
     if choice is None:
         raise CourseDataError(f"{path} selects {selected['choice']!r}, which is not one of "
-                              f"{[c.name for c in CANDIDATES]}; rerun benchmarks/lesson03_choices.py.")
+                              f"{[c.name for c in CANDIDATES]}; rerun "
+                              "benchmarks/lesson03_choices.py.")
     return choice, dict(recorded["setup"])
 
 

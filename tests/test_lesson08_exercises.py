@@ -29,9 +29,10 @@ def _namespace(gain: float = 0.02) -> dict:
     """What the graded cells read from a run: a paired fine-tuning table and DAPT's cost."""
     seeds = [0, 1, 2]
     original = [0.40, 0.45, 0.42]
-    rows = [{"start": "original", "seed": s, "synonym": v} for s, v in zip(seeds, original)]
+    rows = [{"start": "original", "seed": s, "synonym": v}
+            for s, v in zip(seeds, original, strict=True)]
     rows += [{"start": "adapted", "seed": s, "synonym": v + gain + 0.001 * s}
-             for s, v in zip(seeds, original)]
+             for s, v in zip(seeds, original, strict=True)]
     return {"np": np, "torch": torch, "pd": pd, "stats": stats, "models": models,
             "finetuned": pd.DataFrame(rows), "syn": "synonym",
             "dapt": types.SimpleNamespace(cpu_seconds=120.0),

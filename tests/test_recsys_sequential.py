@@ -79,7 +79,8 @@ def test_sasrec_is_causal_and_bert4rec_is_not():
         with torch.no_grad():
             same = torch.allclose(model.hidden(a, ones)[0, :2], model.hidden(b, ones)[0, :2])
         assert same == causal, kind
-        assert model.net.cls.predictions.decoder.weight is model.net.bert.embeddings.word_embeddings.weight
+        tied = model.net.bert.embeddings.word_embeddings.weight
+        assert model.net.cls.predictions.decoder.weight is tied
         assert model(a, ones).shape == (1, 4, 20)  # items only: no [PAD], no [MASK]
 
 

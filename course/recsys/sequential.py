@@ -29,6 +29,7 @@ import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -94,11 +95,12 @@ class SequenceModel(nn.Module):
             num_hidden_layers=config.layers, num_attention_heads=config.heads,
             intermediate_size=4 * config.hidden, max_position_embeddings=config.max_len,
             type_vocab_size=1, pad_token_id=PAD, hidden_dropout_prob=config.dropout,
-            attention_probs_dropout_prob=config.dropout, attn_implementation="sdpa",
+            attention_probs_dropout_prob=config.dropout,
             is_decoder=kind == "sasrec")  # a decoder attends only to earlier positions
+        bert._attn_implementation = "sdpa"
         torch.manual_seed(seed)
         level = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # BertForMaskedLM warns that a decoder is not bidirectional
+        hf_logging.set_verbosity_error()  # BertForMaskedLM warns that a decoder is one-way
         try:
             self.net = BertForMaskedLM(bert)
         finally:
@@ -119,11 +121,13 @@ class SequenceModel(nn.Module):
         return self.scores(self.hidden(input_ids, attention_mask))
 
 
-def sequence_loss(model: SequenceModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def sequence_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Full-softmax cross-entropy over the catalogue at every labelled position.
 
-    ``labels`` hold item tokens (index + 1) where there is something to predict, -100 elsewhere.
+    ``model`` is a :class:`SequenceModel`; ``labels`` hold item tokens (index + 1) where there
+    is something to predict, -100 elsewhere.
     """
+    model = cast(SequenceModel, model)
     hidden = model.hidden(batch["input_ids"], batch["attention_mask"])
     chosen = batch["labels"] != -100
     if not bool(chosen.any()):

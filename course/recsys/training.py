@@ -15,8 +15,8 @@ from torch import nn
 
 from course.errors import CourseArgumentError
 from course.losses import bpr_loss, cosine_loss, in_batch_softmax_loss, seed_sort_loss
-from course.recsys.evaluation import evaluate_recommender
 from course.recsys.data import NextItemDataset, TwoTowerCollator
+from course.recsys.evaluation import evaluate_recommender
 from course.recsys.recommender import two_tower_recommend, unwrap
 from course.recsys.towers import ItemTower, TwoTower, UserTower
 

@@ -133,9 +133,10 @@ def mlm_collator(tokenizer, probability: float = 0.15, whole_word: bool = False,
 
     if not 0 < probability < 1:
         raise CourseArgumentError(f"probability must be in (0, 1); got {probability}.")
-    shares = {"mask_replace_prob": 1.0, "random_replace_prob": 0.0} if whole_word else {}
     collator = DataCollatorForLanguageModeling(
-        tokenizer, mlm_probability=probability, whole_word_mask=whole_word, seed=seed, **shares)
+        tokenizer, mlm_probability=probability, whole_word_mask=whole_word, seed=seed,
+        mask_replace_prob=1.0 if whole_word else 0.8,  # whole words: [MASK] only
+        random_replace_prob=0.0 if whole_word else 0.1)
     return _OffsetPadding(collator)
 
 
