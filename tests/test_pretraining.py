@@ -89,6 +89,8 @@ def test_the_packaged_minilm_gets_a_new_head_tied_to_its_word_embeddings():
     model = models.load_masked_lm(models.resolve_model("minilm"), seed=0)
     head = model.cls.predictions
     assert head.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    new = pretraining.new_head_weights(model, models.resolve_model("minilm").path)
+    assert new == [n for n, _ in model.named_parameters() if n.startswith("cls.")] and new
     trainable = pretraining.set_encoder_trainable(model, False)
     head_only = sum(p.numel() for n, p in model.named_parameters() if n.startswith("cls."))
     assert trainable == head_only < 1_000_000  # the tied output matrix stays frozen
@@ -138,6 +140,8 @@ def test_saved_encoder_loads_as_a_classifier_with_the_original_pooler(tmp_path, 
     with torch.no_grad():
         mlm.bert.encoder.layer[0].output.dense.weight.add_(1.0)  # "adapted"
     path = pretraining.save_adapted_encoder(mlm, original.path, tmp_path / "adapted", tokenizer)
+    mlm.save_pretrained(tmp_path / "with-head")
+    assert pretraining.new_head_weights(mlm, tmp_path / "with-head") == []  # a saved head
     resolved = models.resolve_model(str(path))
     assert resolved.source == "local"
     classifier = models.load_classifier(resolved, ["a", "b", "c"], seed=0)

@@ -42,6 +42,7 @@ __all__ = [
     "masking_shares",
     "mlm_collator",
     "mlm_evaluator",
+    "new_head_weights",
     "save_adapted_encoder",
     "set_encoder_trainable",
     "text_corpus",
@@ -209,6 +210,25 @@ def mlm_evaluator(dataset: CorpusDataset, collator: Callable, batch_size: int = 
         return {"mlm_loss": total / count, "mlm_accuracy": correct / count}
 
     return evaluate
+
+
+def new_head_weights(model, checkpoint_path: str | Path) -> list[str]:
+    """The MLM head's parameters that the checkpoint does not hold: newly initialised ones.
+
+    A sentence encoder such as all-MiniLM-L6-v2 gives every ``cls.`` parameter; bert-base
+    gives none (its head was saved with it).
+    """
+    from safetensors import safe_open
+
+    files = sorted(Path(checkpoint_path).glob("*.safetensors"))
+    if not files:
+        raise CourseDataError(f"No .safetensors file in {checkpoint_path}; save the model first.")
+    saved: set[str] = set()
+    for file in files:
+        with safe_open(str(file), "pt") as handle:
+            saved |= set(handle.keys())
+    return [name for name, _ in model.named_parameters()
+            if name.startswith("cls.") and name not in saved]
 
 
 def set_encoder_trainable(model, trainable: bool) -> int:
