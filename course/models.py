@@ -34,6 +34,7 @@ __all__ = [
     "default_model_name",
     "load_classifier",
     "load_encoder",
+    "load_masked_lm",
     "load_tokenizer",
     "packaged_model_path",
     "resolve_model",
@@ -227,3 +228,19 @@ def load_encoder(
         cfg._attn_implementation = attn_implementation
         return BertModel(cfg, add_pooling_layer=False)
     return AutoModel.from_pretrained(model.path, attn_implementation=attn_implementation)
+
+
+def load_masked_lm(model: ResolvedModel, *, seed: int = config.DEFAULT_SEED):
+    """``BertForMaskedLM`` over ``model``'s encoder, for masked-word (MLM) training.
+
+    A checkpoint saved without its MLM head (the packaged MiniLM, a sentence encoder) gets a
+    newly initialised head (``cls.predictions``: a dense layer, LayerNorm and a bias per word)
+    whose output matrix is tied to the word embeddings; ``seed`` fixes that initialisation.
+    """
+    import torch
+    from transformers import BertForMaskedLM
+
+    torch.manual_seed(seed)
+    if model.source == "tiny":
+        return BertForMaskedLM(_tiny_bert_config(model))
+    return BertForMaskedLM.from_pretrained(model.path)

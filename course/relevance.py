@@ -10,7 +10,10 @@
 * :func:`save_comparison`, :func:`load_comparison`, :func:`write_recorded_runs`: a study
   recorded by ``benchmarks/lesson03_choices.py``, which the ``cpu`` profile reads instead of
   spending dozens of training runs, and its curves as TensorBoard runs;
-* :func:`esci_task2_pairs`: ESCI with its own four classes (KDD Cup 2022, task 2).
+* :func:`esci_task2_pairs`: ESCI with its own four classes (KDD Cup 2022, task 2);
+* lesson 08: :func:`recorded_recipe` (lesson 03's recipe, as its recorded comparison chose it),
+  :func:`query_log` (unlabelled searches for pretraining), :func:`finetune_from_starts` (the
+  same recipe from several starting weights and seeds) and :func:`paired_gain`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from course import data
+from course import config, data
 from course.errors import CourseArgumentError, CourseDataError
 from course.metrics import macro_f1
 
@@ -33,12 +36,18 @@ __all__ = [
     "CANDIDATES",
     "CHOICES",
     "ESCI_LABELS",
+    "LESSON03_COMPARISON",
     "POOLER",
     "Choice",
     "Selection",
     "best_evaluation",
     "compare_on_validation",
     "esci_task2_pairs",
+    "finetune_from_starts",
+    "paired_gain",
+    "query_log",
+    "recorded_recipe",
+    "wands_texts",
     "lesson_splits",
     "load_comparison",
     "load_relevance_pairs",
@@ -445,3 +454,126 @@ def esci_task2_pairs(esci) -> pd.DataFrame:
     if unknown:
         raise CourseDataError(f"ESCI labels {unknown} are not E, S, C or I.")
     return pairs.assign(label=labels.to_numpy())
+
+
+# ------------------------------------------------------- lesson 08: the same recipe, other starts
+
+LESSON03_COMPARISON = config.ROOT / "benchmarks" / "results" / "lesson03-choices-cpu.json"
+
+
+def recorded_recipe(path: str | Path = LESSON03_COMPARISON) -> tuple[Choice, dict[str, Any]]:
+    """Lesson 03's recipe: the :class:`Choice` its recorded study chose on validation, and the
+    setup it ran with (data sizes, batch size, sequence length, seeds) plus the chosen
+    learning rates ``lr`` and ``head_lr``.
+
+    The head's learning rate is the one the study chose, or, for a recipe without a head
+    learning rate, the one its recipe stage ran with (unused by that recipe).
+
+    Raises:
+        CourseDataError: the file is missing, or names a recipe that is not a candidate.
+    """
+    table, recorded = load_comparison(path)
+    chosen = recorded.get("chosen") or {}
+    choice = next((c for c in CANDIDATES if c.name == chosen.get("recipe")), None)
+    if choice is None:
+        raise CourseDataError(f"{path} chose {chosen.get('recipe')!r}, which is not one of "
+                              f"{[c.name for c in CANDIDATES]}; rerun "
+                              "benchmarks/lesson03_choices.py.")
+    recipe_rows = table[table["stage"] == "recipe"] if "stage" in table else table
+    head_lr = chosen.get("head_lr")
+    if head_lr is None and "head_lr" in recipe_rows:
+        head_lr = recipe_rows["head_lr"].dropna().iloc[0] if recipe_rows["head_lr"].notna().any() \
+            else None
+    setup = dict(recorded.get("setup", {}), lr=chosen.get("lr"), head_lr=head_lr)
+    return choice, setup
+
+
+def query_log(seed: int, n_queries: int, exclude=()) -> list[str]:
+    """Unlabelled searches: the queries of another draw of mini-shop's shoppers (``seed``).
+
+    Every family is in it, the synonyms that no labelled training query uses included, as in
+    a real search log; a query in ``exclude`` (the validation and test queries) is dropped.
+    """
+    shop = data.make_minishop(seed=seed, n_queries=n_queries, n_users=1)
+    drop = set(exclude)
+    return [q for q in dict.fromkeys(shop.queries["query"]) if q not in drop]
+
+
+def wands_texts() -> tuple[dict[str, list[str]], str]:
+    """WANDS text for pretraining, from ``COURSE_DATA_DIR`` only (never downloaded here).
+
+    Returns ``({source: texts}, note)``: the 480 queries and their product classes from
+    ``query.csv``, and the product texts when ``product.csv`` is there too; the note says what
+    was found.
+    """
+    try:
+        wands = data.load_wands(download=False, products=False)
+    except CourseDataError:
+        return {}, ("WANDS's query.csv was not found (set COURSE_DATA_DIR), so the corpus is "
+                    "mini-shop's alone.")
+    queries = wands.queries
+    sources = {"WANDS queries": list(queries["query"]),
+               "WANDS query classes": list(queries["query_class"].dropna().unique())}
+    try:
+        products = data.wands.load_wands_products(download=False)
+    except CourseDataError:
+        return sources, ("WANDS: query.csv is here, product.csv is not, so only its queries and "
+                         "their product classes are used.")
+    sources["WANDS products"] = list(products["text"])
+    return sources, "WANDS: its queries, product classes and product texts are used."
+
+
+def finetune_from_starts(starts: dict, seeds, *, recipe: Choice, base_config, head_lr: float,
+                         train_dataset, valid_frame: pd.DataFrame, valid_dataset, collate_fn,
+                         class_weights, log_root: str | None = None) -> pd.DataFrame:
+    """Fine-tune lesson 03's classifier from each start with each seed; score on validation.
+
+    Args:
+        starts: name -> ``course.models.ResolvedModel`` (e.g. the original and the adapted).
+        seeds: training seeds; with one seed, every start gets the same head initialisation,
+            batch order and dropout, so the runs differ only in their starting weights.
+        base_config: the ``TrainConfig`` every run shares (``max_steps``: the step budget).
+        valid_frame, valid_dataset: the validation pairs (with ``family``) and their encoding.
+        log_root: each run's curves go to ``log_root/<start>-seed<seed>`` (TensorBoard).
+
+    Returns:
+        One row per (start, seed): macro-F1 on validation for every family and ``all``,
+        the steps and the training seconds.
+    """
+    from course import models, train
+    from course.text import LengthBucketSampler
+
+    labels = list(data.LABELS)
+    rows = []
+    for name, start in starts.items():
+        for seed in seeds:
+            model = models.load_classifier(start, labels, seed=seed)
+            run_config = replace(recipe.config(base_config, head_lr), seed=seed,
+                                 log_dir=log_root and f"{log_root}/{name}-seed{seed}")
+            sampler = LengthBucketSampler(train_dataset.lengths, base_config.batch_size, seed=seed)
+            result = train.fit(model, train_dataset, run_config, collate_fn=collate_fn,
+                               loss_fn=recipe.loss_fn(class_weights), sampler=sampler)
+            predicted = train.predict(model, valid_dataset, collate_fn, progress=False).argmax(1)
+            scores = macro_f1_by_family(valid_frame, predicted, labels)
+            rows.append({"start": name, "seed": seed, **scores.to_dict(), "steps": result.steps,
+                         "train_seconds": round(result.train_seconds, 1)})
+            del model
+    return pd.DataFrame(rows)
+
+
+def paired_gain(table: pd.DataFrame, column: str, treated: str, control: str) -> dict[str, float]:
+    """The gain of ``treated`` over ``control`` in ``column``, paired by seed.
+
+    Returns the mean gain, the standard deviation of the per-seed gains, their standard
+    error (sd / sqrt(n)) and the number of seeds.
+    """
+    wide = table.pivot(index="seed", columns="start", values=column)
+    if treated not in wide or control not in wide:
+        raise CourseDataError(f"The table has starts {list(wide.columns)}; "
+                              f"need {treated!r} and {control!r}.")
+    gains = (wide[treated] - wide[control]).dropna().to_numpy(dtype=float)
+    if len(gains) < 2:
+        raise CourseDataError("A gain's noise needs at least two seeds run from both starts.")
+    sd = float(np.std(gains, ddof=1))
+    return {"gain": float(gains.mean()), "sd": sd, "se": sd / float(np.sqrt(len(gains))),
+            "n_seeds": int(len(gains))}

@@ -24,6 +24,11 @@ def recorded_choices() -> dict:
     """What benchmarks/lesson03_choices.py recorded as chosen on validation (lesson 03)."""
     path = ROOT / "benchmarks" / "results" / "lesson03-choices-cpu.json"
     return json.loads(path.read_text()).get("chosen", {}) if path.is_file() else {}
+def _lesson03_recipe() -> str:
+    """The recipe lesson 03's recorded comparison selects on validation (lesson 08 reuses it)."""
+    from course.relevance import recorded_recipe
+
+    return recorded_recipe()[0].name
 
 # lesson -> metric -> (operator, value); "relations" are checks across metrics.
 EXPECTED = {
@@ -261,6 +266,46 @@ EXPECTED = {
              <= {"within noise", "better than random", "worse than random"}),
         ],
     },
+    "08-shop-pretraining": {
+        "profile": ("==", "smoke"),
+        "model_name": ("==", "sentence-transformers/all-MiniLM-L6-v2"),
+        "corpus_scored_query_leaks": ("==", 0),  # no validation or test query is pretraining text
+        "corpus_texts": (">=", 1000),
+        "whole_word_masking": ("==", True),
+        "dapt_checkpoint_selected_on": ("==", "valid"),
+        "ft_recipe_selected_on": ("==", "valid"),
+        "ft_seeds": (">=", 3),
+        "seq_data_used": ("==", "mini-shop"),
+        "seq_settings_selected_on": ("==", "valid"),
+        "two_tower_loss_selected_on": ("==", "valid"),
+        "relations": [
+            ("lesson 03's recipe, as its recorded comparison chose it",
+             lambda m: m["ft_recipe"] == _lesson03_recipe()),
+            ("the new MLM head learns to read the encoder",
+             lambda m: m["mlm_loss_head_trained"] < m["mlm_loss_new_head"] - 1.0),
+            ("DAPT lowers the MLM loss on held-out shop text",
+             lambda m: m["mlm_loss_after_dapt"] < m["mlm_loss_head_trained"]),
+            ("the gains come with their seed noise",
+             lambda m: m["dapt_gain_synonym_se"] > 0 and m["dapt_gain_all_se"] > 0),
+            ("the recorded decision follows the shop's rule on the recorded numbers",
+             lambda m: m["shop_pretrains"] == bool(
+                 m["dapt_gain_synonym"] > 2 * m["dapt_gain_synonym_se"]
+                 and m["dapt_cpu_seconds_per_synonym_point"] is not None
+                 and m["dapt_cpu_seconds_per_synonym_point"] <= 3600)),
+            ("fine-tuning learns from both starts (majority-class macro-F1 is about 0.2)",
+             lambda m: min(m["original_valid_macro_f1"], m["adapted_valid_macro_f1"]) > 0.25),
+            ("the two towers beat popularity by 30% (NDCG@10)",
+             lambda m: m["two_tower_ndcg10"] >= 1.3 * m["popularity_ndcg10"]),
+            ("item-kNN beats popularity (NDCG@10)",
+             lambda m: m["item_knn_ndcg10"] > m["popularity_ndcg10"]),
+            ("both sequence models train and are evaluated",
+             lambda m: min(m["sasrec_valid_ndcg10"], m["bert4rec_valid_ndcg10"]) > 0
+             and min(m["sasrec_steps"], m["bert4rec_steps"]) >= 3),
+            ("sampled metrics inflate every model",
+             lambda m: all(m[f"{k}_sampled_ndcg10"] > m[f"{k}_ndcg10"] for k in
+                           ("popularity", "item_knn", "two_tower", "bert4rec", "sasrec"))),
+        ],
+    },
     "instructors-course-optimisation": {
         "n_students_graded": ("==", 6),
         "n_submissions_failed": ("==", 0),
@@ -280,7 +325,7 @@ EXPECTED = {
 
 # Lessons that choose a model or a setting: each records which split chose it ("*selected_on").
 SELECTING = {"03-relevance-finetuning", "04-ranking-recommender", "05-efficient-deployment",
-             "06-trust-business-value", "07-labels-and-drift"}
+             "06-trust-business-value", "07-labels-and-drift", "08-shop-pretraining"}
 
 # Lessons judged on the embedded default: they run with COURSE_DATA_DIR unset, even in CI.
 EMBEDDED_ONLY = {"04-ranking-recommender"}

@@ -242,3 +242,83 @@ def test_esci_task2_pairs_on_the_real_sample():
     assert four["label"].value_counts().to_dict() == {
         "Exact": 138, "Substitute": 49, "Irrelevant": 12, "Complement": 1}
     assert set(four["split"]) == {"train", "valid", "test"}
+
+
+# ---------------------------------------------------- lesson 08: the same recipe, other starts
+
+
+def test_recorded_recipe_is_lesson_03s_choice_on_validation(tmp_path):
+    rows = pd.DataFrame([
+        dict(stage="recipe", choice="plain loss, one LR", lr=1e-4, head_lr=None, train_seed=42,
+             valid_macro_f1=0.30),
+        dict(stage="recipe", choice="weighted loss, head LR", lr=1e-4, head_lr=2e-3,
+             train_seed=42, valid_macro_f1=0.40),
+        dict(stage="lr", choice="LR 5e-05", lr=5e-5, head_lr=2e-3, train_seed=42,
+             valid_macro_f1=0.41),
+    ])
+    chosen = {"recipe": "weighted loss, head LR", "lr": 5e-5, "head_lr": 3e-3}
+    relevance.save_comparison(tmp_path / "c.json", rows, {"batch_size": 32, "seed": 42}, "cmd",
+                              chosen=chosen)
+    choice, setup = relevance.recorded_recipe(tmp_path / "c.json")
+    assert choice.name == "weighted loss, head LR" and choice in relevance.CANDIDATES
+    assert setup == {"batch_size": 32, "seed": 42, "lr": 5e-5, "head_lr": 3e-3}
+    relevance.save_comparison(tmp_path / "c.json", rows, {}, "cmd",
+                              chosen={"recipe": "plain loss, one LR", "lr": 1e-4, "head_lr": None})
+    _, setup = relevance.recorded_recipe(tmp_path / "c.json")
+    assert setup["head_lr"] == 2e-3  # the recipe stage's, unused by a recipe without one
+    relevance.save_comparison(tmp_path / "c.json", rows, {}, "cmd",
+                              chosen={"recipe": "no such recipe", "lr": 1e-4, "head_lr": None})
+    with pytest.raises(CourseDataError, match="not one of"):
+        relevance.recorded_recipe(tmp_path / "c.json")
+
+
+def test_query_log_has_held_out_synonyms_and_never_an_excluded_query():
+    from course.data import vocab
+
+    log = relevance.query_log(seed=7, n_queries=300)
+    held_out = {s for _, syns, *_ in vocab.PRODUCT_TYPES.values() for s in syns[1:]}
+    assert any(word in q.split() or word in q for q in log for word in held_out)
+    assert len(log) == len(set(log)) > 250
+    assert relevance.query_log(seed=7, n_queries=300) == log  # seeded
+    dropped = relevance.query_log(seed=7, n_queries=300, exclude=log[:10])
+    assert not set(dropped) & set(log[:10]) and len(dropped) == len(log) - 10
+
+
+def test_finetune_from_starts_pairs_runs_by_seed_and_scores_each_family():
+    from toydata import toy_pairs
+
+    from course import models, text, train
+
+    resolved = models.resolve_model("tiny")
+    tokenizer = models.load_tokenizer(resolved)
+    train_ds = text.PairDataset.from_texts(tokenizer, *toy_pairs(48, 0), max_length=24)
+    queries, products, labels = toy_pairs(24, 1)
+    valid_frame = pd.DataFrame({"query": queries, "product_text": products, "label": labels,
+                                "family": ["lexical", "synonym"] * 12})
+    valid_ds = text.PairDataset.from_texts(tokenizer, queries, products, labels, max_length=24)
+    table = relevance.finetune_from_starts(
+        {"original": resolved, "again": resolved}, [0, 1], recipe=relevance.CANDIDATES[3],
+        base_config=train.TrainConfig(max_steps=3, batch_size=8, lr=1e-3, progress=False,
+                                      precision="fp32"),
+        head_lr=1e-2, train_dataset=train_ds, valid_frame=valid_frame, valid_dataset=valid_ds,
+        collate_fn=text.DynamicPaddingCollator(tokenizer), class_weights=torch.ones(3))
+    assert list(table["start"]) == ["original", "original", "again", "again"]
+    assert {"lexical", "synonym", "all"} <= set(table.columns) and (table["steps"] == 3).all()
+    # the same start and seed give the same run: the starts alone tell runs apart
+    by = table.set_index(["start", "seed"])["all"]
+    assert by["original", 0] == by["again", 0] and by["original", 1] == by["again", 1]
+    gain = relevance.paired_gain(table, "all", "again", "original")
+    assert gain == {"gain": 0.0, "sd": 0.0, "se": 0.0, "n_seeds": 2}
+
+
+def test_paired_gain_pairs_by_seed():
+    table = pd.DataFrame({"start": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+                          "all": [0.50, 0.60, 0.70, 0.52, 0.65, 0.71]})
+    gain = relevance.paired_gain(table, "all", "b", "a")
+    diffs = np.array([0.02, 0.05, 0.01])
+    assert abs(gain["gain"] - diffs.mean()) < 1e-12
+    assert abs(gain["se"] - diffs.std(ddof=1) / np.sqrt(3)) < 1e-12
+    with pytest.raises(CourseDataError, match="need"):
+        relevance.paired_gain(table, "all", "c", "a")
+    with pytest.raises(CourseDataError, match="two seeds"):
+        relevance.paired_gain(table[table["seed"] == 0], "all", "b", "a")

@@ -18,11 +18,13 @@ from course.errors import CourseArgumentError, CourseDataError
 __all__ = [
     "ColdStartSplit",
     "IdMaps",
+    "LeaveLastOutSplits",
     "NextItemDataset",
     "TwoTowerCollator",
     "build_id_maps",
     "item_popularity",
     "leave_last_out",
+    "leave_last_out_splits",
     "pad_histories",
     "sample_negatives",
     "split_cold_items",
@@ -340,3 +342,55 @@ def split_cold_items(
         )
     return ColdStartSplit(cold, train, np.asarray(users), histories, np.asarray(targets))
 
+
+
+@dataclass
+class LeaveLastOutSplits:
+    """Lesson 04's splits: cold items out, then each user's last purchase for test and the
+    one before it for validation.
+
+    Attributes:
+        cold: the :class:`ColdStartSplit` (its ``train_sequences`` have no cold item).
+        train: the training sequences (validation and test purchases removed).
+        train_plus_valid: the sequences at test time (the test purchase removed).
+        valid_users, valid_targets, test_users, test_targets: rows and held-out items.
+    """
+
+    cold: ColdStartSplit
+    train: list[list[int]]
+    train_plus_valid: list[list[int]]
+    valid_users: np.ndarray
+    valid_targets: np.ndarray
+    test_users: np.ndarray
+    test_targets: np.ndarray
+
+    @property
+    def valid_histories(self) -> list[list[int]]:
+        """Each validation user's training sequence: their history at validation time."""
+        return [self.train[u] for u in self.valid_users]
+
+    @property
+    def test_histories(self) -> list[list[int]]:
+        """Each test user's history at test time (their validation purchase included)."""
+        return [self.train_plus_valid[u] for u in self.test_users]
+
+
+def leave_last_out_splits(sequences: Sequence[Sequence[int]], num_items: int,
+                          cold_fraction: float, seed: int) -> LeaveLastOutSplits:
+    """The splits of lesson 04 (:func:`split_cold_items`, then :func:`leave_last_out` twice).
+
+    Raises:
+        CourseDataError: a held-out purchase or a cold item is in a training sequence.
+    """
+    cold = split_cold_items(sequences, num_items, frac=cold_fraction, seed=seed)
+    train_plus_valid, test_users, test_targets = leave_last_out(cold.train_sequences)
+    train, valid_users, valid_targets = leave_last_out(train_plus_valid)
+    splits = LeaveLastOutSplits(cold, train, train_plus_valid, valid_users, valid_targets,
+                                test_users, test_targets)
+    if set(cold.cold_items.tolist()) & {i for s in train for i in s}:
+        raise CourseDataError("A cold item is in a training sequence: the split leaks.")
+    for users, targets, seen in ((valid_users, valid_targets, train),
+                                 (test_users, test_targets, train_plus_valid)):
+        if any(t in seen[u] for u, t in zip(users.tolist(), targets.tolist(), strict=True)):
+            raise CourseDataError("A held-out purchase is in its user's history: the split leaks.")
+    return splits

@@ -26,6 +26,7 @@ __all__ = [
     "evaluate_baselines",
     "evaluate_models",
     "evaluate_recommender",
+    "evaluate_sampled",
     "explain_recommendation",
     "fit_baselines",
     "plot_comparison",
@@ -93,6 +94,47 @@ def evaluate_models(
     for name, model in models.items():
         recs = model.recommend(histories, k=k, users=users, candidates=candidates)
         results[name] = evaluate_recommender(recs, targets, k=k, num_items=num_items)
+    return results
+
+
+def evaluate_sampled(
+    models: Mapping[str, Recommender],
+    histories: Sequence[Sequence[int]],
+    targets,
+    *,
+    n_negatives: int = 100,
+    k: int = 10,
+    users: Sequence[int] | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Sampled metrics, as many papers report them: each target ranked among ``n_negatives``
+    items drawn uniformly from those the user never bought (the same draws for every model).
+
+    The target's rank is 1 + the number of sampled items scored at least as high (ties count
+    against the model). Compare with :func:`evaluate_models`, which ranks the whole catalogue:
+    Krichene & Rendle (2020) show that sampled metrics can reorder models.
+    """
+    targets = np.asarray(targets)
+    if len(histories) != len(targets):
+        raise CourseArgumentError(f"{len(histories)} histories but {len(targets)} targets.")
+    num_items = max(m.num_items for m in models.values())
+    if n_negatives >= num_items - 1:
+        raise CourseArgumentError(f"{n_negatives} negatives from {num_items} items: sample fewer.")
+    rng = np.random.default_rng(seed)
+    negatives = np.empty((len(targets), n_negatives), dtype=np.int64)
+    for row, (history, target) in enumerate(zip(histories, targets, strict=True)):
+        allowed = np.ones(num_items, dtype=bool)
+        allowed[list(history)] = False
+        allowed[target] = False
+        negatives[row] = rng.choice(np.flatnonzero(allowed), size=n_negatives, replace=False)
+    results = {}
+    rows = np.arange(len(targets))
+    for name, model in models.items():
+        scores = np.asarray(model.score_all(histories, users), dtype=np.float64)
+        ranks = 1 + (scores[rows[:, None], negatives] >= scores[rows, targets][:, None]).sum(1)
+        hit = ranks <= k
+        results[name] = {f"recall@{k}": float(hit.mean()),
+                         f"ndcg@{k}": float(np.where(hit, 1 / np.log2(ranks + 1), 0.0).mean())}
     return results
 
 

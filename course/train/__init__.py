@@ -9,6 +9,9 @@
 * :mod:`~course.train.inference`: :func:`predict` and the validation evaluator;
 * :mod:`~course.train.precision`: bf16 / fp16 / fp32, chosen for the device;
 * :mod:`~course.train.heads`: a head trained on frozen features, with the same engine;
+* :mod:`~course.train.pretraining`: domain-adaptive pretraining (lesson 08): masked-word
+  batches with transformers' collator, the MLM loss, a head warm-up, then every weight
+  (``from course.train import pretraining``);
 * :mod:`~course.train.tracking`: each run's curves as TensorBoard files (``log_dir``);
 * :mod:`~course.train.hf_trainer`: the Hugging Face ``Trainer`` set up for the same run.
 """
