@@ -89,7 +89,8 @@ def factory_string(kind: str, n: int, *, m: int = 32, nlist: int | None = None,
 
 def build_index(vectors: Any, kind: str = "hnsw", *, m: int = 32, ef_construction: int = 40,
                 nlist: int | None = None, pq_m: int = 48, nbits: int | None = None,
-                refine: bool = True, train_size: int | None = 100_000, seed: int = 0):
+                refine: bool = True, k_factor: int = 8, train_size: int | None = 100_000,
+                seed: int = 0):
     """Build and fill a faiss index of ``kind`` over ``vectors`` (inner-product metric).
 
     Args:
@@ -98,6 +99,7 @@ def build_index(vectors: Any, kind: str = "hnsw", *, m: int = 32, ef_constructio
         m: HNSW links per node.
         ef_construction: HNSW candidate list while building.
         nlist, pq_m, nbits, refine: IVF-PQ layout (:func:`factory_string`).
+        k_factor: with ``refine``, the best ``k_factor * k`` PQ candidates are re-scored.
         train_size: IVF-PQ trains its k-means on at most this many vectors (a seeded sample).
         seed: seeds the training sample and faiss's k-means.
     """
@@ -118,7 +120,10 @@ def build_index(vectors: Any, kind: str = "hnsw", *, m: int = 32, ef_constructio
             sample = vectors[rows]
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.seed = seed
+        faiss.downcast_index(ivf).pq.cp.seed = seed
         index.train(sample)
+    if kind == "ivfpq" and refine:
+        faiss.downcast_index(index).k_factor = k_factor
     index.add(vectors)
     return index
 

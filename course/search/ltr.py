@@ -107,7 +107,8 @@ def business_value(frame: pd.DataFrame) -> np.ndarray:
 
 
 def value_edges(values: np.ndarray, tiers: int = 4) -> np.ndarray:
-    """Tier boundaries: quantiles of the positive values (compute them on training rows)."""
+    """The ``tiers - 2`` boundaries that cut the positive values into ``tiers - 1`` equal
+    shares (tier 0 is kept for a value of 0). Compute them on the training rows."""
     if tiers < 2:
         raise CourseArgumentError(f"tiers must be >= 2, got {tiers}.")
     positive = np.asarray(values, dtype=float)
@@ -120,15 +121,15 @@ def value_edges(values: np.ndarray, tiers: int = 4) -> np.ndarray:
 def business_labels(grades: np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Integer labels ``grade * tiers + tier`` (grade 0 Irrelevant, 1 Partial, 2 Exact).
 
-    ``tier`` is 0 for a value of 0 (out of stock) and otherwise ``1 + `` the number of
-    ``edges`` below the value, capped at ``tiers - 1``.
+    ``tier`` is 0 for a value of 0 (out of stock) and otherwise ``1 +`` the number of
+    ``edges`` below the value, so there are ``len(edges) + 2`` tiers.
     """
-    tiers = len(edges) + 1
+    tiers = len(edges) + 2
     grades = np.asarray(grades, dtype=np.int64)
     if ((grades < 0) | (grades > 2)).any():
         raise CourseDataError("grades must be 0 (Irrelevant), 1 (Partial) or 2 (Exact).")
     values = np.asarray(values, dtype=float)
-    tier = np.where(values > 0, np.minimum(1 + np.searchsorted(edges, values), tiers - 1), 0)
+    tier = np.where(values > 0, 1 + np.searchsorted(np.asarray(edges, float), values), 0)
     return grades * tiers + tier
 
 
