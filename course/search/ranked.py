@@ -109,6 +109,8 @@ class RankedSearch:
         scores, ids = ann_search(self.index, vector, want)
         keep = ids[0] >= 0
         rows, dense = ids[0][keep].astype(np.int64), scores[0][keep].astype(float)
+        if len(rows) < want:  # a graph walk can reach fewer than k nodes: complete exactly
+            rows, dense = self._complete(vector[0], rows, dense, want)
         timings["ann"] = (time.perf_counter() - start) * 1000
         features = self.features_of(query, rows, dense, timings)
         start = time.perf_counter()
@@ -120,6 +122,14 @@ class RankedSearch:
         table.insert(0, "rank", np.arange(1, len(order) + 1))
         table["score"] = ranked[order].astype(float)
         return SearchResult(table, timings)
+
+    def _complete(self, vector: np.ndarray, rows: np.ndarray, dense: np.ndarray,
+                  want: int) -> tuple[np.ndarray, np.ndarray]:
+        """Add the best products the index did not return, by exact inner product."""
+        every = self.base.item_vectors.numpy() @ vector
+        every[rows] = -np.inf
+        extra = np.argsort(-every, kind="stable")[: want - len(rows)]
+        return np.concatenate([rows, extra]), np.concatenate([dense, every[extra]])
 
     def save(self, folder: str | Path) -> Path:
         """Write the two-stage pipeline, the index, the ranker and the business table."""
