@@ -30,6 +30,7 @@ COURSE_LESSONS = (
     "05-efficient-deployment",
     "06-trust-business-value",
     "07-labels-and-drift",
+    "09-catalogue-scale-ranking",
     "instructors-course-optimisation",
 )
 # Lessons whose mind map arrives with the lesson itself.
