@@ -121,9 +121,10 @@ def build_index(vectors: Any, kind: str = "hnsw", *, m: int = 32, ef_constructio
             rows = np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))
             sample = vectors[rows]
         ivf = faiss.extract_index_ivf(index)
-        ivf.cp.seed = seed
+        ivf.cp.seed, ivf.cp.min_points_per_centroid = seed, 1  # small catalogues: no warning
         pq = faiss.downcast_index(ivf).pq  # its k-means is the slow part of training
         pq.cp.seed, pq.cp.niter, pq.cp.max_points_per_centroid = seed, 10, 64
+        pq.cp.min_points_per_centroid = 1
         index.train(sample)
     if kind == "ivfpq" and refine:
         faiss.downcast_index(index).k_factor = k_factor
@@ -287,7 +288,8 @@ def fit_mixture(vectors: Any, components: int = 16, seed: int = 0) -> VectorMixt
     n, dim = vectors.shape
     if not 1 <= components <= n // 2:
         raise CourseArgumentError(f"components must be between 1 and {n // 2}, got {components}.")
-    kmeans = faiss.Kmeans(dim, components, niter=20, seed=seed, verbose=False)
+    kmeans = faiss.Kmeans(dim, components, niter=20, seed=seed, verbose=False,
+                          min_points_per_centroid=1)
     kmeans.train(vectors)
     _, assign = kmeans.index.search(vectors, 1)
     assign = assign[:, 0]
