@@ -130,8 +130,8 @@ def run_ann(n_items: int, n_queries: int, threads: int, recall_target: float, se
     print(f"exact: {out['exact']['qps']:.0f} queries/s ({len(test)} queries in one batch)",
           flush=True)
     del flat
-    grids = {"hnsw": [16, 32, 48, 64, 96, 128, 192, 256, 384, 512],
-             "ivfpq": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128]}
+    grids = {"hnsw": [16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024],
+             "ivfpq": [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256]}
     for kind, grid in grids.items():
         t0 = time.perf_counter()
         index = ann.build_index(catalogue, kind, m=hnsw_m, nbits=pq_bits, seed=seed)
