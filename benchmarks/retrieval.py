@@ -1,4 +1,5 @@
-"""Top-k retrieval cost curve: exact top-10 by chunked matrix product.
+"""Top-k retrieval cost curve: exact top-10 by chunked matrix product; and, with ``--ann``,
+exact search against faiss's HNSW and IVF-PQ at catalogue scale (lesson 09).
 
 For each catalog size it draws random L2-normalised fp32 vectors for the
 users and the items, runs :func:`course.recsys.topk_retrieval`, and prints
@@ -7,6 +8,19 @@ the peak RSS belongs to that size alone.
 
     python benchmarks/retrieval.py                       # 10k users; 4k, 100k, 1M items
     python benchmarks/retrieval.py --items 4000 100000 --users 2000 --dim 128
+
+``--ann`` (lesson 09) compares faiss's exact ``IndexFlatIP`` with HNSW and IVF-PQ over a
+synthetic catalogue of ``--ann-items`` vectors (default 1,000,000) in MiniLM's dimension
+(384), drawn from the encoder's own output distribution: the packaged MiniLM encodes
+mini-shop's 1,200 products and its training queries, a Gaussian mixture is fitted to each
+(``course.search.ann.fit_mixture``: 300 k-means clusters of the products, 150 of the queries,
+their shares, one pooled full covariance), and the catalogue and the queries are drawn from
+them and L2-normalised.
+Each index is swept over ``efSearch`` / ``nprobe`` on half of the queries (validation); the
+fastest setting with recall@10 >= ``--recall-target`` against exact search is chosen there,
+and measured once on the other half (test), beside exact search, in the same run.
+
+    python benchmarks/retrieval.py --ann --threads 2 --json benchmarks/results/lesson09-ann-1m.json
 
 The machine is often shared: the script prints the load average with each row.
 """
@@ -65,6 +79,92 @@ def run_one(n_users: int, n_items: int, dim: int, k: int, chunk_size: int, user_
     }
 
 
+def encoder_vectors(products: int = 1200, queries: int = 2000, seed: int = 42):
+    """The packaged MiniLM's vectors of mini-shop's catalogue and its training queries."""
+    from course import data, models, search
+
+    resolved = models.resolve_model("minilm", quiet=True)
+    tokenizer = models.load_tokenizer(resolved)
+    encoder = search.BiEncoder(models.load_encoder(resolved, seed=0)).eval()
+    shop = data.make_minishop(seed=seed, n_products=products, n_queries=queries)
+    texts = shop.products["text"].tolist()
+    asked = shop.queries.loc[shop.queries.split == "train", "query"].tolist()
+    items = search.encode_texts(encoder, tokenizer, texts, max_length=64).numpy()
+    return items, search.encode_texts(encoder, tokenizer, asked, max_length=24).numpy()
+
+
+def _best_of(index, queries, k: int, repeats: int = 3):
+    best, ids = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        ids = index.search(queries, k)[1]
+        best = min(best, time.perf_counter() - started)
+    return ids, best
+
+
+def run_ann(n_items: int, n_queries: int, threads: int, recall_target: float, seed: int,
+            pq_bits: int, hnsw_m: int) -> dict:
+    """Exact, HNSW and IVF-PQ over a synthetic catalogue; every figure of one run."""
+    import faiss
+
+    from course.search import ann
+
+    faiss.omp_set_num_threads(threads)
+    started = time.perf_counter()
+    items, asked = encoder_vectors()
+    # 300 clusters of the 1,200 products keep their local structure: a synthetic product's
+    # nearest neighbour is about as close as a real one's (a few clusters blur it; see the lesson)
+    item_mix = ann.fit_mixture(items, 300, seed=seed)
+    query_mix = ann.fit_mixture(asked, 150, seed=seed)
+    catalogue = ann.sample_vectors(item_mix, n_items, seed=seed)
+    queries = ann.sample_vectors(query_mix, n_queries, seed=seed + 1)
+    valid, test = queries[: n_queries // 2], queries[n_queries // 2:]
+    out: dict = {"items": n_items, "dim": catalogue.shape[1], "threads": threads,
+                 "valid_queries": len(valid), "test_queries": len(test),
+                 "recall_target": recall_target, "data_s": time.perf_counter() - started}
+    flat = faiss.IndexFlatIP(catalogue.shape[1])
+    flat.add(catalogue)
+    exact_valid = flat.search(valid, 10)[1]
+    exact_test, seconds = _best_of(flat, test, 10)
+    out["exact"] = {"qps": len(test) / seconds, "bytes_per_vector": ann.index_bytes(flat) / n_items}
+    print(f"exact: {out['exact']['qps']:.0f} queries/s ({len(test)} queries in one batch)",
+          flush=True)
+    del flat
+    grids = {"hnsw": [16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024],
+             "ivfpq": [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256]}
+    for kind, grid in grids.items():
+        t0 = time.perf_counter()
+        index = ann.build_index(catalogue, kind, m=hnsw_m, nbits=pq_bits, seed=seed)
+        build_s = time.perf_counter() - t0
+        curve = ann.sweep(index, kind, valid, exact_valid, grid, k=10, latency_queries=200)
+        try:
+            setting = ann.choose_operating_point(curve, recall_target)
+        except ValueError as exc:
+            print(f"{kind}: {exc}", flush=True)
+            setting = curve["recall"].idxmax()
+        ann.set_search_parameter(index, kind, setting)
+        ids, seconds = _best_of(index, test, 10)
+        single = ann.sweep(index, kind, test, exact_test, [setting], k=10, latency_queries=200)
+        out[kind] = {
+            "structure": ann.factory_string(kind, n_items, m=hnsw_m, nbits=pq_bits),
+            "build_s": build_s, "bytes_per_vector": ann.index_bytes(index) / n_items,
+            "setting": float(setting), "valid_curve": curve.reset_index().to_dict("records"),
+            "test_recall10": ann.recall_at_k(ids, exact_test, 10), "qps": len(test) / seconds,
+            "p95_ms": float(single["p95_ms"].iloc[0]),
+        }
+        out[kind]["speedup"] = out[kind]["qps"] / out["exact"]["qps"]
+        print(f"{kind}: built in {build_s:.0f} s; setting {setting:g} chosen on validation; test "
+              f"recall@10 {out[kind]['test_recall10']:.3f} at {out[kind]['qps']:.0f} queries/s "
+              f"({out[kind]['speedup']:.1f}x exact)", flush=True)
+        del index
+    out["peak_rss_mib"] = _peak_rss_mib()
+    out["load_avg_1m"] = os.getloadavg()[0]
+    out["wall_s"] = time.perf_counter() - started
+    out["target_met_by"] = [k for k in grids
+                            if out[k]["test_recall10"] >= recall_target and out[k]["speedup"] >= 20]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
@@ -76,7 +176,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--one", action="store_true",
                         help="run the first size in-process (internal)")
+    parser.add_argument("--ann", action="store_true",
+                        help="lesson 09: exact vs HNSW vs IVF-PQ on a synthetic MiniLM catalogue")
+    parser.add_argument("--ann-items", type=int, default=1_000_000)
+    parser.add_argument("--ann-queries", type=int, default=2000, help="half valid, half test")
+    parser.add_argument("--threads", type=int, default=2, help="faiss threads (--ann)")
+    parser.add_argument("--recall-target", type=float, default=0.95)
+    parser.add_argument("--pq-bits", type=int, default=8)
+    parser.add_argument("--hnsw-m", type=int, default=32)
+    parser.add_argument("--json", default=None, help="write the --ann figures here")
     args = parser.parse_args(argv)
+
+    if args.ann:
+        figures = run_ann(args.ann_items, args.ann_queries, args.threads, args.recall_target,
+                          args.seed, args.pq_bits, args.hnsw_m)
+        rows = {k: {c: figures[k].get(c, "") for c in ("structure", "build_s", "bytes_per_vector",
+                                                        "setting", "test_recall10", "qps",
+                                                        "speedup", "p95_ms")}
+                for k in ("exact", "hnsw", "ivfpq")}
+        import pandas as pd
+
+        print(pd.DataFrame(rows).T.to_string())
+        print(f"target (recall@10 >= {args.recall_target} at >= 20x exact's queries/s) met by: "
+              f"{figures['target_met_by'] or 'none'}; peak RSS {figures['peak_rss_mib']:.0f} MiB, "
+              f"wall {figures['wall_s']:.0f} s, load {figures['load_avg_1m']:.1f}")
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump(figures, handle, indent=1, default=float)
+        return 0
 
     if args.one:
         print(json.dumps(run_one(args.users, args.items[0], args.dim, args.k, args.chunk_size,

@@ -10,9 +10,19 @@ per request (less sensitive than wall time to other jobs on the machine).
 Without it, a pipeline with the packaged MiniLM as both bi-encoder and cross-encoder (head
 untrained) is built over the mini-shop catalogue: the latency does not depend on the weights.
 
+``--ltr`` serves lesson 09's ranked search (``course serve --ltr --ann``): a faiss HNSW index
+retrieves ``--depth`` candidates, BM25 and the int8 cross-encoder score them, LambdaMART
+orders them over the shop's facts. With ``--folder``, lesson 09's saved service
+(``build/09-catalogue-scale-ranking/service``); without it, one built over a mini-shop
+catalogue of ``--products`` products (texts for BM25 and the cross-encoder), whose vectors
+are drawn from a Gaussian mixture fitted to MiniLM's vectors of the first 1,200 products
+(``course.search.ann``), with a LightGBM ranker fitted to random features: the latency does
+not depend on the weights, and 100,000 products need not be encoded one by one.
+
 Usage::
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/serve.py --requests 1000 --concurrency 1 8
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/serve.py --ltr --products 100000 --depth 20
 """
 
 from __future__ import annotations
@@ -45,6 +55,40 @@ def build_untrained_pipeline(folder: Path, products: int) -> Path:
     return pipeline.save(folder)
 
 
+def build_ranked_pipeline(folder: Path, products: int, ef_search: int = 64) -> Path:
+    """Lesson 09's RankedSearch over a mini-shop catalogue of ``products`` products."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from course import data, models, search
+    from course.search import ann, ltr
+
+    resolved = models.resolve_model("minilm", quiet=True)
+    tokenizer = models.load_tokenizer(resolved)
+    bi = search.BiEncoder(models.load_encoder(resolved))
+    cross = models.load_classifier(resolved, list(data.LABELS))
+    shop = data.make_minishop(seed=42, n_products=products, n_queries=50, n_users=20)
+    catalog = shop.products[["product_id", "title", "text"]]
+    real = search.encode_texts(bi, tokenizer, catalog["text"].tolist()[:1200], max_length=64)
+    vectors = real.numpy()
+    if products > len(vectors):
+        mixture = ann.fit_mixture(vectors, 24, seed=0)
+        vectors = np.concatenate([vectors, ann.sample_vectors(mixture, products - len(vectors))])
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.random((2000, len(ltr.FEATURES))), columns=list(ltr.FEATURES))
+    frame["query_id"] = np.repeat(np.arange(100), 20)
+    frame["label"] = rng.integers(0, 3, 2000)
+    ranker = ltr.fit_lambdamart(frame[frame.query_id < 80], frame[frame.query_id >= 80],
+                                rounds=200, early_stopping=200)  # a full-size forest to time
+    base = search.TwoStageSearch(catalog, bi, tokenizer, torch.from_numpy(vectors),
+                                 search.CrossEncoderScorer(cross, tokenizer, max_length=64))
+    index = ann.build_index(vectors, "hnsw", m=32)
+    business = shop.products[list(ltr.BUSINESS_FEATURES)].to_numpy()
+    ranked = search.RankedSearch(base, ranker, business, index, "hnsw", ef_search)
+    return ranked.save(folder)
+
+
 def server_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far."""
     import psutil
@@ -70,6 +114,8 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the server")
     parser.add_argument("--products", type=int, default=1200)
+    parser.add_argument("--ltr", action="store_true",
+                        help="lesson 09's ranked search: faiss index + LambdaMART (--ltr --ann)")
     parser.add_argument("--plot", default=None, help="write a latency histogram PNG here")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -78,22 +124,23 @@ def main(argv=None) -> None:
     from course.deploy import latency, serve
 
     tmp = tempfile.TemporaryDirectory()
-    folder = (
-        Path(args.folder)
-        if args.folder
-        else build_untrained_pipeline(Path(tmp.name) / "p", args.products)
-    )
+    build = build_ranked_pipeline if args.ltr else build_untrained_pipeline
+    folder = Path(args.folder) if args.folder else build(Path(tmp.name) / "p", args.products)
     shop = data.make_minishop(seed=42, n_queries=500)
     queries = shop.queries[shop.queries.split == "test"]["query"].tolist()
     payloads = [{"query": queries[i % len(queries)], "k": 10} for i in range(args.requests)]
     rows, latencies = {}, {}
     with serve.ServerProcess(
-        folder, int8=not args.fp32, depth=args.depth, threads=args.threads
+        folder, int8=not args.fp32, depth=args.depth, threads=args.threads,
+        ltr=args.ltr, ann=args.ltr,
     ) as server:
         bad = serve.check_bad_requests(server.url)
         import httpx
 
         health = httpx.get(f"{server.url}/health").json()
+        too_big = httpx.post(f"{server.url}/search", content=b" " * (serve.MAX_BODY_BYTES + 1),
+                             headers={"content-type": "application/json"}, timeout=60)
+        print(f"a body over the {serve.MAX_BODY_BYTES}-byte cap: {too_big.status_code}")
         print(
             f"bad inputs: {sum(r['status'] == 422 and r['names_field'] for r in bad)}/{len(bad)} "
             "answered "
@@ -116,6 +163,7 @@ def main(argv=None) -> None:
     table = pd.DataFrame(rows).T
     print(
         f"{args.requests} requests per level, int8={not args.fp32}, depth {args.depth}, "
+        f"ltr={args.ltr}, "
         f"catalogue {health['products']} products, health after the load: {health['status']}"
     )
     print(table.round(1).to_string())
@@ -123,7 +171,9 @@ def main(argv=None) -> None:
         latency.plot_latency(latencies, title="/search").savefig(args.plot, dpi=100)
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"rows": rows, "bad": bad, "time": time.time()}, indent=1)
+            json.dumps({"rows": rows, "bad": bad, "body_over_cap": too_big.status_code,
+                        "ltr": args.ltr, "products": health["products"], "time": time.time()},
+                       indent=1)
         )
     tmp.cleanup()
 

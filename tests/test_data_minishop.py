@@ -22,7 +22,15 @@ from course.data import (
     to_dataset_dict,
     vocab,
 )
-from course.data.minishop import add_typo
+from course.data.minishop import (
+    BRAND_MARGIN_RANGE,
+    CATEGORY_MARGIN,
+    MARGIN_BOUNDS,
+    OUT_OF_STOCK_SHARE,
+    STOCK_MEAN,
+    add_business_columns,
+    add_typo,
+)
 from course.errors import CourseArgumentError, CourseDataError
 from course.recsys import leave_last_out
 
@@ -229,6 +237,7 @@ def test_tastes_drive_purchases(shop):
 
 # The relevance side (products, queries, labels) as the generator made it before the shoppers
 # changed: lesson 03's numbers depend on it, so a change to the shoppers must not touch it.
+BUSINESS_COLUMNS = ("stock", "margin")  # lesson 09's columns, drawn after everything else
 RELEVANCE_SHA256 = {
     "products": "1e8009d4cdcb85e84b6f056e65c0be24ff3cd655f11b9f3345dda41eb63dc598",
     "queries": "4c709daaf8cfaa0db74a51f58c0e780ae984b7dd013191bfdf7551c694186b10",
@@ -240,7 +249,8 @@ def test_relevance_side_is_byte_identical_and_independent_of_the_shoppers(shop):
     import hashlib
 
     for name, expected in RELEVANCE_SHA256.items():
-        got = hashlib.sha256(getattr(shop, name).to_csv(index=False).encode()).hexdigest()
+        table = getattr(shop, name).drop(columns=list(BUSINESS_COLUMNS), errors="ignore")
+        got = hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()
         assert got == expected, f"mini-shop's {name} changed (seed 0): lesson 03 would move"
     few = make_minishop(seed=5, n_products=200, n_queries=30, n_users=10)
     many = make_minishop(seed=5, n_products=200, n_queries=30, n_users=300)
@@ -352,3 +362,62 @@ def test_quality_gate_tfidf_fails_on_synonyms_but_learns_lexical(shop):
     print("TF-IDF+LR macro-F1 on the test split:", {k: round(v, 3) for k, v in scores.items()})
     assert scores["lexical"] - scores["synonym"] >= 0.15
     assert scores["lexical"] >= scores["lexical_majority"] + 0.3
+
+
+# ------------------------------------------------------------ business columns (lesson 09)
+
+
+def test_business_columns_are_deterministic_and_leave_every_other_column_alone(shop):
+    again = make_minishop()
+    pd.testing.assert_frame_equal(shop.products[list(BUSINESS_COLUMNS)],
+                                  again.products[list(BUSINESS_COLUMNS)])
+    other = make_minishop(seed=1)
+    assert not np.array_equal(shop.products["margin"], other.products["margin"])
+    plain = shop.products.drop(columns=list(BUSINESS_COLUMNS))
+    redone = add_business_columns(plain, seed=0)
+    pd.testing.assert_frame_equal(redone, shop.products)  # a pure function of products and seed
+    pd.testing.assert_frame_equal(redone.drop(columns=list(BUSINESS_COLUMNS)), plain)
+
+
+def test_stock_follows_its_documented_generation(shop):
+    stock = shop.products["stock"].to_numpy()
+    assert stock.dtype.kind == "i" and (stock >= 0).all()
+    n = len(stock)
+    out = (stock == 0).mean()
+    assert abs(out - OUT_OF_STOCK_SHARE) < 4 * np.sqrt(OUT_OF_STOCK_SHARE * 0.88 / n)
+    in_stock = stock[stock > 0]
+    assert in_stock.min() >= 1
+    assert abs(in_stock.mean() - (1 + STOCK_MEAN)) < 4 * np.sqrt(STOCK_MEAN / len(in_stock))
+
+
+def test_margin_follows_brand_and_category_within_bounds(shop):
+    products = shop.products
+    margin = products["margin"].to_numpy()
+    assert MARGIN_BOUNDS[0] <= margin.min() and margin.max() <= MARGIN_BOUNDS[1]
+    assert np.allclose(margin, np.round(margin, 3))
+    # the category offsets show in the means: textiles earn more than seating
+    by_category = products.groupby("category")["margin"].mean()
+    planted = CATEGORY_MARGIN["textile"] - CATEGORY_MARGIN["seating"]
+    assert abs(by_category["textile"] - by_category["seating"] - planted) < 0.05
+    # brand + category set the level; within one (brand, category) only the noise is left
+    spread = products.groupby(["brand", "category"])["margin"].std().dropna()
+    assert spread.median() < 0.06
+    brand_mean = products.groupby("brand")["margin"].mean()
+    low, high = BRAND_MARGIN_RANGE
+    assert low - 0.05 < brand_mean.min() and brand_mean.max() < high + 0.15
+
+
+def test_business_columns_are_independent_of_relevance(shop):
+    """Margin and stock carry no relevance signal: ranking for them is a trade-off."""
+    pairs = relevance_pairs(shop).merge(shop.products[["product_id", *BUSINESS_COLUMNS]],
+                                        on="product_id")
+    by_label = pairs.groupby("label")["margin"].mean()
+    assert by_label.max() - by_label.min() < 0.03
+
+
+def test_add_business_columns_names_what_is_missing():
+    with pytest.raises(CourseArgumentError, match="brand"):
+        add_business_columns(pd.DataFrame({"price": [1.0], "category": ["decor"]}), seed=0)
+    bad = pd.DataFrame({"price": [1.0], "category": ["garden"], "brand": [vocab.BRANDS[0]]})
+    with pytest.raises(CourseArgumentError, match="garden"):
+        add_business_columns(bad, seed=0)

@@ -31,6 +31,7 @@ COURSE_LESSONS = (
     "06-trust-business-value",
     "07-labels-and-drift",
     "08-shop-pretraining",
+    "09-catalogue-scale-ranking",
     "instructors-course-optimisation",
 )
 # Lessons whose mind map arrives with the lesson itself.

@@ -306,6 +306,50 @@ EXPECTED = {
                            ("popularity", "item_knn", "two_tower", "bert4rec", "sasrec"))),
         ],
     },
+    "09-catalogue-scale-ranking": {
+        "profile": ("==", "smoke"),
+        "ann_real_flat_recall10": ("==", 1.0),  # faiss's exact index against itself
+        "ann_synthetic_items": ("==", 5000),
+        "n_seeds": ("==", 1),
+        "ann_operating_point_selected_on": ("==", "valid"),
+        "served_index_selected_on": ("==", "valid"),
+        "served_setting_selected_on": ("==", "valid"),
+        "bi_encoder_selected_on": ("==", "valid"),
+        "lexical_weight_selected_on": ("==", "valid"),
+        "ltr_num_leaves_selected_on": ("==", "valid"),
+        "blend_selected_on": ("==", "valid"),
+        "margin_weight_selected_on": ("==", "valid"),
+        "bad_inputs_all_4xx": ("==", True),
+        "body_over_cap_status": ("==", 413),
+        "healthy_after_load": ("==", True),
+        "served_requests": ("==", 12),
+        "failed_requests": ("==", 0),
+        "relations": [
+            ("smoke trains its own cross-encoder and says so",
+             lambda m: m["cross_encoder_origin"].startswith("trained here")),
+            ("an index at its chosen setting finds most of the exact top 10 on test",
+             lambda m: max(m["ann_hnsw_test_recall10"], m["ann_ivfpq_test_recall10"]) >= 0.9),
+            ("IVF-PQ stores fewer bytes per vector than HNSW (codes, not vectors and links)",
+             lambda m: m["ann_ivfpq_bytes_per_vector"] < m["ann_hnsw_bytes_per_vector"]),
+            ("the bi-encoders retrieve: Recall@50 well above a random ranking's 50/300",
+             lambda m: min(m["recall50_in_batch"], m["recall50_dense_filter"],
+                           m["recall50_distilled"]) > 0.35),
+            ("the false-negative shares are shares",
+             lambda m: 0 <= m["false_negative_share_dense_filter"] <= 1
+             and 0 <= m["false_negative_share_dense"] <= 1),
+            ("the teacher and the students score real NDCG@10",
+             lambda m: min(m["teacher_valid_ndcg10"], m["distilled_valid_ndcg10"]) > 0.1),
+            ("LambdaMART ranks: test NDCG@10 near lesson 05's blend (smoke noise allowed)",
+             lambda m: m["ltr_test_ndcg10"] >= m["blend_test_ndcg10"] - 0.15
+             and m["ltr_test_ndcg10"] > 0.2),
+            ("the chosen margin weight keeps validation NDCG@10 within the rule",
+             lambda m: m["valid_ndcg10_chosen"] >= m["valid_ndcg10_weight0"] - 0.01 - 1e-9),
+            ("the simulator pays something for every ranking",
+             lambda m: min(m["blend_expected_revenue"], m["ltr_business_expected_revenue"]) > 0),
+            ("the A/B interval is an interval",
+             lambda m: m["ab_revenue_diff_low"] <= m["ab_revenue_diff_high"]),
+        ],
+    },
     "instructors-course-optimisation": {
         "n_students_graded": ("==", 6),
         "n_submissions_failed": ("==", 0),
@@ -325,7 +369,8 @@ EXPECTED = {
 
 # Lessons that choose a model or a setting: each records which split chose it ("*selected_on").
 SELECTING = {"03-relevance-finetuning", "04-ranking-recommender", "05-efficient-deployment",
-             "06-trust-business-value", "07-labels-and-drift", "08-shop-pretraining"}
+             "06-trust-business-value", "07-labels-and-drift", "08-shop-pretraining",
+             "09-catalogue-scale-ranking"}
 
 # Lessons judged on the embedded default: they run with COURSE_DATA_DIR unset, even in CI.
 EMBEDDED_ONLY = {"04-ranking-recommender"}

@@ -200,6 +200,25 @@ def test_shoppers_from_minishop_multiply_matching_tastes():
         sim.shoppers_from_minishop(users, products, taste_boost=0.5)
 
 
+def test_shoppers_from_minishop_never_buy_what_is_out_of_stock():
+    users = pd.DataFrame({"taste_style": ["modern"], "taste_colour": ["red"],
+                          "taste_price_band": [0]})
+    products = pd.DataFrame({"product_id": [10, 11], "style": ["modern", "modern"],
+                             "colour": ["red", "red"], "price_band": [0, 0],
+                             "price": [5.0, 7.0], "stock": [3, 0]})
+    shoppers = sim.shoppers_from_minishop(users, products, taste_boost=2.0, respect_stock=True)
+    assert shoppers.taste.tolist() == [[8.0, 0.0]]
+    assert sim.shoppers_from_minishop(users, products, taste_boost=2.0).taste.tolist() == [
+        [8.0, 8.0]]  # off by default: lesson 06's shoppers are unchanged
+    ranked = pd.DataFrame({"query_id": [1, 1], "product_id": [11, 10], "score": [2.0, 1.0],
+                           "label": ["Exact", "Exact"]})
+    money = sim.expected_metrics(shoppers, sim.rank_results(ranked))
+    click_second = 0.5 * 0.5  # theta_2 = 1/2, attractiveness of Exact 0.5
+    assert money["revenue"] == pytest.approx(click_second * min(1.0, 0.06 * 8.0) * 5.0)
+    with pytest.raises(CourseDataError, match="stock"):
+        sim.shoppers_from_minishop(users, products.drop(columns="stock"), respect_stock=True)
+
+
 def test_expected_metrics_in_closed_form_for_one_result():
     frame = pd.DataFrame({"query_id": [1], "product_id": [5], "score": [1.0], "label": ["Exact"]})
     lists = sim.rank_results(frame)

@@ -2,7 +2,8 @@
 
 ``make_minishop(seed)`` builds products, queries in four families (lexical,
 synonym, paraphrase, typo), graded relevance labels from attribute matching,
-and users whose latent tastes drive timestamped purchase sequences.
+and users whose latent tastes drive timestamped purchase sequences. Each product
+also has the shop's business facts, ``stock`` and ``margin`` (:func:`add_business_columns`).
 
 Synonyms are split so that generalisation can be measured: training queries use
 only the *first* synonym of a word; validation and test queries use the others,
@@ -81,6 +82,7 @@ def make_minishop(
     )
     users = make_users(rng, n_users)
     purchases = make_purchases(rng, products, users)
+    products = add_business_columns(products, seed)
     return MiniShop(products, queries, labels, purchases, users, seed)
 
 
@@ -409,4 +411,55 @@ def make_purchases(rng: np.random.Generator, products: pd.DataFrame,
     return pd.concat([purchases, extra], axis=1)
 
 
-__all__ = ["FAMILIES", "LABELS", "MiniShop", "grade", "make_minishop", "add_typo", "render_query"]
+# The shop's business facts (lesson 09). They come from a generator of their own, seeded with
+# (seed, BUSINESS_STREAM), and are added after every other table is made: the products, queries,
+# labels, users and purchases are exactly what they were before these columns existed.
+BUSINESS_STREAM = 9
+OUT_OF_STOCK_SHARE = 0.12  # share of products with nothing on the shelf
+STOCK_MEAN = 12.0  # mean units on hand of a product in stock (1 + Poisson)
+CATEGORY_MARGIN = {  # gross margin added to the brand's rate, by category
+    "seating": -0.05, "dining": -0.02, "living": 0.0, "office": -0.03, "bedroom": -0.04,
+    "storage": 0.0, "decor": 0.12, "lighting": 0.08, "textile": 0.15,
+}
+BRAND_MARGIN_RANGE = (0.15, 0.40)  # each brand's base margin rate is drawn uniformly in it
+MARGIN_NOISE = 0.04  # per-product spread (SD) around brand + category
+MARGIN_BOUNDS = (0.05, 0.65)
+
+
+def add_business_columns(products: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Add ``stock`` (units on hand) and ``margin`` (gross margin rate) to the catalog.
+
+    * ``stock``: 0 for a share :data:`OUT_OF_STOCK_SHARE` of products drawn at random,
+      otherwise ``1 + Poisson(STOCK_MEAN)`` units;
+    * ``margin``: the share of the price the shop keeps, ``brand rate + category offset +
+      noise``: each brand's rate is uniform in :data:`BRAND_MARGIN_RANGE`, the offset is
+      :data:`CATEGORY_MARGIN` (decor and textiles earn more than sofas), the noise is normal
+      with SD :data:`MARGIN_NOISE`, and the result is clipped to :data:`MARGIN_BOUNDS` and
+      rounded to 3 decimals. The margin in money of one sale is ``price * margin``.
+
+    Both are independent of relevance, so ranking for margin is a real trade-off. The same
+    ``seed`` and products always give the same columns; no other column changes.
+    """
+    missing = [c for c in ("brand", "category", "price") if c not in products.columns]
+    if missing:
+        raise CourseArgumentError(f"products lack {missing}; pass mini-shop's products table.")
+    rng = np.random.default_rng([int(seed), BUSINESS_STREAM])
+    n = len(products)
+    in_stock = rng.random(n) >= OUT_OF_STOCK_SHARE
+    stock = np.where(in_stock, 1 + rng.poisson(STOCK_MEAN, n), 0)
+    brand_rate = dict(zip(vocab.BRANDS, rng.uniform(*BRAND_MARGIN_RANGE, len(vocab.BRANDS)),
+                          strict=True))
+    base = products["brand"].map(brand_rate).to_numpy(float)
+    unknown = sorted(set(products["category"]) - set(CATEGORY_MARGIN))
+    if unknown:
+        raise CourseArgumentError(f"No margin offset for categories {unknown}; add them to "
+                                  "CATEGORY_MARGIN.")
+    offset = products["category"].map(CATEGORY_MARGIN).to_numpy(float)
+    margin = np.clip(base + offset + rng.normal(0.0, MARGIN_NOISE, n), *MARGIN_BOUNDS)
+    return products.assign(stock=stock.astype(np.int64), margin=np.round(margin, 3))
+
+
+__all__ = [
+    "FAMILIES", "LABELS", "MiniShop", "add_business_columns", "add_typo", "grade",
+    "make_minishop", "render_query",
+]

@@ -6,7 +6,11 @@
   queue instead of fighting over the CPU cores; the event loop stays free for ``/health``.
 * Bad input never reaches the model: every request is validated (strict types, bounded
   sizes) and answered with **422** and a message that names the field.
-* :func:`serve_main` is ``course serve FOLDER [--int8] [--port N]``.
+* Request bodies over :data:`MAX_BODY_BYTES` are answered with **413** before they are read
+  further (:class:`BodySizeLimit`).
+* :func:`serve_main` is ``course serve FOLDER [--int8] [--port N]``; with ``--ltr`` it serves
+  lesson 09's :class:`course.search.RankedSearch` (LambdaMART over the cross-encoder and the
+  shop's facts), with ``--ann`` retrieving through its saved faiss index.
 * :class:`ServerProcess` starts the service in a child process on 127.0.0.1 and stops it;
   :func:`run_load` sends a fixed number of requests at a fixed concurrency with ``httpx``
   and returns every latency (see ``course.deploy.latency`` for the report).
@@ -15,6 +19,7 @@
 import argparse
 import asyncio
 import concurrent.futures
+import math
 import os
 import socket
 import subprocess
@@ -31,6 +36,8 @@ from course.errors import CourseArgumentError, CourseError
 
 __all__ = [
     "BAD_REQUESTS",
+    "BodySizeLimit",
+    "MAX_BODY_BYTES",
     "MAX_K",
     "MAX_PAIRS",
     "MAX_PRODUCT_CHARS",
@@ -42,6 +49,7 @@ __all__ = [
     "check_bad_requests",
     "create_app",
     "free_port",
+    "load_pipeline",
     "run_load",
     "serve_main",
 ]
@@ -50,6 +58,9 @@ MAX_QUERY_CHARS = 512
 MAX_PRODUCT_CHARS = 4000
 MAX_K = 100
 MAX_PAIRS = 64
+# Above the largest legal request in compact JSON even with every character written as a
+# 12-byte escaped surrogate pair (64 pairs x 4,512 characters x 12 bytes = 3.3 MiB).
+MAX_BODY_BYTES = 4 * 2**20
 
 
 # ------------------------------------------------------------------- requests
@@ -92,8 +103,57 @@ def _field_errors(exc) -> list[dict[str, str]]:
     out = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        if error.get("type") == "json_invalid":  # the loc is a character offset, not a field
+            loc = []
         out.append({"field": ".".join(loc) or "body", "message": error.get("msg", "invalid")})
     return out
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 before the app sees it.
+
+    A declared ``Content-Length`` over the cap is refused at once; a chunked body is read
+    only up to the cap. The body is then handed to the app unchanged.
+    """
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app, self.max_bytes = app, int(max_bytes)
+
+    async def _refuse(self, send, size: str) -> None:
+        import json
+
+        message = f"body: the request body ({size}) is over the cap of {self.max_bytes} bytes"
+        body = json.dumps({"error": message, "detail": [{"field": "body", "message": message}]})
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(send, f"{declared.decode(errors='replace')} bytes")
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                return await self._refuse(send, f"at least {size} bytes")
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        return await self.app(scope, replay, send)
 
 
 # ------------------------------------------------------------------------ app
@@ -101,12 +161,29 @@ def _field_errors(exc) -> list[dict[str, str]]:
 
 def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str | None = None):
     """The FastAPI app around a loaded :class:`course.search.TwoStageSearch`.
+def _records(products) -> list[dict[str, Any]]:
+    """Result rows as JSON objects; a score that is not a number (a result past the
+    re-ranking depth keeps its first-stage place and has no re-ranker score) becomes null."""
+    rows = products.to_dict(orient="records")
+    for row in rows:
+        score = row.get("score")
+        if isinstance(score, float) and not math.isfinite(score):
+            row["score"] = None
+    return rows
+
+
+def create_app(pipeline, *, depth: int = 20, int8: bool = False,
+               max_body_bytes: int | None = MAX_BODY_BYTES):
+    """The FastAPI app around a loaded :class:`course.search.TwoStageSearch` (or lesson 09's
+    :class:`course.search.RankedSearch`, which answers ``search`` and has a ``reranker``).
 
     Args:
         pipeline: the search pipeline (loaded once, shared by every request).
         depth: how many first-stage candidates the cross-encoder re-ranks.
         int8: whether the re-ranker is quantized (reported by ``/health`` with its scheme).
         model_card: the path of the served model's card (``/health`` names it), if any.
+        int8: whether the re-ranker is quantized (reported by ``/health``).
+        max_body_bytes: bodies over it get 413 (:class:`BodySizeLimit`); None: no cap.
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -115,12 +192,26 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str
     worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
     counts = {"requests": 0, "errors": 0}
     app = FastAPI(title="mini-shop search", version="1")
+    if max_body_bytes is not None:
+        app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         errors = _field_errors(exc)
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse(status_code=422, content={"error": message, "detail": errors})
+
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(HTTPException)
+    async def unparsable(request: Request, exc: HTTPException):
+        if exc.status_code != 400:  # 404, 405, ...: FastAPI's own answer
+            return await http_exception_handler(request, exc)
+        # FastAPI could not parse the body at all (e.g. JSON nested too deeply to read)
+        detail = [{"field": "body", "message": str(exc.detail)}]
+        return JSONResponse(status_code=400, content={"error": f"body: {exc.detail}",
+                                                      "detail": detail})
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception):  # a bug must not take the server down
@@ -150,7 +241,7 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str
         return {
             "query": body.query,
             "k": body.k,
-            "results": result.products.to_dict(orient="records"),
+            "results": _records(result.products),
             "timings_ms": result.timings_ms,
         }
 
@@ -169,6 +260,17 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str
 # ------------------------------------------------------------------------ CLI
 
 
+def load_pipeline(folder: str | Path, *, int8: bool = False, ltr: bool = False,
+                  ann: bool = False):
+    """Lesson 05's :class:`TwoStageSearch`, or with ``ltr`` lesson 09's :class:`RankedSearch`
+    (``ann``: through its saved faiss index)."""
+    from course.search import RankedSearch, TwoStageSearch
+
+    if ltr:
+        return RankedSearch.load(folder, int8=int8, use_index=ann)
+    return TwoStageSearch.load(folder, int8=int8)
+
+
 def serve_main(argv: Sequence[str] | None = None) -> int:
     """``course serve FOLDER``: load the pipeline once and serve it with uvicorn."""
     parser = argparse.ArgumentParser(
@@ -184,22 +286,29 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
                         help=f"candidates the re-ranker scores, 0 to {MAX_K}")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: all cores)")
+    parser.add_argument("--depth", type=int, default=20, help="candidates the re-ranker scores")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--ltr", action="store_true",
+                        help="rank with the folder's LambdaMART ranker (lesson 09's RankedSearch)")
+    parser.add_argument("--ann", action="store_true",
+                        help="with --ltr: retrieve with the folder's faiss index (else exact)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if not 0 <= args.depth <= MAX_K:
         raise CourseArgumentError(f"--depth must be between 0 and {MAX_K}, got {args.depth}.")
+    if args.ann and not args.ltr:
+        raise CourseArgumentError("--ann serves lesson 09's ranked search: add --ltr.")
     import torch
     import uvicorn
-
-    from course.search import TwoStageSearch
 
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    pipeline = TwoStageSearch.load(args.folder, int8=args.int8)
+    pipeline = load_pipeline(args.folder, int8=args.int8, ltr=args.ltr, ann=args.ann)
     pipeline.search("warm up", k=5, depth=args.depth)  # the first call pays one-off costs
     print(
         f"loaded {args.folder} in {time.perf_counter() - started:.1f} s "
-        f"(int8={args.int8}, depth={args.depth}, threads={torch.get_num_threads()})",
+        f"(int8={args.int8}, depth={args.depth}, ltr={args.ltr}, ann={args.ann}, "
+        f"threads={torch.get_num_threads()})",
         flush=True,
     )
     from course.deploy.card import CARD_FILE
@@ -230,6 +339,7 @@ class ServerProcess:
         depth: re-ranking depth.
         threads: torch threads of the server.
         startup_timeout: seconds to wait for ``/health``.
+        ltr, ann: serve lesson 09's ranked search (``course serve --ltr [--ann]``).
     """
 
     def __init__(
@@ -240,8 +350,11 @@ class ServerProcess:
         depth: int = 20,
         threads: int | None = None,
         startup_timeout: float = 180.0,
+        ltr: bool = False,
+        ann: bool = False,
     ):
         self.folder, self.int8, self.depth = Path(folder), int8, depth
+        self.ltr, self.ann = ltr, ann
         self.threads, self.startup_timeout = threads, startup_timeout
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -264,6 +377,8 @@ class ServerProcess:
         ]
         command += ["--int8"] if self.int8 else []
         command += ["--threads", str(self.threads)] if self.threads else []
+        command += ["--ltr"] if self.ltr else []
+        command += ["--ann"] if self.ann else []
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

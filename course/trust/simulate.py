@@ -340,11 +340,13 @@ class Shoppers:
 
 
 def shoppers_from_minishop(users: pd.DataFrame, products: pd.DataFrame,
-                           taste_boost: float = 1.5) -> Shoppers:
+                           taste_boost: float = 1.5, respect_stock: bool = False) -> Shoppers:
     """Personas from mini-shop's users: each matching taste multiplies the purchase chance.
 
     A product that matches a user's style, colour and price band is ``taste_boost ** 3``
-    times as likely to be bought after a click as one that matches none.
+    times as likely to be bought after a click as one that matches none. With
+    ``respect_stock`` (lesson 09), a product whose ``stock`` is 0 can be clicked but never
+    bought.
     """
     if taste_boost < 1.0:
         raise CourseArgumentError(f"taste_boost must be >= 1; got {taste_boost}.")
@@ -355,6 +357,9 @@ def shoppers_from_minishop(users: pd.DataFrame, products: pd.DataFrame,
                                   ("taste_price_band", "price_band")]:
         match = users[user_col].to_numpy()[:, None] == products[product_col].to_numpy()[None, :]
         taste *= np.where(match, taste_boost, 1.0)
+    if respect_stock:
+        _check_columns(products, ["stock"], "products")
+        taste *= (products["stock"].to_numpy() > 0)[None, :]
     return Shoppers(taste, products["price"].to_numpy(float), products["product_id"].to_numpy())
 
 

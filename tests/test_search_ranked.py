@@ -1,0 +1,112 @@
+"""course.search.RankedSearch (lesson 09's service): ANN retrieval, LambdaMART order, save and
+load, and ``course serve --ltr --ann`` in a child process."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from course import data
+from course.deploy.serve import ServerProcess, check_bad_requests, serve_main
+from course.errors import CourseArgumentError, CourseDataError, CourseModelError
+from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
+from course.search import (
+    BiEncoder,
+    CrossEncoderScorer,
+    RankedSearch,
+    TwoStageSearch,
+    ann,
+    encode_texts,
+    ltr,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+lgb = pytest.importorskip("lightgbm")
+
+
+@pytest.fixture(scope="module")
+def parts():
+    resolved = resolve_model("tiny")
+    tokenizer = load_tokenizer(resolved)
+    bi = BiEncoder(load_encoder(resolved, seed=0))
+    cross = load_classifier(resolved, list(data.LABELS), seed=0)
+    products = data.make_minishop(seed=1, n_products=80, n_queries=5, n_users=2).products
+    catalog = products[["product_id", "title", "text"]]
+    vectors = encode_texts(bi, tokenizer, catalog["text"].tolist(), max_length=32)
+    base = TwoStageSearch(catalog, bi, tokenizer, vectors,
+                          CrossEncoderScorer(cross, tokenizer, max_length=32))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.random((300, len(ltr.FEATURES))), columns=list(ltr.FEATURES))
+    frame["query_id"] = np.repeat(np.arange(30), 10)
+    frame["label"] = (frame["margin"] > 0.5).astype(int) * 2  # the planted rule: margin wins
+    booster = ltr.fit_lambdamart(frame[frame.query_id < 20], frame[frame.query_id >= 20],
+                                 rounds=20, early_stopping=20, params={"min_data_in_leaf": 5})
+    business = products[list(ltr.BUSINESS_FEATURES)].to_numpy()
+    return base, booster, business, products
+
+
+def test_ranked_search_orders_by_the_ranker(parts):
+    base, booster, business, products = parts
+    index = ann.build_index(base.item_vectors.numpy(), "hnsw", m=8)
+    ranked = RankedSearch(base, booster, business, index, "hnsw", 64)
+    result = ranked.search("grey sofa", k=5, depth=20)
+    assert len(result.products) == 5 and result.products["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert result.products["score"].is_monotonic_decreasing
+    assert set(result.timings_ms) >= {"encode_query", "ann", "bm25", "rerank", "rank", "total"}
+    margins = products.set_index("product_id").loc[result.products["product_id"], "margin"]
+    pool = ranked.search("grey sofa", k=20, depth=20).products["product_id"]
+    pool_margins = products.set_index("product_id").loc[pool, "margin"]
+    assert margins.mean() >= pool_margins.mean()  # the planted rule shows in the top 5
+    exact = RankedSearch(base, booster, business)  # no index given: exact inner product
+    assert exact.index_kind == "flat" and exact.index.ntotal == len(products)
+
+
+def test_ranked_search_refuses_what_it_cannot_serve(parts):
+    base, booster, business, _ = parts
+    with pytest.raises(CourseDataError, match="business"):
+        RankedSearch(base, booster, business[:, :2])
+    no_reranker = TwoStageSearch(base.catalog, base.bi_encoder, base.tokenizer, base.item_vectors)
+    with pytest.raises(CourseModelError, match="cross-encoder"):
+        RankedSearch(no_reranker, booster, business)
+    small = ann.build_index(base.item_vectors.numpy()[:10], "flat")
+    with pytest.raises(CourseDataError, match="rebuild"):
+        RankedSearch(base, booster, business, small)
+
+
+def test_save_load_round_trip(parts, tmp_path):
+    base, booster, business, _ = parts
+    index = ann.build_index(base.item_vectors.numpy(), "hnsw", m=8)
+    ranked = RankedSearch(base, booster, business, index, "hnsw", 64)
+    folder = ranked.save(tmp_path / "ranked")
+    loaded = RankedSearch.load(folder)
+    assert loaded.index_kind == "hnsw" and loaded.search_value == 64
+    for query in ("grey sofa", "oak table"):
+        a = ranked.search(query, k=8, depth=16).products
+        b = loaded.search(query, k=8, depth=16).products
+        assert a["product_id"].tolist() == b["product_id"].tolist()
+        assert np.allclose(a["score"], b["score"], atol=1e-6)
+    assert RankedSearch.load(folder, use_index=False).index_kind == "flat"
+    with pytest.raises(CourseModelError, match="ranking.json"):
+        RankedSearch.load(base.save(tmp_path / "plain"))
+
+
+def test_serve_flags_are_checked():
+    with pytest.raises(CourseArgumentError, match="--ltr"):
+        serve_main(["some-folder", "--ann"])
+
+
+@pytest.mark.slow
+def test_course_serve_ltr_ann_in_a_child_process(parts, tmp_path):
+    base, booster, business, _ = parts
+    index = ann.build_index(base.item_vectors.numpy(), "hnsw", m=8)
+    folder = RankedSearch(base, booster, business, index, "hnsw", 64).save(tmp_path / "svc")
+    with ServerProcess(folder, depth=10, threads=1, ltr=True, ann=True) as server:
+        answer = httpx.post(f"{server.url}/search", json={"query": "red lamp", "k": 4}).json()
+        bad = check_bad_requests(server.url)
+        too_big = httpx.post(f"{server.url}/search", content=b"x" * (5 * 2**20))
+    assert [r["rank"] for r in answer["results"]] == [1, 2, 3, 4]
+    assert "ann" in answer["timings_ms"]
+    assert all(r["status"] == 422 and r["names_field"] for r in bad)
+    assert too_big.status_code == 413
