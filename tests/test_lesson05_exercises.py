@@ -18,15 +18,18 @@ LESSON = "05-efficient-deployment"
 # exercise: (answer cell, test cell, a constant answer that passes as much as it can)
 CONSTANTS = {
     "lora": ("lora-count-answer", "test-lora-count",
-             "def lora_added_parameters(hidden_size, num_layers, r, targets_per_layer):\n    return 73_728\n"
+             "def lora_added_parameters(hidden_size, num_layers, r, targets_per_layer):\n"
+             "    return 73_728\n"
              "def lora_share(model, r, targets_per_layer):\n    return 0.003\n"),
     "memory, always fits": ("memory-answer", "test-memory", "FITS = True"),
     "memory, never fits": ("memory-answer", "test-memory", "FITS = False"),
     "latency": ("latency-answer", "test-latency",
                 "def latency_summary(latencies_ms, wall_seconds):\n"
                 "    return {'p50': 50, 'p95': 100, 'p99': 100, 'requests_per_s': 5.0}\n"),
-    "rrf": ("rrf-answer", "test-rrf", "def rrf(rankings, k=60):\n    return ['b', 'a', 'd', 'c']\n"),
-    "depth": ("depth-answer", "test-depth", "def choose_depth(curve, budget_ms):\n    return 20\n"),
+    "rrf": ("rrf-answer", "test-rrf",
+            "def rrf(rankings, k=60):\n    return ['b', 'a', 'd', 'c']\n"),
+    "depth": ("depth-answer", "test-depth",
+              "def choose_depth(curve, budget_ms):\n    return 20\n"),
 }
 SETUP = """
 import numpy as np
@@ -65,7 +68,8 @@ def constant_answer(solution: str, constant: str) -> str:
     # keep the right training_memory_mb; fits_in_gpu answers the same whatever it is asked
     head = solution.split("def fits_in_gpu")[0]
     value = constant.split("= ")[1]
-    return head + f"def fits_in_gpu(model_config, total_params, batch, length, gpu_gb):\n    return {value}\n"
+    return head + ("def fits_in_gpu(model_config, total_params, batch, length, gpu_gb):\n"
+                   f"    return {value}\n")
 
 
 @pytest.mark.parametrize("exercise", sorted({v[:2] for v in CONSTANTS.values()}))

@@ -121,7 +121,8 @@ def test_bert_base_activations_and_total_by_hand():
     from transformers import BertConfig
 
     # 12 layers x (18 h x 4 + a s x 13) + (2 h x 4 + h), h = 768, a = 12 (lesson 05's hidden test)
-    assert activation_bytes_per_token(BertConfig(), 128) == 12 * (55_296 + 19_968) + 6_912 == 910_080
+    per_token = activation_bytes_per_token(BertConfig(), 128)
+    assert per_token == 12 * (55_296 + 19_968) + 6_912 == 910_080
     assert activation_bytes_per_token(BertConfig(), 512) == 1_628_928
     total = training_memory_estimate(110_000_000, 110_000_000, 64 * 128, 910_080)["total"]
     assert total == 9_215_375_360

@@ -159,8 +159,6 @@ class BodySizeLimit:
 # ------------------------------------------------------------------------ app
 
 
-def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str | None = None):
-    """The FastAPI app around a loaded :class:`course.search.TwoStageSearch`.
 def _records(products) -> list[dict[str, Any]]:
     """Result rows as JSON objects; a score that is not a number (a result past the
     re-ranking depth keeps its first-stage place and has no re-ranker score) becomes null."""
@@ -172,7 +170,7 @@ def _records(products) -> list[dict[str, Any]]:
     return rows
 
 
-def create_app(pipeline, *, depth: int = 20, int8: bool = False,
+def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str | None = None,
                max_body_bytes: int | None = MAX_BODY_BYTES):
     """The FastAPI app around a loaded :class:`course.search.TwoStageSearch` (or lesson 09's
     :class:`course.search.RankedSearch`, which answers ``search`` and has a ``reranker``).
@@ -182,7 +180,6 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False,
         depth: how many first-stage candidates the cross-encoder re-ranks.
         int8: whether the re-ranker is quantized (reported by ``/health`` with its scheme).
         model_card: the path of the served model's card (``/health`` names it), if any.
-        int8: whether the re-ranker is quantized (reported by ``/health``).
         max_body_bytes: bodies over it get 413 (:class:`BodySizeLimit`); None: no cap.
     """
     from fastapi import FastAPI, Request
@@ -286,8 +283,6 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
                         help=f"candidates the re-ranker scores, 0 to {MAX_K}")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: all cores)")
-    parser.add_argument("--depth", type=int, default=20, help="candidates the re-ranker scores")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--ltr", action="store_true",
                         help="rank with the folder's LambdaMART ranker (lesson 09's RankedSearch)")
     parser.add_argument("--ann", action="store_true",
