@@ -170,36 +170,20 @@ def _records(products) -> list[dict[str, Any]]:
     return rows
 
 
-def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str | None = None,
-               max_body_bytes: int | None = MAX_BODY_BYTES):
-    """The FastAPI app around a loaded :class:`course.search.TwoStageSearch` (or lesson 09's
-    :class:`course.search.RankedSearch`, which answers ``search`` and has a ``reranker``).
-
-    Args:
-        pipeline: the search pipeline (loaded once, shared by every request).
-        depth: how many first-stage candidates the cross-encoder re-ranks.
-        int8: whether the re-ranker is quantized (reported by ``/health`` with its scheme).
-        model_card: the path of the served model's card (``/health`` names it), if any.
-        max_body_bytes: bodies over it get 413 (:class:`BodySizeLimit`); None: no cap.
-    """
-    from fastapi import FastAPI, Request
+def _answer_errors(app, counts: dict[str, int]) -> None:
+    """Every error as JSON naming its field: 422 for a bad field, 400 for a body that does not
+    parse, 500 (counted) for a bug, which never takes the server down."""
+    from fastapi import Request
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-
-    worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-    counts = {"requests": 0, "errors": 0}
-    app = FastAPI(title="mini-shop search", version="1")
-    if max_body_bytes is not None:
-        app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         errors = _field_errors(exc)
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse(status_code=422, content={"error": message, "detail": errors})
-
-    from fastapi.exception_handlers import http_exception_handler
-    from starlette.exceptions import HTTPException
 
     @app.exception_handler(HTTPException)
     async def unparsable(request: Request, exc: HTTPException):
@@ -214,6 +198,30 @@ def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str
     async def crashed(request: Request, exc: Exception):  # a bug must not take the server down
         counts["errors"] += 1
         return JSONResponse(status_code=500, content={"error": f"{type(exc).__name__}: {exc}"})
+
+
+def create_app(pipeline, *, depth: int = 20, int8: bool = False, model_card: str | None = None,
+               max_body_bytes: int | None = MAX_BODY_BYTES):
+    """The FastAPI app around a loaded :class:`course.search.TwoStageSearch` (or lesson 09's
+    :class:`course.search.RankedSearch`, which answers ``search`` and has a ``reranker``).
+
+    Args:
+        pipeline: the search pipeline (loaded once, shared by every request).
+        depth: how many first-stage candidates the cross-encoder re-ranks.
+        int8: whether the re-ranker is quantized (reported by ``/health`` with its scheme).
+        model_card: the path of the served model's card (``/health`` names it), if any.
+        max_body_bytes: bodies over it get 413 (:class:`BodySizeLimit`); None: no cap.
+    """
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+    counts = {"requests": 0, "errors": 0}
+    app = FastAPI(title="mini-shop search", version="1")
+    if max_body_bytes is not None:
+        app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    _answer_errors(app, counts)
 
     async def in_worker(fn, *args):
         counts["requests"] += 1
