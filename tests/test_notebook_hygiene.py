@@ -70,3 +70,12 @@ def test_run_all_goes_on_past_the_graded_tests_of_the_release_only(lesson):
     source_nb = nbformat.read(lesson_notebook(lesson), as_version=4)
     tagged = [c.id for c in source_nb.cells if MAY_FAIL_TAG in c.metadata.get("tags", [])]
     assert not tagged, f"{lesson}: solution cells tagged {MAY_FAIL_TAG!r}: {tagged}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_prose_quotes_no_measured_figure_without_a_source(lesson):
+    """Figures the run computes are printed by the run (course.authoring.prose)."""
+    from course.authoring import prose
+
+    flagged = prose.lesson_figures(lesson_notebook(lesson))
+    assert not flagged, "\n".join(str(q) for q in flagged)
