@@ -5,44 +5,26 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
+from tinysearch import tiny_ranker, tiny_two_stage
 
-from course import data
 from course.deploy.serve import ServerProcess, check_bad_requests, serve_main
 from course.errors import CourseArgumentError, CourseDataError, CourseModelError
-from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
 from course.search import (
-    BiEncoder,
-    CrossEncoderScorer,
     RankedSearch,
     TwoStageSearch,
     ann,
-    encode_texts,
     ltr,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-lgb = pytest.importorskip("lightgbm")
 
 
 @pytest.fixture(scope="module")
 def parts():
-    resolved = resolve_model("tiny")
-    tokenizer = load_tokenizer(resolved)
-    bi = BiEncoder(load_encoder(resolved, seed=0))
-    cross = load_classifier(resolved, list(data.LABELS), seed=0)
-    products = data.make_minishop(seed=1, n_products=80, n_queries=5, n_users=2).products
-    catalog = products[["product_id", "title", "text"]]
-    vectors = encode_texts(bi, tokenizer, catalog["text"].tolist(), max_length=32)
-    base = TwoStageSearch(catalog, bi, tokenizer, vectors,
-                          CrossEncoderScorer(cross, tokenizer, max_length=32))
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.random((300, len(ltr.FEATURES))), columns=list(ltr.FEATURES))
-    frame["query_id"] = np.repeat(np.arange(30), 10)
-    frame["label"] = (frame["margin"] > 0.5).astype(int) * 2  # the planted rule: margin wins
-    booster = ltr.fit_lambdamart(frame[frame.query_id < 20], frame[frame.query_id >= 20],
-                                 rounds=20, early_stopping=20, params={"min_data_in_leaf": 5})
+    base, products = tiny_two_stage(seed=1, n_products=80)
+    # the planted rule: margin wins
+    booster = tiny_ranker(30, 20, lambda frame, rng: (frame["margin"] > 0.5).astype(int) * 2, 20)
     business = products[list(ltr.BUSINESS_FEATURES)].to_numpy()
     return base, booster, business, products
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tinysearch import tiny_ranker, tiny_two_stage
 
-from course import data
 from course.deploy.serve import (
     MAX_BODY_BYTES,
     MAX_K,
@@ -28,19 +26,13 @@ from course.deploy.serve import (
     MAX_QUERY_CHARS,
     create_app,
 )
-from course.models import load_classifier, load_encoder, load_tokenizer, resolve_model
 from course.search import (
-    BiEncoder,
-    CrossEncoderScorer,
     RankedSearch,
-    TwoStageSearch,
     ann,
-    encode_texts,
     ltr,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-lgb = pytest.importorskip("lightgbm")
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -51,22 +43,9 @@ DEPTH = 8
 
 @pytest.fixture(scope="module")
 def pipelines():
-    resolved = resolve_model("tiny")
-    tokenizer = load_tokenizer(resolved)
-    bi = BiEncoder(load_encoder(resolved, seed=0))
-    cross = load_classifier(resolved, list(data.LABELS), seed=0)
-    products = data.make_minishop(seed=0, n_products=N_PRODUCTS, n_queries=5, n_users=2).products
-    catalog = products[["product_id", "title", "text"]]
-    vectors = encode_texts(bi, tokenizer, catalog["text"].tolist(), max_length=32)
-    base = TwoStageSearch(catalog, bi, tokenizer, vectors,
-                          CrossEncoderScorer(cross, tokenizer, max_length=32))
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.random((400, len(ltr.FEATURES))), columns=list(ltr.FEATURES))
-    frame["query_id"] = np.repeat(np.arange(40), 10)
-    frame["label"] = rng.integers(0, 3, 400)
-    booster = ltr.fit_lambdamart(frame[frame.query_id < 30], frame[frame.query_id >= 30],
-                                 rounds=5, early_stopping=5, params={"min_data_in_leaf": 5})
-    index = ann.build_index(vectors.numpy(), "hnsw", m=8)
+    base, products = tiny_two_stage(seed=0, n_products=N_PRODUCTS)
+    booster = tiny_ranker(40, 30, lambda frame, rng: rng.integers(0, 3, len(frame)), 5)
+    index = ann.build_index(base.item_vectors.numpy(), "hnsw", m=8)
     ranked = RankedSearch(base, booster, products[list(ltr.BUSINESS_FEATURES)].to_numpy(),
                           index, "hnsw", 32)
     return {"two-stage": base, "ranked": ranked}
