@@ -8,6 +8,7 @@ in one canonical JSON form, so that a stale release shows up as a diff.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -91,7 +92,14 @@ def normalize_notebook(path: Path, release: bool = False) -> None:
         let_run_all_continue(nb)
     nbformat.validate(nb)
     text = nbformat.writes(nb, version=4)
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    text = text if text.endswith("\n") else text + "\n"
+    if path.read_text(encoding="utf-8") == text:
+        return  # already canonical: a reader beside us never sees the file half-written
+    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(scratch, path.stat().st_mode & 0o777)  # mkstemp's file is private
+    os.replace(scratch, path)  # atomic: readers see the old file or the new one
 
 
 def release(selected: list[str] | None = None, *, root: Path | str = ROOT,
