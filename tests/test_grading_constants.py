@@ -1,26 +1,18 @@
-"""No graded test of lessons 03, 04, 06 and 07 gives points to a constant answer.
+"""The constant answers a student might try, for lessons 03, 04, 06 and 07.
 
-Every answer cell of the release is replaced by code that returns a constant, chosen to pass
-the visible assertions where it can (the expected value of the visible example); the
-submission is saved as JupyterLab saves a notebook and autograded through nbgrader. It must
-score 0 on every graded cell: only the hidden tests' independent references (transformers'
-collator, a step written out with torch, sklearn, pandas, ir_measures, faiss, statsmodels,
-scipy, hand-worked cases, other catalogues) can tell, and they must. Lessons 05, 08 and 09
-check the same in tests/test_lesson0N_exercises.py.
+Each constant is chosen to pass the visible assertions where it can (the expected value of the
+visible example). tests/test_grading_roundtrip.py grades them: every answer cell of these
+lessons is submitted once as its constant, with the other exercises solved, saved as JupyterLab
+saves a notebook and autograded through nbgrader, and must score 0. Only the hidden tests'
+independent references (transformers' collator, a step written out with torch, sklearn, pandas,
+ir_measures, faiss, statsmodels, scipy, hand-worked cases, other catalogues) can tell, and they
+must. Lessons 05, 08 and 09 check the same in tests/test_lesson0N_exercises.py.
 """
-
-import copy
-import shutil
 
 import nbformat
 import pytest
-from test_grading_roundtrip import _autograde
 
 from course.authoring.release import lesson_notebook
-from course.config import ROOT
-from course.grading.cases import jupyterlab_json
-
-pytestmark = pytest.mark.slow
 
 VISIBLE_BATCH = ('{"input_ids": torch.tensor([[101, 7, 102], [101, 102, 0]]), '
                  '"labels": torch.tensor([2, 0])}')
@@ -81,29 +73,11 @@ CONSTANT_ANSWERS = {
 }
 
 
-def constant_submission(lesson: str):
-    """The release with every answer cell replaced by its constant, as JupyterLab saves it."""
-    release = nbformat.read(lesson_notebook(lesson, "notebooks"), as_version=4)
-    nb = copy.deepcopy(release)
-    answers = CONSTANT_ANSWERS[lesson]
-    answered = set()
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            assert meta["grade_id"] in answers, f"no constant answer for {meta['grade_id']}"
-            cell.source = answers[meta["grade_id"]]
-            answered.add(meta["grade_id"])
-    missing = set(answers) - answered
-    assert not missing, f"answers for cells the lesson lacks: {missing}"
-    return nbformat.reads(jupyterlab_json(nb), as_version=4)
-
-
 @pytest.mark.parametrize("lesson", sorted(CONSTANT_ANSWERS))
-def test_constant_answers_score_nothing(lesson, tmp_path):
-    shutil.copy2(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
-    shutil.copytree(lesson_notebook(lesson).parent, tmp_path / "solutions" / lesson)
-    scores = _autograde(tmp_path, lesson, {"constant": constant_submission(lesson)})["constant"]
-    assert scores, "the autograder found no graded cells"
-    print(f"{lesson}: constant answers scored {scores}")
-    earned = {grade_id: score for grade_id, score in scores.items() if score[0] != 0}
-    assert not earned, f"a constant answer earns points on {earned}"
+def test_every_answer_cell_has_a_constant(lesson):
+    release = nbformat.read(lesson_notebook(lesson, "notebooks"), as_version=4)
+    cells = {c.metadata["nbgrader"]["grade_id"] for c in release.cells
+             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    assert cells == set(CONSTANT_ANSWERS[lesson]), (
+        f"{lesson}: answer cells without a constant {sorted(cells - set(CONSTANT_ANSWERS[lesson]))}"
+        f", constants for no cell {sorted(set(CONSTANT_ANSWERS[lesson]) - cells)}")
