@@ -5,8 +5,11 @@ book is built from executed releases) read the same executed copy: the first tes
 that asks for a lesson executes it, and the others, in any xdist worker, wait on a
 file lock and read it. Likewise the book is built once, for test_book.py, test_cli.py and
 the browser test, by the ``course book`` command itself (``--build`` names the folder
-whose ``release/smoke/`` holds the executed releases). The folder is the session's pytest
-temporary folder, so a new test session always executes afresh.
+whose ``release/smoke/`` holds the executed releases). Every worker that needs the book
+first executes the releases that no worker has started yet, so the executions the book
+waits for run side by side instead of one after another while the other workers wait.
+The folder is the session's pytest temporary folder, so a new test session always
+executes afresh.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from course.authoring.book import BookReport, broken_links
 from course.authoring.book.pages import lesson_page
@@ -27,6 +30,14 @@ from course.record import read_metrics
 PROFILE = "smoke"
 
 
+def _execute(folder: Path, lesson: str) -> LessonRun:
+    """Execute the release into ``folder/smoke/`` (the caller holds the lesson's lock)."""
+    start = time.perf_counter()
+    run = run_release(lesson, profile=PROFILE, out_dir=folder)
+    print(f"{lesson}: release executed at {PROFILE} size in {time.perf_counter() - start:.1f} s")
+    return run
+
+
 def executed_release_in(build: Path, lesson: str) -> LessonRun:
     """The lesson's release executed at smoke size into ``build/release/smoke/`` (once)."""
     folder = build / "release"
@@ -36,11 +47,31 @@ def executed_release_in(build: Path, lesson: str) -> LessonRun:
         if output.is_file():
             meta = json.loads(output.read_text(encoding="utf-8"))["metadata"]["course_run"]
             return LessonRun(lesson, output, 0.0, read_metrics(output), meta["error"])
-        start = time.perf_counter()
-        run = run_release(lesson, profile=PROFILE, out_dir=folder)
-        print(f"{lesson}: release executed at {PROFILE} size in "
-              f"{time.perf_counter() - start:.1f} s")
-        return run
+        return _execute(folder, lesson)
+
+
+def execute_unstarted_releases(build: Path) -> list[str]:
+    """Execute every release that no worker has executed or started; returns those run here.
+
+    A lesson whose lock another worker holds is left to it (its lock is tried, never waited on).
+    """
+    folder = build / "release"
+    folder.mkdir(parents=True, exist_ok=True)
+    ran = []
+    for lesson in release_lessons():
+        output = folder / PROFILE / f"{lesson}.ipynb"
+        lock = FileLock(str(folder / f"{lesson}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            if not output.is_file():
+                _execute(folder, lesson)
+                ran.append(lesson)
+        finally:
+            lock.release()
+    return ran
 
 
 def built_book_in(folder: Path, build: Path, executed_release) -> BookReport:
@@ -50,6 +81,8 @@ def built_book_in(folder: Path, build: Path, executed_release) -> BookReport:
     """
     folder.mkdir(parents=True, exist_ok=True)
     saved = folder / "report.json"
+    if not saved.is_file():
+        execute_unstarted_releases(build)
     with FileLock(str(folder / "book.lock")):
         if not saved.is_file():
             stopped = {}
