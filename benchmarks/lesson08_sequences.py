@@ -1,6 +1,6 @@
 """Lesson 08's sequence models trained far longer than the lesson can afford, for its curves.
 
-The lesson gives BERT4Rec and SASRec a few dozen CPU seconds each, which shows where they
+The lesson gives BERT4Rec and SASRec a few CPU minutes each at most, which shows where they
 start, not where they go (Petrov & Macdonald 2022: BERT4Rec needs far longer than its usual
 defaults). This script trains them with the lesson's own code (``course.recsys.sequential``,
 lesson 04's splits, the same loss and settings) on a much larger CPU budget, evaluates on
