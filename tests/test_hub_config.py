@@ -203,3 +203,28 @@ def test_the_cluster_values_use_ngshare_https_and_the_culler_and_hold_no_secret(
     for name in ("z2jh-values.yaml", "ngshare-values.yaml"):
         text = (ROOT / "classroom" / name).read_text()
         assert not re.search(r"\b[0-9a-fA-F]{32,}\b", text), f"{name} holds a token"
+
+
+def test_ctrl_c_stops_course_hub_even_when_its_parent_ignored_sigint():
+    """A shell script's background job inherits SIGINT ignored; ``course hub`` must still stop."""
+    import signal
+    import subprocess
+    import sys
+
+    child = ("import os, signal, sys\n"
+             "from course.hub.launch import handle_stop_signals\n"
+             "assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN, 'SIGINT starts ignored'\n"
+             "stop = {'now': False}\n"
+             "handle_stop_signals(stop)\n"
+             "os.kill(os.getpid(), signal.SIGTERM)\n"
+             "assert stop['now'], 'SIGTERM sets the flag'\n"
+             "try:\n"
+             "    os.kill(os.getpid(), signal.SIGINT)\n"
+             "    __import__('time').sleep(2)  # the handler has run by now, if there is one\n"
+             "except KeyboardInterrupt:\n"
+             "    sys.exit(0)\n"
+             "sys.exit(3)\n")
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                          check=False, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -24,6 +24,7 @@ from course.hub.roster import saved_roster
 from course.hub.settings import HubSettings
 
 __all__ = [
+    "handle_stop_signals",
     "hub_command",
     "running_hub",
     "serve",
@@ -110,14 +111,24 @@ def running_hub(settings: HubSettings, timeout: float = 120) -> Iterator[HubClie
         stop_orphan_proxy(settings)
 
 
-def serve(settings: HubSettings) -> int:
-    """``course hub``: start, print where, and wait until interrupted."""
-    stop = {"now": False}
+def handle_stop_signals(stop: dict[str, bool]) -> None:
+    """Ctrl-C raises KeyboardInterrupt and SIGTERM sets ``stop["now"]``, whatever was inherited.
+
+    A process started in the background of a shell script inherits SIGINT ignored, and
+    Python then leaves it ignored: Ctrl-C (or a supervisor's SIGINT) would not stop the class.
+    """
 
     def on_signal(signum, frame):  # noqa: ARG001
         stop["now"] = True
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_signal)
+
+
+def serve(settings: HubSettings) -> int:
+    """``course hub``: start, print where, and wait until interrupted."""
+    stop = {"now": False}
+    handle_stop_signals(stop)
     with running_hub(settings) as client:
         hub = client.process
         assert hub is not None
