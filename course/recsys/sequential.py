@@ -367,8 +367,9 @@ def fit_within_budget(model: SequenceModel, windows: SequenceWindows, collate_fn
     here (``evaluations`` evaluations, the last one at the end). The probe and the run use
     ``threads`` intra-op threads (``None``: torch's setting). A budget counts the CPU time of
     every thread: at lesson 08's sizes a second thread costs about 1.1-1.5 times the CPU per
-    step and takes about 0.55-0.75 times the wall time (``benchmarks/sequence_threads.py``). Returns ``(result, seconds_per_step)``;
-    ``result.history`` gives the curve, and ``step * seconds_per_step`` its time axis.
+    step and takes about 0.55-0.75 times the wall time (``benchmarks/sequence_threads.py``).
+    Returns ``(result, seconds_per_step)``; ``result.history`` gives the curve, and
+    ``step * seconds_per_step`` its time axis.
     """
     from dataclasses import replace
 
