@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.process_time()
             result, per_step = sequential.fit_within_budget(
                 model, windows, collate, run_config, args.budget, evaluate=evaluate,
-                evaluations=args.evaluations, threads=args.threads)
+                evaluations=args.evaluations)
             curve = result.history.dropna(subset=["ndcg@10"])
             runs.append({"model": kind, "lr": lr, "steps": result.steps,
                          "seconds_per_step": per_step,

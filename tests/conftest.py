@@ -1,13 +1,9 @@
 """Shared test setup: smoke profile, offline hub, headless plots."""
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from xdist_groups import pytest_collection_modifyitems  # noqa: E402,F401  (xdist_group on pytest 9)
+from xdist_groups import pytest_collection_modifyitems  # noqa: F401  (xdist_group on pytest 9)
 
 os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -176,36 +176,3 @@ def test_bad_arguments_are_named():
         sq.ClozeCollator(10, 5, mask_prob=1.0)
     with pytest.raises(CourseDataError):
         sq.SequenceWindows([[1], []], max_len=4)
-
-
-def test_torch_threads_sets_the_count_in_the_block_and_restores_it():
-    before = torch.get_num_threads()
-    with sq.torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError), sq.torch_threads(1):
-        raise RuntimeError("a failing block restores the count too")
-    assert torch.get_num_threads() == before
-    with pytest.raises(CourseArgumentError, match="threads"), sq.torch_threads(0):
-        pass
-
-
-def test_fit_within_budget_trains_with_the_threads_it_is_given():
-    from course import train
-
-    seen = []
-
-    class Counting(sq.NextItemCollator):
-        def __call__(self, batch):
-            seen.append(torch.get_num_threads())
-            return super().__call__(batch)
-
-    model = sq.SequenceModel(12, SMALL, "sasrec", seed=0)
-    config = train.TrainConfig(batch_size=8, lr=1e-3, precision="fp32", progress=False, seed=0)
-    with sq.torch_threads(2):  # the caller's setting, restored for the tests after this one
-        result, per_step = sq.fit_within_budget(
-            model, sq.SequenceWindows(_cycles(), SMALL.max_len), Counting(SMALL.max_len), config,
-            budget_seconds=0.05, evaluations=2, threads=1)
-        assert torch.get_num_threads() == 2, "the caller's setting is restored"
-    assert per_step > 0 and result.steps >= 2
-    assert seen and set(seen) == {1}, "the probe and the run use the threads asked for"

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -54,7 +53,6 @@ __all__ = [
     "make_sequence_evaluate_fn",
     "sequence_loss",
     "step_seconds",
-    "torch_threads",
 ]
 
 KINDS = ("bert4rec", "sasrec")
@@ -344,42 +342,25 @@ def step_seconds(model: nn.Module, dataset, collate_fn, batch_size: int, lr: flo
     return spent / (steps - 1)
 
 
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` intra-op threads (``None``: as they are), then restore."""
-    if threads is not None and threads < 1:
-        raise CourseArgumentError(f"threads must be >= 1 or None, got {threads}.")
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def fit_within_budget(model: SequenceModel, windows: SequenceWindows, collate_fn, config,
-                      budget_seconds: float, evaluate=None, evaluations: int = 5,
-                      threads: int | None = None):
+                      budget_seconds: float, evaluate=None, evaluations: int = 5):
     """Train for as many steps as ``budget_seconds`` of CPU time buys (:func:`step_seconds`).
 
     ``config`` is a ``course.train.TrainConfig``; its ``max_steps`` and ``eval_every`` are set
-    here (``evaluations`` evaluations, the last one at the end). The probe and the run use
-    ``threads`` intra-op threads (``None``: torch's setting). A budget counts the CPU time of
-    every thread: at lesson 08's sizes a second thread costs about 1.1-1.5 times the CPU per
-    step and takes about 0.55-0.75 times the wall time (``benchmarks/sequence_threads.py``).
-    Returns ``(result, seconds_per_step)``; ``result.history`` gives the curve, and
-    ``step * seconds_per_step`` its time axis.
+    here (``evaluations`` evaluations, the last one at the end). A budget counts the CPU time
+    of every thread: at lesson 08's sizes a second torch thread costs about 1.1-1.5 times the
+    CPU per step and takes about 0.55-0.75 times the wall time
+    (``benchmarks/sequence_threads.py``). Returns ``(result, seconds_per_step)``;
+    ``result.history`` gives the curve, and ``step * seconds_per_step`` its time axis.
     """
     from dataclasses import replace
 
     from course.train import fit
 
-    with torch_threads(threads):
-        per_step = step_seconds(model, windows, collate_fn, config.batch_size, lr=config.lr,
-                                seed=config.seed, precision=config.precision)
-        steps = max(evaluations, int(budget_seconds / per_step))
-        run = replace(config, max_steps=steps, eval_every=max(1, steps // evaluations))
-        result = fit(model, windows, run, collate_fn=collate_fn, loss_fn=sequence_loss,
-                     evaluate=evaluate)
+    per_step = step_seconds(model, windows, collate_fn, config.batch_size, lr=config.lr,
+                            seed=config.seed, precision=config.precision)
+    steps = max(evaluations, int(budget_seconds / per_step))
+    run = replace(config, max_steps=steps, eval_every=max(1, steps // evaluations))
+    result = fit(model, windows, run, collate_fn=collate_fn, loss_fn=sequence_loss,
+                 evaluate=evaluate)
     return result, per_step
