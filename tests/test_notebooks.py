@@ -190,7 +190,7 @@ EXPECTED = {
         "reranker_selected_on": ("==", "valid"),
         "bi_encoder_selected_on": ("==", "valid"),
         "method_seeds": (">=", 1),  # 3 where benchmarks/lesson05_methods.py recorded this setup
-        "tracked_runs": (">=", 6),  # every run of the smoke grid left a TensorBoard log
+        "tracked_runs": (">=", 4),  # each run of the smoke grid (one per method) was logged
         "ir_evaluator_max_diff": ("<", 1e-4),  # sentence-transformers' evaluator = course metrics
         "cross_encoder_max_diff": ("<", 1e-4),  # its CrossEncoder = the course's scorer
         "model_card_sections": ("==", 7),
@@ -204,7 +204,7 @@ EXPECTED = {
         "onnx_max_abs_diff": ("<", 1e-3),
         "bad_inputs_all_422": ("==", True),
         "healthy_after_bad_inputs": ("==", True),
-        "served_requests": ("==", 80),  # 40 requests at concurrency 1 and 40 at 8
+        "served_requests": ("==", 16),  # 8 requests at concurrency 1 and 8 at 8
         "failed_requests": ("==", 0),
         "relations": [
             ("the memory estimate is within 25% of the measured peak (full fine-tuning)",

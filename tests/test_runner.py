@@ -121,3 +121,36 @@ def test_course_run_says_how_long_the_previous_run_took(tmp_path, runtime_dir, c
     assert f"[1/1] tiny (smoke profile, previous run {seconds:.1f} s)" in second.out
     assert WARNING not in first.out + first.err + second.out + second.err
     assert (out / "smoke" / "tiny.ipynb").is_file() and not (course / "build").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fails", [False, True], ids=["ok", "last cell fails"])
+def test_a_lesson_run_writes_its_copy_a_few_times_and_always_at_the_end(
+        tmp_path, runtime_dir, monkeypatch, fails):
+    import papermill.engines
+
+    writes = []
+    real_write = papermill.engines.write_ipynb
+    monkeypatch.setattr(papermill.engines, "write_ipynb",
+                        lambda nb, path: (writes.append(path), real_write(nb, path)))
+    cells = [nbformat.v4.new_code_cell(f"print('cell {i}')") for i in range(8)]
+    if fails:
+        cells.append(nbformat.v4.new_code_cell("raise ValueError('planted')"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = tmp_path / "solutions" / "many" / "many.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    run = runner.run_lesson("many", profile="smoke", out_dir=tmp_path / "out", root=tmp_path)
+    assert (run.error is not None) == fails
+    # papermill alone writes before and after each cell: 2 x 8 + 2 at least
+    assert len(writes) <= 4, f"{len(writes)} writes of the executed copy"
+    code = [c for c in nbformat.read(run.output, as_version=4).cells if c.cell_type == "code"]
+    printed = [out.get("text", "") for c in code[:8] for out in c.outputs]
+    assert printed == [f"cell {i}\n" for i in range(8)], "the last write holds every output"
+    if fails:
+        assert code[-1].outputs[-1]["ename"] == "ValueError"
+    from papermill.engines import NotebookExecutionManager
+
+    assert NotebookExecutionManager.cell_start.__name__ == "cell_start", "papermill is restored"

@@ -88,6 +88,43 @@ def _inline_plots() -> Iterator[None]:
             os.environ["MPLBACKEND"] = before
 
 
+SAVE_EVERY_S = 10.0  # how often a running lesson's executed copy is written (and at the end)
+
+
+@contextmanager
+def _fewer_saves(every: float = SAVE_EVERY_S) -> Iterator[None]:
+    """papermill writes the whole notebook before and after every cell; write at most every
+    ``every`` seconds instead (the last write, when the run ends or fails, always happens).
+
+    A lesson of 70 cells and 1 MB of outputs otherwise spends seconds re-writing its file.
+    """
+    from papermill.engines import NotebookExecutionManager as Manager
+
+    originals = {name: getattr(Manager, name) for name in ("cell_start", "cell_complete")}
+
+    def throttled(method):
+        def wrapper(self, *args, **kwargs):
+            now = time.monotonic()
+            if now - getattr(self, "_course_saved", float("-inf")) < every:
+                self.save = lambda **_: None  # this call only: the instance attribute hides it
+            else:
+                self._course_saved = now
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self.__dict__.pop("save", None)
+
+        return wrapper
+
+    for name, method in originals.items():
+        setattr(Manager, name, throttled(method))
+    try:
+        yield
+    finally:
+        for name, method in originals.items():
+            setattr(Manager, name, method)
+
+
 def run_lesson(
     lesson: str,
     *,
@@ -122,7 +159,7 @@ def run_lesson(
     start = time.perf_counter()
     error = None
     try:
-        with _inline_plots():
+        with _inline_plots(), _fewer_saves():
             pm.execute_notebook(
                 str(notebook), str(output), parameters=parameters or {}, kernel_name="python3",
                 cwd=str(notebook.parent), log_output=False,
