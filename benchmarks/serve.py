@@ -82,7 +82,8 @@ def build_ranked_pipeline(folder: Path, products: int, ef_search: int = 64) -> P
     ranker = ltr.fit_lambdamart(frame[frame.query_id < 80], frame[frame.query_id >= 80],
                                 rounds=200, early_stopping=200)  # a full-size forest to time
     base = search.TwoStageSearch(catalog, bi, tokenizer, torch.from_numpy(vectors),
-                                 search.CrossEncoderScorer(cross, tokenizer, max_length=64))
+                                 search.CrossEncoderScorer(cross, tokenizer, max_length=64),
+                                 lexical_weight=0.3)  # the fused score is a feature
     index = ann.build_index(vectors, "hnsw", m=32)
     business = shop.products[list(ltr.BUSINESS_FEATURES)].to_numpy()
     ranked = search.RankedSearch(base, ranker, business, index, "hnsw", ef_search)

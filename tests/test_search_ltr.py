@@ -23,6 +23,7 @@ def _frame(n_queries: int, per_query: int, seed: int, first_query: int = 0) -> p
         "row": rng.integers(0, 500, n), "first_rank": np.tile(np.arange(1, per_query + 1),
                                                               n_queries),
         "cross_encoder": rng.random(n), "dense": rng.random(n), "bm25": rng.random(n) * 10,
+        "fused": rng.standard_normal(n),
         "price": rng.uniform(10, 500, n), "popularity": rng.random(n),
         "stock": rng.integers(0, 5, n), "margin": rng.uniform(0.1, 0.5, n),
     })

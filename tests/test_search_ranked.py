@@ -45,6 +45,23 @@ def test_ranked_search_orders_by_the_ranker(parts):
     assert exact.index_kind == "flat" and exact.index.ntotal == len(products)
 
 
+def test_the_fused_feature_is_the_hybrids_score_over_the_whole_catalogue(parts):
+    base, booster, business, _ = parts
+    ranked = RankedSearch(base, booster, business)  # exact: the dense scores are the cosines
+    for query in ("grey sofa", "oak dining table"):
+        vector = base.query_vectors([query]).numpy()[0]
+        every_dense = base.item_vectors.numpy() @ vector
+        rows = np.argsort(-every_dense)[:12]
+        features = ranked.features_of(query, rows, every_dense[rows], {})
+        # the reference scores every product, as lesson 05's hybrid and the lesson's frames do
+        lexical, dense = base.catalog_scores([query])
+        reference = 0.3 * (lexical - lexical.mean()) / lexical.std() + 0.7 * (
+            dense - dense.mean()) / dense.std()
+        fused = features[:, ltr.FEATURES.index("fused")]
+        assert np.allclose(fused, reference[0][rows], atol=1e-4)
+        assert np.allclose(features[:, ltr.FEATURES.index("bm25")], lexical[0][rows])
+
+
 def test_ranked_search_refuses_what_it_cannot_serve(parts):
     base, booster, business, _ = parts
     with pytest.raises(CourseDataError, match="business"):
@@ -52,6 +69,10 @@ def test_ranked_search_refuses_what_it_cannot_serve(parts):
     no_reranker = TwoStageSearch(base.catalog, base.bi_encoder, base.tokenizer, base.item_vectors)
     with pytest.raises(CourseModelError, match="cross-encoder"):
         RankedSearch(no_reranker, booster, business)
+    rrf = TwoStageSearch(base.catalog, base.bi_encoder, base.tokenizer, base.item_vectors,
+                         base.reranker)
+    with pytest.raises(CourseModelError, match="lexical_weight"):
+        RankedSearch(rrf, booster, business)
     small = ann.build_index(base.item_vectors.numpy()[:10], "flat")
     with pytest.raises(CourseDataError, match="rebuild"):
         RankedSearch(base, booster, business, small)

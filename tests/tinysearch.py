@@ -25,7 +25,7 @@ def tiny_two_stage(seed: int, n_products: int) -> tuple[TwoStageSearch, pd.DataF
     catalog = products[["product_id", "title", "text"]]
     vectors = encode_texts(bi, tokenizer, catalog["text"].tolist(), max_length=32)
     base = TwoStageSearch(catalog, bi, tokenizer, vectors,
-                          CrossEncoderScorer(cross, tokenizer, max_length=32))
+                          CrossEncoderScorer(cross, tokenizer, max_length=32), lexical_weight=0.3)
     return base, products
 
 

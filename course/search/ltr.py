@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 BUSINESS_FEATURES = ("price", "popularity", "stock", "margin")
-FEATURES = ("cross_encoder", "dense", "bm25", *BUSINESS_FEATURES)
+# ``fused``: the first stage's score (BM25 and dense, each standardised over the catalogue for
+# the query, then mixed by the hybrid's weight), the score lesson 05's blend adds
+FEATURES = ("cross_encoder", "dense", "bm25", "fused", *BUSINESS_FEATURES)
 RELEVANCE_GAIN = (0.0, 1.0, 3.0)  # Irrelevant, Partial, Exact: LightGBM's default 2^grade - 1
 
 

@@ -7,10 +7,14 @@ bi-encoder, BM25 index, cross-encoder) and adds three things from lesson 09:
   ``depth`` nearest products are found without scoring the whole catalogue;
 * the shop's facts per product (price, popularity, stock, margin);
 * a LambdaMART ranker (:mod:`course.search.ltr`) over the cross-encoder's score, the dense
-  score, BM25 and those facts.
+  score, BM25, the hybrid's fused score and those facts.
 
 A search encodes the query, asks the index for ``depth`` candidates, scores them with
 BM25 and the cross-encoder, and orders them by the ranker. Each stage is timed.
+
+The fused score standardises BM25 and the dense score over the whole catalogue, as lesson
+05's hybrid does, without scoring every product densely: over the catalogue, the mean of
+``q . v`` is ``q . mean(v)`` and its variance ``q' Cov(v) q``, both kept from the vectors.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pandas as pd
 from course.errors import CourseDataError, CourseModelError
 from course.search.ann import build_index, set_search_parameter
 from course.search.ann import search as ann_search
+from course.search.fusion import zscore_rows
 from course.search.ltr import BUSINESS_FEATURES, FEATURES
 from course.search.pipeline import CrossEncoderScorer, SearchResult, TwoStageSearch
 
@@ -40,7 +45,8 @@ class RankedSearch:
     """ANN retrieval, cross-encoder and business features, LambdaMART order.
 
     Args:
-        base: the two-stage pipeline (its ``reranker`` scores the candidates).
+        base: the two-stage pipeline (its ``reranker`` scores the candidates; its
+            ``lexical_weight`` mixes the fused score).
         ranker: a ``lightgbm.Booster`` trained on :data:`course.search.ltr.FEATURES`.
         business: ``[n_products, 4]`` price, popularity, stock and margin, in catalogue order.
         index: a faiss index over ``base.item_vectors`` (None: an exact ``IndexFlatIP``).
@@ -67,6 +73,10 @@ class RankedSearch:
             )
         if tuple(self.features) != FEATURES:
             raise CourseModelError(f"The ranker must use the features {FEATURES}.")
+        if self.base.lexical_weight is None:
+            raise CourseModelError("RankedSearch needs the hybrid's lexical_weight: the fused "
+                                   "score is a feature.")
+        self._dense_mean, self._dense_cov = _moments(self.base.item_vectors.numpy())
         if self.index is None:
             self.index = build_index(self.base.item_vectors.numpy(), "flat")
             self.index_kind = "flat"
@@ -87,16 +97,30 @@ class RankedSearch:
             raise CourseModelError("RankedSearch needs the cross-encoder.")
         return self.base.reranker
 
+    def fused_of(self, vector: np.ndarray, lexical: np.ndarray, rows: np.ndarray,
+                 dense: np.ndarray) -> np.ndarray:
+        """The hybrid's fused score of ``rows``: ``lexical`` is BM25 over the whole catalogue,
+        ``dense`` the candidates' inner products with the query ``vector``."""
+        vector = np.asarray(vector, dtype=float)
+        spread = float(np.sqrt(max(vector @ self._dense_cov @ vector, 0.0)))
+        dense_z = (np.asarray(dense, float) - vector @ self._dense_mean) / (spread or 1.0)
+        weight = float(self.base.lexical_weight or 0.0)  # __post_init__ refused None
+        return weight * zscore_rows(lexical)[0][rows] + (1 - weight) * dense_z
+
     def features_of(self, query: str, rows: np.ndarray, dense: np.ndarray,
-                    timings: dict[str, float]) -> np.ndarray:
-        """The ranker's feature matrix of ``query``'s candidate ``rows``."""
+                    timings: dict[str, float], vector: np.ndarray | None = None) -> np.ndarray:
+        """The ranker's feature matrix of ``query``'s candidate ``rows`` (``vector``: the
+        query's vector, encoded here if not given)."""
+        if vector is None:
+            vector = self.base.query_vectors([query]).numpy()[0]
         start = time.perf_counter()
-        bm25 = self.base._bm25().scores(query)[rows]
+        lexical = self.base._bm25().scores(query)
+        fused = self.fused_of(vector, lexical, rows, dense)
         timings["bm25"] = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
         cross = self.reranker.score(query, [self.base.texts[i] for i in rows])
         timings["rerank"] = (time.perf_counter() - start) * 1000
-        return np.column_stack([cross, dense, bm25, self.business[rows]])
+        return np.column_stack([cross, dense, lexical[rows], fused, self.business[rows]])
 
     def search(self, query: str, k: int = 10, depth: int = 30) -> SearchResult:
         """The top ``k`` products: ``max(k, depth)`` ANN candidates, ordered by the ranker."""
@@ -112,7 +136,7 @@ class RankedSearch:
         if len(rows) < want:  # a graph walk can reach fewer than k nodes: complete exactly
             rows, dense = self._complete(vector[0], rows, dense, want)
         timings["ann"] = (time.perf_counter() - start) * 1000
-        features = self.features_of(query, rows, dense, timings)
+        features = self.features_of(query, rows, dense, timings, vector[0])
         start = time.perf_counter()
         ranked = self.ranker.predict(features, num_iteration=self.ranker.best_iteration or None)
         order = np.argsort(-ranked, kind="stable")[:k]
@@ -164,3 +188,15 @@ class RankedSearch:
                    np.load(folder / "business.npy"), index, kind,
                    manifest["search_value"] if use_index else None,
                    tuple(manifest["features"]))
+
+
+def _moments(vectors: np.ndarray, chunk: int = 16_384) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population covariance of the rows of ``vectors`` (float64, in chunks)."""
+    total = np.zeros(vectors.shape[1])
+    outer = np.zeros((vectors.shape[1], vectors.shape[1]))
+    for start in range(0, len(vectors), chunk):
+        block = vectors[start:start + chunk].astype(np.float64)
+        total += block.sum(axis=0)
+        outer += block.T @ block
+    mean = total / len(vectors)
+    return mean, outer / len(vectors) - np.outer(mean, mean)
