@@ -75,8 +75,24 @@ def test_factory_strings():
     assert ann.factory_string("hnsw", 10, m=16) == "HNSW16,Flat"
     assert ann.factory_string("ivfpq", 1_000_000) == "IVF4000,PQ48x8,Refine(SQ8)"
     assert ann.factory_string("ivfpq", 1200, refine=False) == "IVF30,PQ48x4"  # small: 4 bits
+    assert (ann.factory_string("ivfpq", 1_000_000, pq_m=192, nbits=4, fast_scan=True)
+            == "IVF4000,PQ192x4fs,Refine(SQ8)")
     with pytest.raises(CourseArgumentError, match="kind"):
         ann.factory_string("lsh", 10)
+    with pytest.raises(CourseArgumentError, match="nbits=4"):
+        ann.factory_string("ivfpq", 1_000_000, nbits=8, fast_scan=True)
+
+
+def test_fast_scan_codes_find_what_the_plain_ones_find(clustered):
+    items, queries = clustered
+    exact = ann.exact_top_k(queries, items, 10)
+    recall = {}
+    for fast in (False, True):
+        index = ann.build_index(items, "ivfpq", pq_m=24, nbits=4, fast_scan=fast, k_factor=16)
+        ann.set_search_parameter(index, "ivfpq", 64)
+        recall[fast] = ann.recall_at_k(ann.search(index, queries, 10)[1], exact, 10)
+        assert index.ntotal == len(items)
+    assert recall[True] >= 0.95 and abs(recall[True] - recall[False]) <= 0.05
 
 
 def test_sweep_and_operating_point(clustered):
